@@ -1,0 +1,35 @@
+# soranb: two commands a newcomer needs.
+#   make lab    JupyterLab on notebooks/generate.ipynb, offline (emulator + local store)
+#   make test   lint, types, unit tests, notebooks (nbval), PostgreSQL and browser tests
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test lint install clean bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/generate.ipynb
+
+lint: $(STAMP)
+	$(BIN)/ruff check soranb tests benchmarks
+	$(BIN)/ruff format --check soranb tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest tests --nbval-lax --nbval-current-env notebooks
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) soranb-data .pytest_cache .mypy_cache .ruff_cache

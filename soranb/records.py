@@ -1,0 +1,134 @@
+"""The generation record (one row of `video_generations`) and its status machine.
+
+    pending ──► processing ──► completed
+       │            ├────────► failed
+       │            ├────────► expired     (the provider's files went before we stored them)
+       └────────────┴────────► cancelled   (deleted or cancelled before it finished)
+    pending ──► failed                      (the provider refused the create)
+
+`pending` means stored here but not (knowingly) accepted by the provider yet:
+either waiting for a free slot, or a create whose answer was lost and must be
+reconciled before anything is sent again (`metadata["create_attempted_at"]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from .catalog import estimate_cost
+
+__all__ = ["GenerationRecord", "InvalidTransition", "OPEN_STATUSES", "Status", "utcnow"]
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_STATUSES
+
+
+OPEN_STATUSES = frozenset({Status.PENDING, Status.PROCESSING})
+
+_ALLOWED: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED}),
+    Status.PROCESSING: frozenset({Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.EXPIRED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A status change the machine above does not allow (a bug, not user input)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_record_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """One generation as soranb keeps it.
+
+    Media fields hold store keys (``videos/<id>.mp4``), never URLs or local paths:
+    the store turns a key into a URL or a path for whoever asks.
+    """
+
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    id: str = field(default_factory=new_record_id)
+    status: Status = Status.PENDING
+    progress: int = 0
+    openai_job_id: str | None = None
+    video_key: str | None = None
+    thumbnail_key: str | None = None
+    image_key: str | None = None
+    image_filename: str | None = None
+    error_message: str | None = None
+    remixed_from: str | None = None  # record id of the source video
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def cost(self) -> Decimal:
+        """List price in USD (0 for an unknown model/size, e.g. from a newer provider)."""
+        try:
+            return estimate_cost(self.model, self.size, self.seconds)
+        except KeyError:
+            return Decimal(0)
+
+    def evolve(self, **changes: Any) -> GenerationRecord:
+        """A copy with `changes`; a status change must be allowed by the machine."""
+        new_status = changes.get("status")
+        if new_status is not None:
+            new_status = Status(new_status)
+            changes["status"] = new_status
+            if new_status != self.status and new_status not in _ALLOWED[self.status]:
+                raise InvalidTransition(f"{self.status} -> {new_status} is not allowed (record {self.id})")
+        changes.setdefault("updated_at", utcnow())
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what `soranb list --json` prints)."""
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["created_at"] = self.created_at.isoformat()
+        data["updated_at"] = self.updated_at.isoformat()
+        data["cost_usd"] = str(self.cost)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["status"] = Status(values.get("status", Status.PENDING))
+        values["seconds"] = int(values["seconds"])
+        for key in ("created_at", "updated_at"):
+            if isinstance(values.get(key), str):
+                values[key] = datetime.fromisoformat(values[key])
+        values["metadata"] = dict(values.get("metadata") or {})
+        return cls(**values)

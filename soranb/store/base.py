@@ -1,0 +1,139 @@
+"""The one interface every history store implements (local SQLite, Supabase).
+
+It is small and async on purpose: the service is its only caller, and each
+method is one round trip a remote store can do atomically.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..records import GenerationRecord, Status
+
+__all__ = ["MediaKind", "RecordQuery", "Store", "media_key"]
+
+# Which bucket/folder a media key lives in.
+MediaKind = str  # "videos" | "thumbnails" | "images"
+_EXTENSIONS = {"videos": ".mp4", "thumbnails": ".webp", "images": ""}
+
+
+def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:
+    """The fixed key of a record's media: a retried upload overwrites, never duplicates.
+
+    The key is built from the record id (a uuid) only; user text never becomes a path.
+    """
+    if kind not in _EXTENSIONS:
+        raise ValueError(f"unknown media kind {kind!r}")
+    ext = _EXTENSIONS[kind] or suffix
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    if not ext.replace(".", "").isalnum():
+        raise ValueError(f"bad media suffix {suffix!r}")
+    return f"{kind}/{record_id}{ext.lower()}"
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """A page of history: filters, then newest first (or oldest first), then offset/limit."""
+
+    statuses: frozenset[Status] | None = None
+    model: str | None = None
+    search: str | None = None  # case-insensitive substring of the prompt
+    limit: int = 50
+    offset: int = 0
+    newest_first: bool = True
+
+    @classmethod
+    def open_jobs(cls, limit: int = 1000) -> RecordQuery:
+        return cls(statuses=frozenset({Status.PENDING, Status.PROCESSING}), limit=limit, newest_first=False)
+
+
+class Store(abc.ABC):
+    """Where records and their media live. Every method may raise a `StoreError`."""
+
+    name: str = "store"
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and make sure the schema is there (idempotent)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and clients."""
+
+    # -- records -----------------------------------------------------------
+    @abc.abstractmethod
+    async def insert(self, record: GenerationRecord) -> GenerationRecord: ...
+
+    @abc.abstractmethod
+    async def get(self, record_id: str) -> GenerationRecord:
+        """The record, or `RecordNotFound`."""
+
+    @abc.abstractmethod
+    async def update(
+        self,
+        record_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: Status | Iterable[Status] | None = None,
+    ) -> GenerationRecord:
+        """Apply `changes` (field -> value) and bump `updated_at`.
+
+        With `expect_status`, this is a compare-and-set: when the stored status is
+        not one of those, nothing changes and `RecordConflict` is raised.
+        """
+
+    @abc.abstractmethod
+    async def list(self, query: RecordQuery) -> list[GenerationRecord]: ...
+
+    @abc.abstractmethod
+    async def count(self, query: RecordQuery) -> int:
+        """How many records match the filters of `query` (offset/limit ignored)."""
+
+    @abc.abstractmethod
+    async def delete(self, record_id: str) -> None:
+        """Remove the record and all its media; `RecordNotFound` if it is not there."""
+
+    # -- leases: two services on one store never do the same job twice --------
+    @abc.abstractmethod
+    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+        """Take the lease on a record for `ttl` if nobody else holds a live one.
+
+        True when `owner` now holds it (re-claiming your own lease extends it).
+        """
+
+    @abc.abstractmethod
+    async def release(self, record_id: str, owner: str) -> None:
+        """Give the lease back (no-op if `owner` does not hold it)."""
+
+    # -- media ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_media(self, key: str, source: Path, content_type: str) -> None:
+        """Store the file at `source` under `key`, streaming (never all in memory).
+
+        The source file may be moved or removed by the store.
+        """
+
+    @abc.abstractmethod
+    async def media_url(self, key: str) -> str:
+        """A URL a browser can play or download the object from."""
+
+    @abc.abstractmethod
+    async def fetch_media(self, key: str, dest: Path) -> Path:
+        """Copy the object to `dest` (streaming) and return `dest`."""
+
+    @abc.abstractmethod
+    async def delete_media(self, key: str) -> None:
+        """Remove an object; missing objects are not an error."""
+
+    # -- diagnostics -----------------------------------------------------------
+    @abc.abstractmethod
+    async def check_schema(self) -> list[str]:
+        """What is missing or wrong, each as a sentence that says how to fix it; [] when fine."""
+
+    def describe(self) -> str:
+        """One line for the set-up cell: which store, where."""
+        return self.name
