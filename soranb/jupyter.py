@@ -1,0 +1,109 @@
+"""soranb inside Jupyter: a server extension that serves the local media folder, and `media_src`.
+
+Why an extension: Jupyter's own ``/files/...`` only serves files under its root
+and never hidden folders, but the data folder may live anywhere. The extension
+serves ``{base_url}soranb/media/<key>`` read-only, behind Jupyter's login, with
+Range support so a ``<video>`` can seek.
+
+Enable it for a server with ``--ServerApp.jpserver_extensions="{'soranb.jupyter': True}"``
+or the shipped ``jupyter-config/jupyter_server_config.d/soranb.json``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["MEDIA_ROUTE", "data_dir", "media_root", "media_src", "safe_key"]
+
+MEDIA_ROUTE = "soranb/media/"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# A media key is a few plain path segments (``videos/<uuid>.mp4``): no dots at the start of a
+# segment (so no ``..`` and no hidden files), no backslashes, no empty segments.
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+
+
+def safe_key(key: str) -> str:
+    """`key` if it is a plain relative media key, else ValueError (user text is never a path)."""
+    if not key or len(key) > 512 or key.startswith("/"):
+        raise ValueError("not a media key")
+    parts = key.split("/")
+    if not all(_SEGMENT.match(part) for part in parts):
+        raise ValueError("not a media key")
+    return key
+
+
+def _base_url() -> str:
+    """The Jupyter server's base URL as seen from a kernel (JupyterHub sets the prefix)."""
+    base = os.environ.get("SORANB_JUPYTER_BASE_URL") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/"
+    if not base.startswith("/") and "://" not in base:
+        base = "/" + base
+    return base if base.endswith("/") else base + "/"
+
+
+def _is_local_store(service: Any) -> bool:
+    settings = getattr(service, "settings", None)
+    kind = getattr(settings, "store_kind", None)
+    if kind is not None:
+        return str(kind) == "local"
+    return getattr(service, "media_path", None) is not None
+
+
+def media_src(service: Any, key: str) -> str:
+    """The URL a browser page inside JupyterLab uses to fetch a media key.
+
+    Local store: the server extension's URL (works wherever the data folder lives).
+    Other stores: the store's own URL (e.g. a signed Supabase URL).
+    """
+    if not _is_local_store(service):
+        return str(service.media_url(key))
+    return _base_url() + MEDIA_ROUTE + quote(safe_key(key), safe="/")
+
+
+def data_dir() -> Path:
+    """The configured data folder, as the kernel's service would see it."""
+    try:
+        from .config import Settings  # the settings module owns the rules (env, .env, defaults)
+
+        return Path(Settings.from_env().data_dir).resolve()
+    except ImportError:
+        raw = os.environ.get("SORANB_DATA_DIR")
+        return Path(raw).expanduser().resolve() if raw else PROJECT_ROOT / "soranb-data"
+
+
+def media_root(folder: Path | None = None) -> Path:
+    """Where media keys resolve inside the data folder (the local store's layout)."""
+    folder = folder if folder is not None else data_dir()
+    try:
+        local = importlib.import_module("soranb.store.local")
+        func = getattr(local, "media_root", None)
+        if callable(func):
+            return Path(func(folder))
+    except ImportError:
+        pass
+    return folder / "media"
+
+
+# --- the server extension ---------------------------------------------------------------------------
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "soranb.jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Register the read-only media route on the running Jupyter server."""
+    from jupyter_server.utils import url_path_join
+
+    from ._jupyter_handler import MediaHandler
+
+    root = media_root()
+    web_app = serverapp.web_app
+    pattern = url_path_join(web_app.settings["base_url"], MEDIA_ROUTE, "(.+)")
+    web_app.add_handlers(".*$", [(pattern, MediaHandler, {"path": str(root)})])
+    serverapp.log.info("soranb: serving media from %s at %s", root, pattern)
