@@ -7,6 +7,7 @@ method is one round trip a remote store can do atomically.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -131,7 +132,7 @@ class Store(abc.ABC):
 
     # -- diagnostics -----------------------------------------------------------
     @abc.abstractmethod
-    async def check_schema(self) -> list[str]:
+    async def check_schema(self) -> builtins.list[str]:
         """What is missing or wrong, each as a sentence that says how to fix it; [] when fine."""
 
     def describe(self) -> str:

@@ -1,0 +1,387 @@
+"""The Videos API client: the official `openai` SDK over one shared `httpx2.AsyncClient`.
+
+This module is the boundary to the provider: SDK and network errors are
+translated into `soranb.errors` here and nowhere else, every HTTP call is
+logged (method, path, status, duration; never a header), and a job creation
+is never retried in a way that can bill twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
+import openai
+
+from .debuglog import DebugLog, redact
+from .errors import (
+    AuthenticationFailed,
+    ContentExpired,
+    JobNotFound,
+    ModelRetired,
+    ProviderError,
+    ProviderRejected,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+    SoranbError,
+    StoreWriteFailed,
+)
+from .request import GenerationRequest
+
+__all__ = ["RETIREMENT_HINT", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
+
+# The SDK marks every videos call deprecated (the hosted API was retired on 2026-09-24).
+# soranb knows; the warning would only be noise in every cell and CLI run.
+warnings.filterwarnings("ignore", message="The Sora API is scheduled", category=DeprecationWarning)
+
+Variant = Literal["video", "thumbnail", "spritesheet"]
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+EMULATOR_BASE_URL = "http://emulator.soranb/v1"
+RETIREMENT_HINT = (
+    "OpenAI retired the Sora 2 Videos API on 2026-09-24. Use soranb's built-in emulator "
+    "(unset OPENAI_API_KEY, or set SORANB_PROVIDER=emulator), or set OPENAI_BASE_URL to a "
+    "gateway that still serves /v1/videos."
+)
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """A provider's video object, reduced to what soranb uses (plus the raw JSON)."""
+
+    id: str
+    status: str  # queued | in_progress | completed | failed (| canceled | expired)
+    progress: int
+    created_at: int
+    model: str = ""
+    size: str = ""
+    seconds: str = ""
+    prompt: str | None = None
+    completed_at: int | None = None
+    expires_at: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_sdk(cls, video: Any) -> ProviderJob:
+        raw = video.model_dump(mode="json") if hasattr(video, "model_dump") else dict(video)
+        error = raw.get("error") or {}
+        return cls(
+            id=raw["id"],
+            status=str(raw.get("status", "")),
+            progress=int(raw.get("progress") or 0),
+            created_at=int(raw.get("created_at") or 0),
+            model=str(raw.get("model") or ""),
+            size=str(raw.get("size") or ""),
+            seconds=str(raw.get("seconds") or ""),
+            prompt=raw.get("prompt"),
+            completed_at=raw.get("completed_at"),
+            expires_at=raw.get("expires_at"),
+            error_code=error.get("code"),
+            error_message=error.get("message"),
+            raw=raw,
+        )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in ("queued", "in_progress")
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[ProviderJob]
+    has_more: bool
+    last_id: str | None
+    poll_after_ms: int | None = None
+
+
+class VideoProvider:
+    """One provider endpoint: the real API, a gateway, or the emulator (in-process or served)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        http_client: httpx2.AsyncClient,
+        log: DebugLog,
+        label: str,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+        is_paid: bool = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.label = label
+        self.is_paid = is_paid
+        self._log = log
+        self._secrets = [api_key]
+        self._http = http_client
+        self._http.event_hooks["request"].append(self._on_request)
+        self._http.event_hooks["response"].append(self._on_response)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=self.base_url,
+            http_client=http_client,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+        # A create is never retried blindly: a retry after a lost answer bills twice.
+        self._create_client = self._client.with_options(max_retries=0)
+
+    # -- construction ------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Any, log: DebugLog) -> VideoProvider:
+        """The provider the settings choose: OpenAI (or a gateway) with a key, else the emulator."""
+        timeout = httpx2.Timeout(settings.request_timeout_s, connect=10.0)
+        if settings.provider == "openai":
+            settings.validate()
+            base = settings.openai_base_url or OPENAI_BASE_URL
+            return cls(
+                api_key=settings.openai_api_key.reveal(),
+                base_url=base,
+                http_client=httpx2.AsyncClient(timeout=timeout),
+                log=log,
+                label=f"openai ({httpx2.URL(base).host})",
+                timeout_s=settings.request_timeout_s,
+            )
+        if settings.emulator_url:
+            return cls(
+                api_key=os.environ.get("SORANB_EMULATOR_API_KEY", "emulator"),
+                base_url=settings.emulator_url,
+                http_client=httpx2.AsyncClient(timeout=timeout),
+                log=log,
+                label=f"emulator ({settings.emulator_url})",
+                is_paid=False,
+            )
+        from .emulator import IN_PROCESS_SPEED, EmulatorConfig, EmulatorTransport, create_app
+
+        config = EmulatorConfig.from_env()
+        config = _replace(
+            config,
+            speed=settings.emulator_speed or IN_PROCESS_SPEED,
+            state_dir=settings.data_dir / "emulator",
+        )
+        app = create_app(config)
+        return cls(
+            api_key=config.api_key or "emulator",
+            base_url=EMULATOR_BASE_URL,
+            http_client=httpx2.AsyncClient(transport=EmulatorTransport(app), timeout=timeout),
+            log=log,
+            label=f"emulator (in-process, speed x{config.speed:g})",
+            is_paid=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        await self._http.aclose()
+
+    # -- calls -------------------------------------------------------------------
+    async def create(self, request: GenerationRequest, *, known_job_ids: Collection[str] = ()) -> ProviderJob:
+        """Create one job, exactly once.
+
+        When the answer is lost (reset, timeout), the job may exist anyway: look for
+        it in the newest jobs before trying again, and try again at most once.
+        """
+        for attempt in (1, 2):
+            started = time.time()
+            try:
+                async with self._translated("create"):
+                    video = await self._create_client.videos.create(**_create_args(request))
+                return ProviderJob.from_sdk(video)
+            except (ProviderUnreachable, ProviderUnavailable) as exc:
+                self._log.warning(f"create: no answer ({exc}); looking for the job before retrying")
+                await asyncio.sleep(0.2)
+                found = await self.find_job(request, since=started - 5, exclude=known_job_ids)
+                if found is not None:
+                    self._log.info(f"create: found job {found.id} made by the lost request")
+                    return found
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def find_job(
+        self, request: GenerationRequest, *, since: float, exclude: Collection[str] = ()
+    ) -> ProviderJob | None:
+        """The newest job with the request's parameters created after `since`, if any."""
+        page = await self.list_page(limit=50, order="desc")
+        for job in page.jobs:
+            if job.created_at < since:
+                break
+            if (
+                job.id not in exclude
+                and job.prompt == request.prompt
+                and job.model == request.model
+                and job.size == request.size
+                and job.seconds == str(request.seconds)
+            ):
+                return job
+        return None
+
+    async def retrieve(self, job_id: str) -> ProviderJob:
+        async with self._translated("retrieve", job_id=job_id):
+            video = await self._client.videos.retrieve(job_id)
+        return ProviderJob.from_sdk(video)
+
+    async def list_page(
+        self, *, after: str | None = None, limit: int = 100, order: Literal["asc", "desc"] = "desc"
+    ) -> JobPage:
+        kwargs: dict[str, Any] = {"limit": limit, "order": order}
+        if after:
+            kwargs["after"] = after
+        async with self._translated("list"):
+            raw = await self._client.videos.with_raw_response.list(**kwargs)
+            page = raw.parse()
+        hint = raw.headers.get("openai-poll-after-ms")
+        return JobPage(
+            jobs=[ProviderJob.from_sdk(v) for v in page.data],
+            has_more=bool(page.has_more),
+            last_id=page.last_id,
+            poll_after_ms=int(hint) if hint and hint.isdigit() else None,
+        )
+
+    async def delete(self, job_id: str) -> None:
+        async with self._translated("delete", job_id=job_id):
+            await self._client.videos.delete(job_id)
+
+    async def remix(self, job_id: str, prompt: str) -> ProviderJob:
+        async with self._translated("remix", job_id=job_id):
+            video = await self._create_client.videos.remix(job_id, prompt=prompt)
+        return ProviderJob.from_sdk(video)
+
+    async def download(self, job_id: str, variant: Variant, dest: Path) -> Path:
+        """Stream one content variant to `dest` (through a temp file: never half a file, never all in RAM)."""
+        partial = dest.with_name(dest.name + ".part")
+        try:
+            stream = self._client.videos.with_streaming_response.download_content(job_id, variant=variant)
+            async with self._translated(f"download {variant}", job_id=job_id), stream as response:
+                with partial.open("wb") as out:
+                    async for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+            partial.replace(dest)
+        except OSError as exc:
+            raise StoreWriteFailed(
+                f"could not write {dest.name} to {dest.parent} ({exc.strerror or exc}); "
+                "free some disk space or set SORANB_DATA_DIR to a writable folder"
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        return dest
+
+    # -- the one place errors are translated ---------------------------------------
+    @contextlib.asynccontextmanager
+    async def _translated(self, action: str, job_id: str | None = None) -> AsyncIterator[None]:
+        try:
+            yield
+        except SoranbError:
+            raise
+        except openai.APIStatusError as exc:
+            raise self._status_error(action, exc, job_id) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            cause = exc.__cause__ or exc
+            raise ProviderUnreachable(
+                self._safe(
+                    f"{action}: no answer from {self.label} at {self.base_url} "
+                    f"({type(cause).__name__}: {cause}); check the address and your network"
+                )
+            ) from None
+
+    def _status_error(self, action: str, exc: openai.APIStatusError, job_id: str | None) -> ProviderError:
+        status = exc.status_code
+        code = exc.code
+        message = self._safe(_provider_message(exc))
+        where = f"{action}: {self.label} answered {status}"
+        if status in (401, 403):
+            return AuthenticationFailed(
+                f"{where}: {message}. Check OPENAI_API_KEY (the key is never shown here).",
+                status_code=status,
+                code=code,
+            )
+        if status == 429:
+            retry_after = _retry_after(exc.response)
+            return RateLimited(
+                f"{where}: rate limited; soranb will wait and try again",
+                retry_after=retry_after,
+                status_code=429,
+            )
+        if status >= 500:
+            return ProviderUnavailable(f"{where}: {message}", status_code=status, code=code)
+        if action.startswith("download") and (status == 410 or "expire" in message.lower()):
+            return ContentExpired(
+                f"{where}: the files of {job_id} have expired", status_code=status, code=code
+            )
+        if code == "model_not_found" or status == 410 or (status == 404 and job_id is None):
+            return ModelRetired(f"{where}: {message}. {RETIREMENT_HINT}", status_code=status, code=code)
+        if status == 404:
+            return JobNotFound(f"{where}: no job {job_id}", status_code=status, code=code)
+        return ProviderRejected(f"{where}: {message}", status_code=status, code=code)
+
+    def _safe(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    # -- logging of every HTTP call (event hooks see retries too) ----------------------
+    async def _on_request(self, request: httpx2.Request) -> None:
+        request.extensions["soranb_started"] = time.perf_counter()
+
+    async def _on_response(self, response: httpx2.Response) -> None:
+        request = response.request
+        started = request.extensions.get("soranb_started", time.perf_counter())
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        level = "INFO" if response.status_code < 400 else "WARNING"
+        self._log.add(
+            level,
+            f"provider {request.method} {request.url.path}"
+            f"{'?' + request.url.query.decode() if request.url.query else ''} "
+            f"-> {response.status_code} ({elapsed_ms:.0f} ms)",
+        )
+
+
+def _create_args(request: GenerationRequest) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "prompt": request.prompt,
+        "model": request.model,
+        "size": request.size,
+        "seconds": str(request.seconds),
+    }
+    if request.image is not None:
+        from .images import inspect_image
+
+        info = inspect_image(request.image.data)
+        # The provider sees a neutral name: the user's file name is display-only.
+        args["input_reference"] = (f"start{info.extension}", request.image.data, info.mime)
+    return args
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    headers = response.headers
+    with contextlib.suppress(TypeError, ValueError):
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    return None
+
+
+def _replace(config: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,351 @@
+"""The default store: SQLite (WAL) for records plus a media folder, all under one data folder.
+
+    <data_dir>/soranb.db                 records (WAL: a CLI and a kernel can share it)
+    <data_dir>/media/videos/<id>.mp4     media, named by record id only
+    <data_dir>/media/thumbnails/<id>.webp
+    <data_dir>/media/images/<id>.<ext>
+
+SQLite work runs in a worker thread so the service's event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import re
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import (
+    RecordConflict,
+    RecordNotFound,
+    StoreCorrupt,
+    StoreUnavailable,
+    StoreWriteFailed,
+)
+from ..records import GenerationRecord, Status, utcnow
+from .base import RecordQuery, Store
+
+__all__ = ["LocalStore"]
+
+T = TypeVar("T")
+_KEY = re.compile(r"^(videos|thumbnails|images)/[A-Za-z0-9_-]+\.[a-z0-9]{1,5}$")
+_COLUMNS = (
+    "id", "prompt", "model", "size", "seconds", "status", "progress", "openai_job_id",
+    "video_key", "thumbnail_key", "image_key", "image_filename", "error_message",
+    "remixed_from", "metadata", "created_at", "updated_at",
+)  # fmt: skip
+_SCHEMA = """
+create table if not exists video_generations (
+    id text primary key,
+    prompt text not null,
+    model text not null,
+    size text not null,
+    seconds integer not null,
+    status text not null check (status in
+        ('pending', 'processing', 'completed', 'failed', 'expired', 'cancelled')),
+    progress integer not null default 0,
+    openai_job_id text unique,
+    video_key text,
+    thumbnail_key text,
+    image_key text,
+    image_filename text,
+    error_message text,
+    remixed_from text,
+    metadata text not null default '{}',
+    created_at text not null,
+    updated_at text not null,
+    lease_owner text,
+    lease_expires_at text
+);
+create index if not exists video_generations_status on video_generations (status);
+create index if not exists video_generations_created_at on video_generations (created_at);
+"""
+
+
+class LocalStore(Store):
+    """Records in SQLite, media as files; the store a newcomer gets with no set-up."""
+
+    name = "local"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.db_path = self.data_dir / "soranb.db"
+        self.media_dir = self.data_dir / "media"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"local ({self.data_dir})"
+
+    # -- lifecycle --------------------------------------------------------------
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+
+    def _open_sync(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            for folder in ("videos", "thumbnails", "images"):
+                (self.media_dir / folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the data folder {self.data_dir} ({exc.strerror or exc}); "
+                "set SORANB_DATA_DIR to a folder you can write to"
+            ) from None
+        try:
+            conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(
+                f"cannot open {self.db_path} ({exc}); set SORANB_DATA_DIR to a folder you can write to"
+            ) from None
+        try:
+            conn.execute("pragma busy_timeout = 10000")
+            check = conn.execute("pragma quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(check[0] if check else "quick_check returned nothing")
+            conn.execute("pragma journal_mode = wal")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_full(exc) or "readonly" in str(exc).lower():
+                raise StoreWriteFailed(self._write_hint(exc)) from None
+            raise StoreCorrupt(
+                f"the history database {self.db_path} is damaged ({exc}). soranb changed nothing: "
+                f"move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
+                "or restore it from a backup"
+            ) from None
+        conn.create_function(
+            "soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True
+        )
+        self._conn = conn
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- records ------------------------------------------------------------------
+    async def insert(self, record: GenerationRecord) -> GenerationRecord:
+        row = _to_row(record)
+        sql = f"insert into video_generations ({', '.join(row)}) values ({', '.join('?' * len(row))})"
+        await self._run(lambda c: c.execute(sql, tuple(row.values())))
+        return record
+
+    async def get(self, record_id: str) -> GenerationRecord:
+        rows = await self._run(
+            lambda c: c.execute(
+                f"select {', '.join(_COLUMNS)} from video_generations where id = ?", (record_id,)
+            ).fetchall()
+        )
+        if not rows:
+            raise RecordNotFound(f"no record {record_id!r} in {self.describe()}")
+        return _from_row(rows[0])
+
+    async def update(
+        self,
+        record_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: Status | Iterable[Status] | None = None,
+    ) -> GenerationRecord:
+        values = _to_row_partial({**changes, "updated_at": changes.get("updated_at") or utcnow()})
+        sql = f"update video_generations set {', '.join(f'{k} = ?' for k in values)} where id = ?"
+        params: builtins.list[Any] = [*values.values(), record_id]
+        expected = _statuses(expect_status)
+        if expected:
+            sql += f" and status in ({', '.join('?' * len(expected))})"
+            params += expected
+
+        def apply(c: sqlite3.Connection) -> int:
+            return c.execute(sql, params).rowcount
+
+        if await self._run(apply) == 0:
+            current = await self.get(record_id)  # raises RecordNotFound
+            raise RecordConflict(
+                f"record {record_id} is {current.status}, not {' or '.join(expected)}; it changed meanwhile"
+            )
+        return await self.get(record_id)
+
+    async def list(self, query: RecordQuery) -> list[GenerationRecord]:
+        where, params = _where(query)
+        order = "desc" if query.newest_first else "asc"
+        sql = (
+            f"select {', '.join(_COLUMNS)} from video_generations {where} "
+            f"order by created_at {order}, id {order} limit ? offset ?"
+        )
+        rows = await self._run(lambda c: c.execute(sql, [*params, query.limit, query.offset]).fetchall())
+        return [_from_row(row) for row in rows]
+
+    async def count(self, query: RecordQuery) -> int:
+        where, params = _where(query)
+        rows = await self._run(lambda c: c.execute(f"select count(*) from video_generations {where}", params))
+        return int(rows.fetchone()[0])
+
+    async def delete(self, record_id: str) -> None:
+        record = await self.get(record_id)
+        await self._run(lambda c: c.execute("delete from video_generations where id = ?", (record_id,)))
+        for key in (record.video_key, record.thumbnail_key, record.image_key):
+            if key:
+                await self.delete_media(key)
+
+    # -- leases ---------------------------------------------------------------------
+    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+        now = utcnow()
+        sql = (
+            "update video_generations set lease_owner = ?, lease_expires_at = ? where id = ? "
+            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ?)"
+        )
+        params = (owner, (now + ttl).isoformat(), record_id, owner, now.isoformat())
+        return bool(await self._run(lambda c: c.execute(sql, params).rowcount))
+
+    async def release(self, record_id: str, owner: str) -> None:
+        sql = (
+            "update video_generations set lease_owner = null, lease_expires_at = null "
+            "where id = ? and lease_owner = ?"
+        )
+        await self._run(lambda c: c.execute(sql, (record_id, owner)))
+
+    # -- media --------------------------------------------------------------------------
+    def media_path(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise ValueError(f"not a soranb media key: {key!r}")
+        return self.media_dir / key
+
+    async def put_media(self, key: str, source: Path, content_type: str) -> None:
+        dest = self.media_path(key)
+        try:
+            await asyncio.to_thread(_move_into_place, Path(source), dest)
+        except OSError as exc:
+            raise StoreWriteFailed(self._write_hint(exc)) from None
+
+    async def media_url(self, key: str) -> str:
+        return self.media_path(key).resolve().as_uri()
+
+    async def fetch_media(self, key: str, dest: Path) -> Path:
+        source = self.media_path(key)
+        if not source.is_file():
+            raise RecordNotFound(f"no media {key!r} in {self.describe()}")
+        await asyncio.to_thread(shutil.copyfile, source, dest)
+        return dest
+
+    async def delete_media(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.media_path(key).unlink()
+
+    async def check_schema(self) -> builtins.list[str]:
+        rows = await self._run(lambda c: c.execute("pragma table_info(video_generations)").fetchall())
+        present = {row[1] for row in rows}
+        expected = {*_COLUMNS, "lease_owner", "lease_expires_at"}
+        problems = [
+            f"column {name} is missing from {self.db_path}; move the file aside to let soranb recreate it"
+            for name in sorted(expected - present)
+        ]
+        problems += [
+            f"media folder {self.media_dir / folder} is missing"
+            for folder in ("videos", "thumbnails", "images")
+            if not (self.media_dir / folder).is_dir()
+        ]
+        return problems
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            await self.open()
+        return await asyncio.to_thread(self._run_sync, work)
+
+    def _run_sync(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreUnavailable(f"{self.describe()} is closed")
+            try:
+                return work(conn)
+            except sqlite3.IntegrityError as exc:
+                raise RecordConflict(f"{exc}") from None
+            except sqlite3.DatabaseError as exc:
+                if _is_full(exc) or "readonly" in str(exc).lower():
+                    raise StoreWriteFailed(self._write_hint(exc)) from None
+                raise StoreCorrupt(f"the history database {self.db_path} failed: {exc}") from None
+
+    def _write_hint(self, exc: BaseException) -> str:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return (
+            f"cannot write to {self.data_dir} ({reason}); free some disk space or set "
+            "SORANB_DATA_DIR to a writable folder. Records already stored are unchanged."
+        )
+
+
+def _fold(text: str | None) -> str:
+    return text.casefold() if text else ""
+
+
+def _is_full(exc: BaseException) -> bool:
+    return "full" in str(exc).lower()
+
+
+def _move_into_place(source: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    try:
+        shutil.move(source, partial)  # a rename on one filesystem, a streamed copy across
+        partial.replace(dest)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+
+
+def _statuses(expect: Status | Iterable[Status] | None) -> list[str]:
+    if expect is None:
+        return []
+    if isinstance(expect, str):
+        return [Status(expect).value]
+    return [Status(s).value for s in expect]
+
+
+def _where(query: RecordQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.statuses:
+        clauses.append(f"status in ({', '.join('?' * len(query.statuses))})")
+        params += sorted(s.value for s in query.statuses)
+    if query.model:
+        clauses.append("model = ?")
+        params.append(query.model)
+    if query.search:
+        clauses.append("instr(soranb_fold(prompt), ?) > 0")  # literal: % and _ mean themselves
+        params.append(query.search.casefold())
+    return ("where " + " and ".join(clauses)) if clauses else "", params
+
+
+def _to_row(record: GenerationRecord) -> dict[str, Any]:
+    return _to_row_partial({name: getattr(record, name) for name in _COLUMNS})
+
+
+def _to_row_partial(values: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in _COLUMNS:
+            raise ValueError(f"unknown record field {name!r}")
+        if name == "metadata":
+            value = json.dumps(value or {})
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Status):
+            value = value.value
+        row[name] = value
+    return row
+
+
+def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    data["metadata"] = json.loads(data["metadata"] or "{}")
+    return GenerationRecord.from_dict(data)
