@@ -41,7 +41,16 @@ def test_media_src_other_stores_use_the_store_url() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["", "../x.mp4", "/etc/passwd", "videos/../../x", "videos/.hidden", "videos//x", "a\\b", "videos/x y.mp4"],
+    [
+        "",
+        "../x.mp4",
+        "/etc/passwd",
+        "videos/../../x",
+        "videos/.hidden",
+        "videos//x",
+        "a\\b",
+        "videos/x y.mp4",
+    ],
 )
 def test_unsafe_keys_are_refused(key: str) -> None:
     with pytest.raises(ValueError):
