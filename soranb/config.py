@@ -95,7 +95,7 @@ class Settings:
     supabase_password: Secret | None = None
     supabase_access_token: Secret | None = None
     request_timeout_s: float = 60.0
-    poll_interval_s: float = 2.0  # the slowest the poller waits when nothing hints otherwise
+    poll_interval_max_s: float = 15.0  # the longest the poller waits between refreshes of open jobs
     max_concurrent_jobs: int = 4
     emulator_speed: float | None = None  # None: the emulator's in-process default
     emulator_url: str | None = None  # an emulator served elsewhere (`soranb emulator`)
@@ -140,9 +140,7 @@ class Settings:
             provider: ProviderKind = provider_raw  # type: ignore[assignment]
         else:
             provider = "openai" if key else "emulator"
-            sources["SORANB_PROVIDER"] = (
-                "default: OPENAI_API_KEY is set" if key else "default: no OPENAI_API_KEY set"
-            )
+            sources["SORANB_PROVIDER"] = "default: OPENAI_API_KEY is set" if key else "default: no OPENAI_API_KEY set"
 
         supabase_url = get("SUPABASE_URL")
         store_raw = (get("SORANB_STORE") or "").lower()
@@ -176,13 +174,13 @@ class Settings:
             supabase_password=_secret(get("SUPABASE_PASSWORD")),
             supabase_access_token=_secret(get("SUPABASE_ACCESS_TOKEN")),
             request_timeout_s=_number(merged, "SORANB_TIMEOUT", 60.0, minimum=1),
-            poll_interval_s=_number(merged, "SORANB_POLL_INTERVAL", 2.0, minimum=0.05),
+            poll_interval_max_s=_number(merged, "SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
             max_concurrent_jobs=int(_number(merged, "SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
             emulator_speed=_number(merged, "SORANB_EMULATOR_SPEED", 0, minimum=0.001) if speed_raw else None,
             emulator_url=get("SORANB_EMULATOR_URL"),
             sources=sources,
         )
-        for name in ("SORANB_TIMEOUT", "SORANB_POLL_INTERVAL", "SORANB_MAX_CONCURRENT_JOBS"):
+        for name in ("SORANB_TIMEOUT", "SORANB_POLL_INTERVAL_MAX", "SORANB_MAX_CONCURRENT_JOBS"):
             get(name)
         return settings
 
@@ -219,9 +217,7 @@ class Settings:
         """Raise ConfigError naming every missing setting."""
         missing = self.missing_secrets()
         if missing:
-            raise ConfigError(
-                f"missing {', '.join(missing)}: set it in the environment or in .env at the project root"
-            )
+            raise ConfigError(f"missing {', '.join(missing)}: set it in the environment or in .env at the project root")
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction in logs (never for display)."""

@@ -317,9 +317,7 @@ class VideoProvider:
         if status >= 500:
             return ProviderUnavailable(f"{where}: {message}", status_code=status, code=code)
         if action.startswith("download") and (status == 410 or "expire" in message.lower()):
-            return ContentExpired(
-                f"{where}: the files of {job_id} have expired", status_code=status, code=code
-            )
+            return ContentExpired(f"{where}: the files of {job_id} have expired", status_code=status, code=code)
         if code == "model_not_found" or status == 410 or (status == 404 and job_id is None):
             return ModelRetired(f"{where}: {message}. {RETIREMENT_HINT}", status_code=status, code=code)
         if status == 404:

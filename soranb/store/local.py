@@ -122,9 +122,7 @@ class LocalStore(Store):
                 f"move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
                 "or restore it from a backup"
             ) from None
-        conn.create_function(
-            "soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True
-        )
+        conn.create_function("soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True)
         self._conn = conn
 
     async def close(self) -> None:
@@ -209,8 +207,7 @@ class LocalStore(Store):
 
     async def release(self, record_id: str, owner: str) -> None:
         sql = (
-            "update video_generations set lease_owner = null, lease_expires_at = null "
-            "where id = ? and lease_owner = ?"
+            "update video_generations set lease_owner = null, lease_expires_at = null where id = ? and lease_owner = ?"
         )
         await self._run(lambda c: c.execute(sql, (record_id, owner)))
 
