@@ -23,7 +23,7 @@ from typing import Any
 
 from .catalog import estimate_cost
 
-__all__ = ["GenerationRecord", "InvalidTransition", "OPEN_STATUSES", "Status", "utcnow"]
+__all__ = ["OPEN_STATUSES", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
 
 
 class Status(StrEnum):

@@ -51,9 +51,7 @@ class GenerationRequest:
             )
         spec = MODELS.get(self.model)
         if spec is None:
-            found.append(
-                RequestInvalid("model", f"unknown model {self.model!r}; choose {' or '.join(MODELS)}")
-            )
+            found.append(RequestInvalid("model", f"unknown model {self.model!r}; choose {' or '.join(MODELS)}"))
         elif self.size not in spec.sizes:
             found.append(
                 RequestInvalid(
