@@ -7,3 +7,28 @@ _PREFIX = __name__.rpartition(".")[0] + "." if "." in __name__ else ""
 pytest_plugins = [
     f"{_PREFIX}postgres",
 ]
+
+import pytest  # noqa: E402
+
+from soranb.config import Settings  # noqa: E402
+from soranb.service import VideoService  # noqa: E402
+
+# Fast enough that a 4 s clip is ready in about a quarter of a second, slow enough to see progress.
+TEST_EMULATOR_SPEED = "240"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings for an offline service in a fresh data folder; the machine's own keys are never read."""
+    return Settings.from_env(
+        {"SORANB_DATA_DIR": str(tmp_path / "data"), "SORANB_EMULATOR_SPEED": TEST_EMULATOR_SPEED},
+        dotenv=False,
+    )
+
+
+@pytest.fixture
+def service(settings):
+    """A service on the in-process emulator and a local store; the poller is driven by `poll_once()`."""
+    svc = VideoService(settings, autostart=False)
+    yield svc
+    svc.close()
