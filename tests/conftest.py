@@ -1,5 +1,10 @@
 """Shared pytest set-up: plugin modules that provide fixtures to every test module."""
 
+import pytest
+
+from soranb.config import Settings
+from soranb.service import VideoService
+
 # tests/ has no __init__.py, so pytest imports this file as `conftest` with tests/ on sys.path;
 # should tests/ become a package, the plugins live at `tests.<name>` instead.
 _PREFIX = __name__.rpartition(".")[0] + "." if "." in __name__ else ""
@@ -7,11 +12,6 @@ _PREFIX = __name__.rpartition(".")[0] + "." if "." in __name__ else ""
 pytest_plugins = [
     f"{_PREFIX}postgres",
 ]
-
-import pytest  # noqa: E402
-
-from soranb.config import Settings  # noqa: E402
-from soranb.service import VideoService  # noqa: E402
 
 # Fast enough that a 4 s clip is ready in about a quarter of a second, slow enough to see progress.
 TEST_EMULATOR_SPEED = "240"
