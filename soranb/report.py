@@ -1,0 +1,242 @@
+"""Static HTML for executed notebooks shared without a kernel (nbconvert, GitHub's viewer).
+
+Every widget view also returns one of these builders' output as its ``text/html``
+fallback, and the closing report cell of a notebook calls `summary_html`. The
+builders are pure functions of records: no I/O, no ipywidgets, so they run in
+a test, a CLI or a notebook alike.
+
+Thumbnails and players are referenced by URL (``url_for(key)``), never embedded
+as base64. Why: an executed notebook keeps every output, and a history page of
+twelve WebP thumbnails inlined would weigh a few hundred KB per output, pushing
+``generate.ipynb`` past 1 MB after a couple of runs; video bytes would be far
+worse. A URL costs ~100 bytes, plays in JupyterLab (served by the soranb server
+extension) and in a shared report whose store is Supabase (its own URL). When a
+local-store URL cannot be reached (the HTML opened on another machine), the
+``alt`` text (the escaped prompt) and the table still say what was made.
+
+Everything a person typed goes through `html.escape` before it is placed in HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .records import GenerationRecord, Status
+
+__all__ = [
+    "STATUS_COLORS",
+    "UrlFor",
+    "check_results_html",
+    "download_html",
+    "error_html",
+    "esc",
+    "format_cost",
+    "format_time",
+    "history_table_html",
+    "key_value_html",
+    "media_html",
+    "player_html",
+    "pretty_json_html",
+    "record_meta_html",
+    "status_badge_html",
+    "summary_html",
+    "thumbnail_html",
+]
+
+UrlFor = Callable[[str], str]
+"""Turns a store media key (``videos/<id>.mp4``) into a URL a browser can load."""
+
+STATUS_COLORS: dict[str, str] = {
+    Status.PENDING.value: "#6b7280",
+    Status.PROCESSING.value: "#2563eb",
+    Status.COMPLETED.value: "#16a34a",
+    Status.FAILED.value: "#dc2626",
+    Status.EXPIRED.value: "#a16207",
+    Status.CANCELLED.value: "#6b7280",
+    "ok": "#16a34a",
+    "failed": "#dc2626",
+    "skipped": "#6b7280",
+    "not run": "#9ca3af",
+    "running": "#2563eb",
+}
+
+_THUMB_WIDTH = 160
+
+
+def esc(value: object) -> str:
+    """Escape any value for HTML text and attributes (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def format_cost(cost: Decimal | float | int) -> str:
+    return f"${Decimal(str(cost)):.2f}"
+
+
+def format_time(moment: datetime | None) -> str:
+    """A stable, timezone-explicit stamp: '2026-11-25 14:49 UTC'."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is not None:
+        return moment.strftime("%Y-%m-%d %H:%M %Z").replace("UTC+00:00", "UTC")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def status_badge_html(status: str) -> str:
+    """A small coloured pill; `status` is one of ours but is escaped all the same."""
+    color = STATUS_COLORS.get(str(status), "#6b7280")
+    return (
+        f'<span class="soranb-badge soranb-badge-{esc(status)}" style="display:inline-block;'
+        f"padding:1px 8px;border-radius:10px;font-size:11px;color:#fff;background:{color}"
+        f'">{esc(status)}</span>'
+    )
+
+
+def _safe_url(url: str) -> str:
+    """Only http(s), relative and file URLs go into src/href: never `javascript:`."""
+    lowered = url.strip().lower()
+    if lowered.startswith(("javascript:", "data:text", "vbscript:")):
+        return "#"
+    return esc(url)
+
+
+def thumbnail_html(record: GenerationRecord, url_for: UrlFor, width: int = _THUMB_WIDTH) -> str:
+    """An `<img>` of the record's thumbnail by URL, or a grey placeholder box."""
+    if record.thumbnail_key:
+        return (
+            f'<img class="soranb-thumb" src="{_safe_url(url_for(record.thumbnail_key))}" '
+            f'alt="{esc(record.prompt[:120])}" loading="lazy" style="width:{width}px;border-radius:4px">'
+        )
+    height = width * 9 // 16
+    return (
+        f'<div class="soranb-thumb-empty" style="width:{width}px;height:{height}px;background:#e5e7eb;'
+        f'border-radius:4px"></div>'
+    )
+
+
+def player_html(record: GenerationRecord, url_for: UrlFor, width: int = 320) -> str:
+    """An inline player that streams from the store's URL (never video bytes in the page)."""
+    if not record.video_key:
+        return ""
+    poster = f' poster="{_safe_url(url_for(record.thumbnail_key))}"' if record.thumbnail_key else ""
+    return (
+        '<video class="soranb-player" controls preload="metadata" '
+        f'src="{_safe_url(url_for(record.video_key))}"{poster} '
+        f'style="width:{width}px;max-width:100%;border-radius:4px"></video>'
+    )
+
+
+def media_html(record: GenerationRecord, url_for: UrlFor, *, player: bool = True) -> str:
+    """The player for a completed video, else its thumbnail (or a placeholder)."""
+    if player and record.status == Status.COMPLETED and record.video_key:
+        return player_html(record, url_for)
+    return thumbnail_html(record, url_for)
+
+
+def download_html(record: GenerationRecord, url_for: UrlFor) -> str:
+    if not record.video_key:
+        return ""
+    return (
+        f'<a class="soranb-download" href="{_safe_url(url_for(record.video_key))}" '
+        f'download="soranb-{esc(record.id)}.mp4" target="_blank">Download MP4</a>'
+    )
+
+
+def record_meta_html(record: GenerationRecord) -> str:
+    """The prompt (escaped) and the facts of one record, for a card or a row."""
+    remix = f" · remix of {esc(record.remixed_from[:8])}" if record.remixed_from else ""
+    return (
+        f'<div class="soranb-prompt-text" style="white-space:pre-wrap;word-break:break-word;'
+        f'max-height:6em;overflow:auto">{esc(record.prompt)}</div>'
+        f'<div class="soranb-meta" style="color:#6b7280;font-size:11px">'
+        f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {format_cost(record.cost)}"
+        f" · {esc(format_time(record.created_at))}{remix}</div>"
+    )
+
+
+def error_html(record: GenerationRecord) -> str:
+    if not record.error_message:
+        return ""
+    return f'<div class="soranb-error" style="color:#dc2626">{esc(record.error_message)}</div>'
+
+
+def history_table_html(
+    records: Sequence[GenerationRecord], url_for: UrlFor, *, title: str | None = None, footer: str = ""
+) -> str:
+    """A table of records with thumbnails and download links: the history as a report."""
+    head = f"<h4>{esc(title)}</h4>" if title else ""
+    if not records:
+        return f'{head}<div class="soranb-history-static"><em>No generations yet.</em></div>'
+    rows = []
+    for record in records:
+        rows.append(
+            "<tr>"
+            f"<td>{thumbnail_html(record, url_for, width=120)}</td>"
+            f"<td>{status_badge_html(record.status.value)}"
+            f"{('<br>' + f'{record.progress}%') if record.is_open else ''}</td>"
+            f"<td>{record_meta_html(record)}{error_html(record)}</td>"
+            f"<td>{download_html(record, url_for)}</td>"
+            "</tr>"
+        )
+    foot = f'<div style="color:#6b7280;font-size:11px">{esc(footer)}</div>' if footer else ""
+    return (
+        f'{head}<table class="soranb-history-static" style="border-collapse:collapse">'
+        "<thead><tr><th>thumbnail</th><th>status</th><th>prompt</th><th>video</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{foot}"
+    )
+
+
+def summary_html(records: Iterable[GenerationRecord], url_for: UrlFor | None = None) -> str:
+    """The closing report of a session: counts, total cost, durations and thumbnails."""
+    records = list(records)
+    by_status: dict[str, int] = {}
+    for record in records:
+        by_status[record.status.value] = by_status.get(record.status.value, 0) + 1
+    spent = sum((r.cost for r in records if r.status == Status.COMPLETED), Decimal(0))
+    listed = sum((r.cost for r in records), Decimal(0))
+    done = [r for r in records if r.status == Status.COMPLETED]
+    video_seconds = sum(r.seconds for r in done)
+    waits = [(r.updated_at - r.created_at).total_seconds() for r in done]
+    mean_wait = f"{sum(waits) / len(waits):.1f} s" if waits else "n/a"
+    counts = ", ".join(f"{status_badge_html(k)} {v}" for k, v in sorted(by_status.items())) or "none"
+    thumbs = ""
+    if url_for is not None:
+        thumbs = "".join(
+            f'<span style="display:inline-block;margin:2px">{thumbnail_html(r, url_for, width=96)}</span>'
+            for r in done[:24]
+        )
+    return (
+        '<div class="soranb-summary">'
+        f"<div><b>{len(records)}</b> generations: {counts}</div>"
+        f"<div>Cost of completed videos: <b>{format_cost(spent)}</b> "
+        f"(all requested: {format_cost(listed)})</div>"
+        f"<div>Video made: {video_seconds} s; mean time to completion: {mean_wait}</div>"
+        f"<div>{thumbs}</div></div>"
+    )
+
+
+def key_value_html(items: Mapping[str, object], *, title: str | None = None) -> str:
+    """A two-column table (form values, setting sources) with every cell escaped."""
+    head = f"<h4>{esc(title)}</h4>" if title else ""
+    rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items.items())
+    return f'{head}<table class="soranb-kv">{rows}</table>'
+
+
+def check_results_html(rows: Sequence[tuple[str, str, str]], *, title: str | None = "Diagnostics") -> str:
+    """(name, status, summary) per check: the diagnostics panel as a static table."""
+    head = f"<h4>{esc(title)}</h4>" if title else ""
+    body = "".join(
+        f"<tr><td>{esc(name)}</td><td>{status_badge_html(status)}</td><td>{esc(summary)}</td></tr>"
+        for name, status, summary in rows
+    )
+    return f'{head}<table class="soranb-checks-static">{body}</table>'
+
+
+def pretty_json_html(data: Any) -> str:
+    """Raw provider metadata as escaped, indented JSON in a `<pre>`."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    return f'<pre class="soranb-json" style="max-height:20em;overflow:auto">{esc(text)}</pre>'

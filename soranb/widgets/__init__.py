@@ -1,0 +1,71 @@
+"""soranb's notebook views: thin ipywidgets over the one shared service.
+
+    GenerationForm   compose a request, see its cost and problems, Generate, remix
+    HistoryGrid      the history as cards, filtered, paged, updated in place
+    DiagnosticsPanel checks, the live debug log, raw provider status
+    Toasts           success/error notices; `guarded` makes sure no callback error is lost
+    Credentials      type a missing key once, for this kernel only
+
+Each view also renders static HTML (its `text/html` fallback), so an executed
+notebook shared without a kernel still shows what happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..report import esc
+from ._base import StaticReprMixin
+from .credentials import Credentials
+from .diagnostics import DiagnosticsPanel
+from .form import GenerationForm
+from .history import HistoryGrid
+from .toasts import Toasts, guarded
+
+__all__ = [
+    "Credentials",
+    "DiagnosticsPanel",
+    "GenerationForm",
+    "HistoryGrid",
+    "SoranbApp",
+    "Toasts",
+    "app",
+    "guarded",
+]
+
+
+class SoranbApp(StaticReprMixin, widgets.VBox):
+    """Form, toasts and history over one service, wired together (a card's Remix fills the form)."""
+
+    def __init__(self, service: Any, page_size: int = 12) -> None:
+        self.service = service
+        self.toasts = Toasts()
+        self.form = GenerationForm(service, toasts=self.toasts)
+        self.history = HistoryGrid(
+            service, page_size=page_size, toasts=self.toasts, on_remix=self.form.select_for_remix
+        )
+        self.header = widgets.HTML(f'<div style="color:#6b7280;font-size:11px">{esc(service.describe())}</div>')
+        super().__init__([self.header, self.form, self.toasts, self.history])
+        self.add_class("soranb-app")
+
+    def close(self) -> None:
+        for view in (self.form, self.history, self.toasts, self.header):
+            view.close()
+        super().close()
+
+    def _static_html(self) -> str:
+        return self.header.value + self.form._static_html() + self.history._static_html()
+
+    def _static_text(self) -> str:
+        return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"
+
+
+def app(service: Any | None = None, page_size: int = 12) -> SoranbApp:
+    """The generation form, its notices and the history in one box, on the shared service by default."""
+    if service is None:
+        from ..session import get_service
+
+        service = get_service()
+    return SoranbApp(service, page_size=page_size)

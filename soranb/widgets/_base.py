@@ -1,0 +1,66 @@
+"""Small pieces every soranb view shares: static HTML fallbacks and media URLs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as widgets
+
+__all__ = ["StaticReprMixin", "hold", "media_src"]
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def media_src(service: Any, key: str) -> str:
+    """The URL a browser in JupyterLab loads for a store media key.
+
+    `soranb.jupyter.media_src` knows how Jupyter serves the local store; it is
+    imported lazily so the views work (and test) without a Jupyter server.
+    Until it exists, the store's own URL is the fallback.
+    """
+    try:
+        from ..jupyter import media_src as jupyter_media_src  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return str(service.media_url(key))
+    return str(jupyter_media_src(service, key))
+
+
+class StaticReprMixin:
+    """Adds a `text/html` and `text/plain` fallback to a widget's mime bundle.
+
+    ipywidgets 8 `Widget._repr_mimebundle_` returns only the widget-view JSON and a
+    `text/plain` repr. A notebook saved after execution and opened without a kernel
+    (nbconvert, GitHub) cannot render the view, so it shows the richest fallback:
+    here, the same content as static, escaped HTML. Frontends with a live widget
+    manager rank the widget view first and keep rendering the live view.
+    """
+
+    def _static_html(self) -> str:
+        raise NotImplementedError
+
+    def _static_text(self) -> str:
+        return type(self).__name__
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        base = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if base is None:  # closed widget: nothing live to show
+            return None
+        data = dict(base)
+        data["text/plain"] = self._static_text()
+        data["text/html"] = self._static_html()
+        return data
+
+
+@contextlib.contextmanager
+def hold(*views: widgets.Widget) -> Iterator[None]:
+    """`hold_sync()` on several widgets at once: each sends one update message at the end.
+
+    `hold_sync` batches one widget's trait changes; a card change touches a few
+    widgets, so hold them all and let the frontend get one message per widget.
+    """
+    with contextlib.ExitStack() as stack:
+        for view in views:
+            stack.enter_context(view.hold_sync())
+        yield

@@ -1,0 +1,252 @@
+"""DiagnosticsPanel: run each check, watch the debug log live, and ask the provider about recent jobs.
+
+The log view is a few HTML chunks of at most `_CHUNK` lines: a new entry rewrites
+only the last chunk, so appending costs one small message however long the log
+is, and the oldest chunk is dropped once the cap is reached.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..checks import CheckResult
+from ..debuglog import LogEntry
+from ..events import ServiceEvent
+from ..records import GenerationRecord
+from ..report import check_results_html, esc, pretty_json_html, status_badge_html
+from ..store.base import RecordQuery
+from ._base import StaticReprMixin, hold
+from .toasts import Toasts, guarded
+
+__all__ = ["DiagnosticsPanel"]
+
+_CHUNK = 50
+_LEVEL_COLORS = {"DEBUG": "#6b7280", "INFO": "#111827", "WARNING": "#a16207", "ERROR": "#dc2626"}
+_RECENT = 10
+
+
+def _line_html(entry: LogEntry) -> str:
+    color = _LEVEL_COLORS.get(entry.level, "#111827")
+    return f'<div style="color:{color}">{esc(entry.format())}</div>'
+
+
+class _CheckRow(widgets.HBox):
+    def __init__(self, name: str, run: Callable[[str], Any], wrap: Callable[..., Any]) -> None:
+        self.name = name
+        self.status = "not run"
+        self.summary_text = ""
+        self.badge = widgets.HTML(status_badge_html("not run"), layout={"width": "80px"})
+        self.summary = widgets.HTML(layout={"width": "60%"})
+        self.run_button = widgets.Button(description="Run", icon="play", layout={"width": "auto"})
+        self.run_button.on_click(wrap(lambda _b: run(self.name)))
+        super().__init__(
+            [
+                widgets.HTML(f"<b>{esc(name)}</b>", layout={"width": "120px"}),
+                self.badge,
+                self.run_button,
+                self.summary,
+            ]
+        )
+        self.add_class(f"soranb-check-{name}")
+
+    def show(self, status: str, summary: str, detail: str = "") -> None:
+        self.status, self.summary_text = status, summary
+        body = esc(summary)
+        if detail:
+            body += f"<details><summary>details</summary><pre>{esc(detail)}</pre></details>"
+        with hold(self.badge, self.summary):
+            self.badge.value = status_badge_html(status)
+            self.summary.value = body
+
+
+class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
+    """Checks with status badges, a live debug log, and raw provider status for recent jobs."""
+
+    def __init__(self, service: Any, toasts: Toasts | None = None, max_log_lines: int = 500) -> None:
+        self.service = service
+        own_toasts = toasts is None
+        self.toasts = toasts if toasts is not None else Toasts()
+        self.max_log_lines = max(_CHUNK, max_log_lines)
+        self._lock = threading.RLock()
+        self._guard = guarded(self.toasts)
+        self.results: dict[str, CheckResult] = {}
+
+        settings = getattr(service, "settings", None)
+        self.paid = bool(getattr(settings, "is_paid_provider", False))
+        self.rows = {name: _CheckRow(name, self.run_check, self._guard) for name in service.CHECKS}
+        self.allow_spend = widgets.Checkbox(
+            value=False,
+            description="Allow the generation check to start one paid video (about $0.40)",
+            indent=False,
+            layout={"display": "" if self.paid else "none", "width": "auto"},
+        )
+        self.run_all_button = widgets.Button(description="Run all", icon="play", button_style="primary")
+        self.run_all_button.on_click(self._guard(lambda _b: self.run_all()))
+
+        self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
+        self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
+        self.log_box = widgets.VBox(
+            list(self._log_chunks),
+            layout=widgets.Layout(max_height="22em", overflow="auto", border="1px solid #e5e7eb", padding="4px"),
+        )
+        self.log_box.add_class("soranb-log")
+        self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
+        self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
+
+        self.jobs_box = widgets.VBox()
+        self.reload_jobs_button = widgets.Button(description="Reload jobs", icon="repeat", layout={"width": "auto"})
+        self.reload_jobs_button.on_click(self._guard(lambda _b: self.reload_jobs()))
+        self.status_view = widgets.HTML()
+        self._job_rows: dict[str, tuple[widgets.HBox, widgets.HTML]] = {}
+
+        parts: list[widgets.Widget] = [
+            widgets.HTML(f"<b>soranb diagnostics</b> · {esc(service.describe())}"),
+            *self.rows.values(),
+            widgets.HBox([self.run_all_button, self.allow_spend]),
+            widgets.HTML("<b>Debug log</b> (newest at the bottom)"),
+            self.log_box,
+            self.clear_log_button,
+            widgets.HBox([widgets.HTML(f"<b>Recent jobs</b> (last {_RECENT})"), self.reload_jobs_button]),
+            self.jobs_box,
+            self.status_view,
+        ]
+        if own_toasts:
+            parts.append(self.toasts)
+        super().__init__(parts)
+        self.add_class("soranb-diagnostics")
+
+        for entry in service.log.entries()[-self.max_log_lines :]:
+            self._append(entry)
+        self._unsubscribe_log: Callable[[], None] | None = service.log.subscribe(self._append)
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
+        self.reload_jobs()
+
+    # -- checks -----------------------------------------------------------------------
+    def run_check(self, name: str) -> CheckResult:
+        """Run one check; the generation check spends only with consent on a paid provider."""
+        row = self.rows[name]
+        spend = (not self.paid) or bool(self.allow_spend.value)
+        row.show("running", "running…")
+        try:
+            result: CheckResult = self.service.run_check(name, allow_spend=spend)
+        except Exception as exc:
+            row.show("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if name == "generation" and self.paid:
+                self.allow_spend.value = False  # consent is for one run
+        self.results[name] = result
+        row.show(result.status, result.summary, result.detail)
+        return result
+
+    def run_all(self) -> dict[str, CheckResult]:
+        """Every check in order; one failing does not stop the others."""
+        spend = self.allow_spend.value
+        for name in self.rows:
+            if name == "generation":
+                self.allow_spend.value = spend
+            try:
+                self.run_check(name)
+            except Exception as exc:  # shown on its row; the toast says which
+                self.toasts.error(f"check {name}: {type(exc).__name__}: {exc}")
+        return dict(self.results)
+
+    # -- log --------------------------------------------------------------------------
+    def _append(self, entry: LogEntry) -> None:
+        """Any thread: add one line to the last chunk; start a chunk when full; drop the oldest at the cap."""
+        line = _line_html(entry)
+        with self._lock:
+            if len(self._log_lines[-1]) >= _CHUNK:
+                self._log_lines.append([])
+                self._log_chunks.append(widgets.HTML())
+                max_chunks = max(1, self.max_log_lines // _CHUNK)
+                while len(self._log_chunks) > max_chunks:
+                    self._log_lines.pop(0)
+                    self._log_chunks.pop(0).close()
+                self.log_box.children = tuple(self._log_chunks)
+            self._log_lines[-1].append(line)
+            self._log_chunks[-1].value = "".join(self._log_lines[-1])
+
+    @property
+    def log_line_count(self) -> int:
+        with self._lock:
+            return sum(len(c) for c in self._log_lines)
+
+    def clear_log(self) -> None:
+        self.service.log.clear()
+        with self._lock:
+            for chunk in self._log_chunks[:-1]:
+                chunk.close()
+            self._log_lines = [[]]
+            self._log_chunks = self._log_chunks[-1:]
+            self._log_chunks[0].value = ""
+            self.log_box.children = tuple(self._log_chunks)
+
+    # -- recent jobs ------------------------------------------------------------------
+    @staticmethod
+    def _job_label(record: GenerationRecord) -> str:
+        prompt = record.prompt if len(record.prompt) <= 60 else record.prompt[:59] + "…"
+        return f"{status_badge_html(record.status.value)} <code>{esc(record.id[:8])}</code> {esc(prompt)}"
+
+    def _job_row(self, record: GenerationRecord) -> tuple[widgets.HBox, widgets.HTML]:
+        label = widgets.HTML(self._job_label(record))
+        button = widgets.Button(description="Check status", icon="search", layout={"width": "auto"})
+        button.on_click(self._guard(lambda _b, rid=record.id: self.show_status(rid)))
+        return widgets.HBox([button, label]), label
+
+    def reload_jobs(self) -> None:
+        records = self.service.list_records(RecordQuery(limit=_RECENT))
+        with self._lock:
+            rows = {}
+            for record in records:
+                existing = self._job_rows.get(record.id)
+                rows[record.id] = existing if existing is not None else self._job_row(record)
+                rows[record.id][1].value = self._job_label(record)
+            self._job_rows = rows
+            self.jobs_box.children = tuple(row for row, _label in rows.values())
+
+    def show_status(self, record_id: str) -> dict[str, Any]:
+        """The provider's raw metadata for one job, as pretty, escaped JSON."""
+        data: dict[str, Any] = self.service.check_status(record_id)
+        self.status_view.value = f"<b>{esc(record_id)}</b>{pretty_json_html(data)}"
+        return data
+
+    def _on_event(self, event: ServiceEvent) -> None:
+        """Service thread: keep the recent-jobs labels current without calling the service."""
+        record = event.record
+        if record is None:
+            return
+        with self._lock:
+            if event.kind == "created" and record.id not in self._job_rows:
+                self._job_rows = {record.id: self._job_row(record), **self._job_rows}
+                for rid in list(self._job_rows)[_RECENT:]:
+                    self._job_rows.pop(rid)[0].close()
+                self.jobs_box.children = tuple(row for row, _label in self._job_rows.values())
+            elif event.kind == "deleted" and record.id in self._job_rows:
+                self._job_rows.pop(record.id)[0].close()
+                self.jobs_box.children = tuple(row for row, _label in self._job_rows.values())
+            elif record.id in self._job_rows:
+                self._job_rows[record.id][1].value = self._job_label(record)
+
+    def close(self) -> None:
+        for name in ("_unsubscribe", "_unsubscribe_log"):
+            unsubscribe = getattr(self, name, None)
+            if unsubscribe:
+                unsubscribe()
+                setattr(self, name, None)
+        super().close()
+
+    # -- static view ------------------------------------------------------------------
+    def _static_html(self) -> str:
+        rows = [(name, row.status, row.summary_text) for name, row in self.rows.items()]
+        with self._lock:
+            lines = [line for chunk in self._log_lines for line in chunk][-50:]
+        log = f'<div class="soranb-log-static" style="font-family:monospace;font-size:11px">{"".join(lines)}</div>'
+        return check_results_html(rows) + "<h4>Debug log (last 50 lines)</h4>" + log + self.status_view.value
+
+    def _static_text(self) -> str:
+        return "DiagnosticsPanel: " + ", ".join(f"{name} {row.status}" for name, row in self.rows.items())

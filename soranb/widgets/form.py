@@ -1,0 +1,371 @@
+"""GenerationForm: compose a request, see its price and its problems, then spend.
+
+The form is a thin view: every rule comes from `GenerationRequest.problems()`
+and `soranb.catalog`, every action is one service call, and every failure
+lands in the toasts. The uploaded image's bytes are kept in a Python
+attribute, never in widget state (the FileUpload is emptied once read), so
+the saved notebook does not carry them; only a small preview thumbnail is synced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+from PIL import Image
+
+from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
+from ..errors import RequestInvalid
+from ..events import ServiceEvent
+from ..images import ImageInfo, inspect_image
+from ..records import GenerationRecord, Status
+from ..report import esc, format_cost, key_value_html
+from ..request import GenerationRequest, ImageInput
+from ..store.base import RecordQuery
+from ._base import StaticReprMixin, hold
+from .toasts import Toasts, guarded
+
+__all__ = ["GenerationForm"]
+
+_ACCEPT = ".jpg,.jpeg,.png,.webp,image/jpeg,image/png,image/webp"
+_PREVIEW_PX = 160
+_REMIX_CHOICES = 50
+
+
+def _preview_png(data: bytes, max_px: int = _PREVIEW_PX) -> bytes:
+    """A small PNG thumbnail for the preview (a few KB in widget state, not the upload)."""
+    with Image.open(io.BytesIO(data)) as image:
+        thumb = image.convert("RGB")
+        thumb.thumbnail((max_px, max_px))
+    out = io.BytesIO()
+    thumb.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _remix_label(record: GenerationRecord) -> str:
+    prompt = record.prompt if len(record.prompt) <= 48 else record.prompt[:47] + "…"
+    return f"{prompt} ({record.id[:8]})"
+
+
+class GenerationForm(StaticReprMixin, widgets.VBox):
+    """Prompt, model, size, seconds, optional starting image, cost, Generate, and remix.
+
+    `toasts`: where success and failure notices go; when None the form makes and
+    shows its own stack. `last_record` is the record of the last job started here.
+    """
+
+    def __init__(self, service: Any, toasts: Toasts | None = None) -> None:
+        self.service = service
+        own_toasts = toasts is None
+        self.toasts = toasts if toasts is not None else Toasts()
+        self.last_record: GenerationRecord | None = None
+        self._image: ImageInput | None = None
+        self._image_info: ImageInfo | None = None
+        self._image_error: str | None = None
+        self._lock = threading.Lock()
+
+        self.prompt = widgets.Textarea(
+            placeholder="Describe the video: subject, setting, camera, light, motion…",
+            layout=widgets.Layout(width="100%", height="7em"),
+        )
+        self.prompt.add_class("soranb-prompt")
+        self.char_count = widgets.HTML()
+        self.model = widgets.Dropdown(
+            options=[(spec.label, name) for name, spec in MODELS.items()],
+            value=DEFAULT_MODEL,
+            description="Model",
+        )
+        self.size = widgets.Dropdown(description="Size")
+        self.seconds = widgets.Dropdown(description="Seconds")
+        self._refilter_options()
+        self.size.value = DEFAULT_SIZE if DEFAULT_SIZE in self._values(self.size) else self.size.value
+        if DEFAULT_SECONDS in self._values(self.seconds):
+            self.seconds.value = DEFAULT_SECONDS
+
+        self.upload = widgets.FileUpload(accept=_ACCEPT, multiple=False, description="Starting image")
+        self.clear_image = widgets.Button(description="Remove image", icon="times", layout={"display": "none"})
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="160px"))
+        self.image_info = widgets.HTML()
+        self.fit = widgets.ToggleButtons(
+            options=[("Crop to fill", "crop"), ("Pad with bars", "pad")],
+            value="crop",
+            description="Fit to size",
+        )
+        self.fit_note = widgets.HTML()
+        self.fit_box = widgets.VBox([self.fit_note, self.fit], layout={"display": "none"})
+
+        self.cost = widgets.HTML()
+        self.generate = widgets.Button(description="Generate", button_style="primary", icon="play")
+        self.generate.add_class("soranb-generate")
+        self.reason = widgets.HTML()
+
+        self.remix_source = widgets.Dropdown(description="Remix", options=[], layout={"width": "50%"})
+        self.remix_prompt = widgets.Text(placeholder="What to change in the selected video")
+        self.remix_button = widgets.Button(description="Remix", icon="random", disabled=True)
+        self.remix_reason = widgets.HTML()
+
+        parts: list[widgets.Widget] = [
+            self.prompt,
+            self.char_count,
+            widgets.HBox([self.model, self.size, self.seconds]),
+            widgets.HBox([self.upload, self.clear_image]),
+            widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
+            self.cost,
+            widgets.HBox([self.generate, self.reason]),
+            widgets.HTML("<b>Remix a completed video</b>"),
+            widgets.HBox([self.remix_source, self.remix_prompt, self.remix_button]),
+            self.remix_reason,
+        ]
+        if own_toasts:
+            parts.append(self.toasts)
+        super().__init__(parts)
+        self.add_class("soranb-form")
+
+        self.prompt.observe(self._on_change, "value")
+        self.model.observe(self._on_model, "value")
+        self.size.observe(self._on_change, "value")
+        self.seconds.observe(self._on_change, "value")
+        self.fit.observe(self._on_change, "value")
+        self.upload.observe(guarded(self.toasts, self._on_upload), "value")
+        self.clear_image.on_click(guarded(self.toasts, lambda _b: self.remove_image()))
+        self.generate.on_click(guarded(self.toasts, lambda _b: self.submit()))
+        self.remix_source.observe(self._on_remix_change, "value")
+        self.remix_prompt.observe(self._on_remix_change, "value")
+        self.remix_button.on_click(guarded(self.toasts, lambda _b: self.submit_remix()))
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
+        self.refresh_remix_sources()
+        self._update()
+
+    # -- the request as the form stands ----------------------------------------------
+    @staticmethod
+    def _values(dropdown: widgets.Dropdown) -> list[Any]:
+        return [value for _label, value in dropdown.options]
+
+    def _fit_needed(self) -> bool:
+        return self._image_info is not None and self._image_info.size != self.size.value
+
+    def request(self) -> GenerationRequest:
+        """The `GenerationRequest` the Generate button would send now."""
+        return GenerationRequest(
+            prompt=self.prompt.value,
+            model=self.model.value,
+            size=self.size.value,
+            seconds=int(self.seconds.value),
+            image=self._image,
+            fit=self.fit.value if self._fit_needed() else None,
+        )
+
+    def problems(self) -> list[str]:
+        """What stops Generate, each saying what to change. The image is checked once, at upload."""
+        checked = GenerationRequest(self.prompt.value, self.model.value, self.size.value, int(self.seconds.value))
+        found = [str(p) for p in checked.problems()]
+        if self._image_error:
+            found.append(self._image_error)
+        return found
+
+    # -- reactions --------------------------------------------------------------------
+    def _refilter_options(self) -> None:
+        """Offer only what the chosen model allows; keep the current choice when still allowed."""
+        spec = MODELS[self.model.value]
+        with hold(self.size, self.seconds):
+            self.size.options = [(size.replace("x", " × "), size) for size in spec.sizes]
+            self.seconds.options = [(f"{s} s", s) for s in spec.seconds]
+
+    def _on_model(self, _change: dict[str, Any]) -> None:
+        self._refilter_options()
+        self._update()
+
+    def _on_change(self, _change: dict[str, Any]) -> None:
+        self._update()
+
+    def _update(self) -> None:
+        """Recompute count, cost, fit choice and the Generate button from the current values."""
+        length = len(self.prompt.value)
+        over = length > MAX_PROMPT_CHARS
+        color = "#dc2626" if over else "#6b7280"
+        problems = self.problems()
+        with hold(self.char_count, self.cost, self.fit_box.layout, self.fit_note, self.generate, self.reason):
+            self.char_count.value = (
+                f'<span class="soranb-count" style="color:{color};font-size:11px">'
+                f"{length:,} / {MAX_PROMPT_CHARS:,} characters</span>"
+            )
+            self.cost.value = self._cost_html()
+            fit_needed = self._fit_needed()
+            self.fit_box.layout.display = "" if fit_needed else "none"
+            if fit_needed and self._image_info is not None:
+                self.fit_note.value = (
+                    f"The image is {esc(self._image_info.size)}, the video {esc(self.size.value)}: "
+                    "crop it to fill, or pad it with bars?"
+                )
+            self.generate.disabled = bool(problems)
+            self.reason.value = (
+                f'<span class="soranb-reason" style="color:#dc2626">{esc(problems[0])}</span>' if problems else ""
+            )
+
+    def _cost_html(self) -> str:
+        try:
+            cost = estimate_cost(self.model.value, self.size.value, int(self.seconds.value))
+        except KeyError:
+            return ""
+        per_second = MODELS[self.model.value].price_per_second[self.size.value]
+        settings = getattr(self.service, "settings", None)
+        paid = bool(getattr(settings, "is_paid_provider", True))
+        note = "billed by the provider" if paid else "emulator: nothing is billed"
+        return (
+            f'<span class="soranb-cost">Cost: <b>{format_cost(cost)}</b> '
+            f"({int(self.seconds.value)} s × {format_cost(per_second)}/s; {note})</span>"
+        )
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return  # our own reset below
+        item = files[0]
+        data = bytes(item["content"])
+        name = str(item.get("name") or "image")
+        self.upload.value = ()  # keep the bytes out of widget state (and the saved notebook)
+        self.load_image(data, name)
+
+    def load_image(self, data: bytes, filename: str = "image") -> None:
+        """Use `data` as the starting image (what an upload does; also handy from code)."""
+        try:
+            info = inspect_image(data)
+        except RequestInvalid as exc:
+            self._image, self._image_info, self._image_error = None, None, str(exc)
+            with hold(self.preview, self.preview.layout):
+                self.preview.layout.display = "none"
+                self.preview.value = b""
+                self.image_info.value = f'<span style="color:#dc2626">{esc(exc)}</span>'
+                self.clear_image.layout.display = ""
+            self._update()
+            return
+        self._image, self._image_info, self._image_error = ImageInput(filename, data), info, None
+        with hold(self.preview, self.preview.layout):
+            self.preview.value = _preview_png(data)
+            self.preview.layout.display = ""
+            self.image_info.value = (
+                f'<span class="soranb-image-info">{esc(filename)} · {esc(info.size)} {esc(info.format)}</span>'
+            )
+            self.clear_image.layout.display = ""
+        self._update()
+
+    def remove_image(self) -> None:
+        self._image, self._image_info, self._image_error = None, None, None
+        with hold(self.preview, self.preview.layout):
+            self.preview.value = b""
+            self.preview.layout.display = "none"
+            self.image_info.value = ""
+            self.clear_image.layout.display = "none"
+        self._update()
+
+    # -- actions ----------------------------------------------------------------------
+    def submit(self) -> GenerationRecord:
+        """Start the job (what Generate does). Errors propagate to `guarded`, which toasts them."""
+        request = self.request()
+        problems = request.problems()
+        if problems:
+            raise problems[0]
+        self.generate.disabled = True  # no double submit while the create is in flight
+        try:
+            record = self.service.generate(request)
+        finally:
+            self._update()
+        self.last_record = record
+        self.toasts.success(f"Started {record.model} {record.size} {record.seconds} s ({format_cost(record.cost)})")
+        return record
+
+    def _on_remix_change(self, _change: dict[str, Any]) -> None:
+        missing = []
+        if not self.remix_source.value:
+            missing.append("choose a completed video")
+        if not self.remix_prompt.value.strip():
+            missing.append("say what to change")
+        self.remix_button.disabled = bool(missing)
+        self.remix_reason.value = esc("; ".join(missing)) if missing and self.remix_source.options else ""
+
+    def select_for_remix(self, record_id: str) -> None:
+        """Pick a completed record as the remix source (the history grid's Remix button calls this)."""
+        if record_id not in self._values(self.remix_source):
+            record = self.service.get(record_id)
+            if record.status != Status.COMPLETED:
+                raise RequestInvalid("remix", "only a completed video can be remixed")
+            self._add_remix_choice(record)
+        self.remix_source.value = record_id
+
+    def submit_remix(self) -> GenerationRecord:
+        source = self.remix_source.value
+        text = self.remix_prompt.value
+        if not source or not text.strip():
+            raise RequestInvalid("remix", "choose a completed video and say what to change")
+        self.remix_button.disabled = True
+        try:
+            record = self.service.remix(source, text)
+        finally:
+            self._on_remix_change({})
+        self.last_record = record
+        self.toasts.success(f"Started a remix of {source[:8]}")
+        return record
+
+    def refresh_remix_sources(self) -> None:
+        """Reload the completed videos offered for remix (newest first)."""
+        records = self.service.list_records(RecordQuery(statuses=frozenset({Status.COMPLETED}), limit=_REMIX_CHOICES))
+        with self._lock:
+            self.remix_source.options = [(_remix_label(r), r.id) for r in records]
+        self._on_remix_change({})
+
+    def _add_remix_choice(self, record: GenerationRecord) -> None:
+        with self._lock:
+            if record.id in self._values(self.remix_source):
+                return
+            current = self.remix_source.value
+            options = [(_remix_label(record), record.id), *self.remix_source.options][:_REMIX_CHOICES]
+            with hold(self.remix_source):
+                self.remix_source.options = options
+                self.remix_source.value = current if current in [v for _l, v in options] else options[0][1]
+        self._on_remix_change({})
+
+    def _on_event(self, event: ServiceEvent) -> None:
+        """Service thread: a newly completed video becomes a remix choice; no service call here."""
+        if event.record is None:
+            return
+        if event.kind == "completed" and event.record.status == Status.COMPLETED:
+            self._add_remix_choice(event.record)
+        elif event.kind == "deleted":
+            with self._lock:
+                options = [(label, v) for label, v in self.remix_source.options if v != event.record.id]
+                if len(options) != len(self.remix_source.options):
+                    self.remix_source.options = options
+            self._on_remix_change({})
+
+    def close(self) -> None:
+        if getattr(self, "_unsubscribe", None):
+            self._unsubscribe()  # type: ignore[misc]
+            self._unsubscribe = None
+        super().close()
+
+    # -- static view ------------------------------------------------------------------
+    def _static_values(self) -> dict[str, object]:
+        values: dict[str, object] = {
+            "prompt": self.prompt.value or "(empty)",
+            "model": self.model.value,
+            "size": self.size.value,
+            "seconds": self.seconds.value,
+        }
+        if self._image_info is not None and self._image is not None:
+            fit = f", fitted by {self.fit.value}" if self._fit_needed() else ""
+            values["starting image"] = f"{self._image.filename} ({self._image_info.size}{fit})"
+        with contextlib.suppress(KeyError):
+            values["cost"] = format_cost(estimate_cost(self.model.value, self.size.value, int(self.seconds.value)))
+        if self.last_record is not None:
+            values["last job"] = f"{self.last_record.id} ({self.last_record.status.value})"
+        return values
+
+    def _static_html(self) -> str:
+        return key_value_html(self._static_values(), title="soranb generation form")
+
+    def _static_text(self) -> str:
+        return f"GenerationForm({self.model.value}, {self.size.value}, {self.seconds.value} s)"

@@ -1,0 +1,169 @@
+"""Toasts: short success/error notices, and `guarded`, which makes sure no callback error is lost.
+
+ipywidgets swallows exceptions raised in a Button's `on_click` callback (they go
+to the kernel log, not to the person who clicked). Every soranb button callback
+is therefore wrapped by `guarded`, which turns an exception into an error toast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
+
+import ipywidgets as widgets
+
+from ..errors import SoranbError
+from ..report import esc
+from ._base import StaticReprMixin
+
+__all__ = ["Toasts", "describe_exception", "guarded"]
+
+_log = logging.getLogger("soranb.widgets")
+Kind = Literal["success", "error", "info"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COLORS = {"success": "#16a34a", "error": "#dc2626", "info": "#2563eb"}
+# Defence in depth: a secret-looking token in an unexpected exception never reaches the page.
+_SECRET = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-.]+)")
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub("[redacted]", text)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """What a person sees: our own errors as written, anything else named as unexpected."""
+    if isinstance(exc, SoranbError):
+        return redact(str(exc)) or type(exc).__name__
+    return redact(f"Unexpected error: {type(exc).__name__}: {exc}")
+
+
+class Toast(widgets.HBox):
+    """One notice: its text and a close ×."""
+
+    def __init__(self, kind: Kind, message: str, on_close: Callable[[Toast], None]) -> None:
+        self.kind = kind
+        self.message = message
+        self.text = widgets.HTML(
+            f'<span style="color:{_COLORS[kind]};font-weight:600">{"✓" if kind == "success" else "!"}</span> '
+            f"{esc(message)}"
+        )
+        self.close_button = widgets.Button(description="×", tooltip="Dismiss", layout={"width": "32px"})
+        self.close_button.on_click(lambda _b: on_close(self))
+        super().__init__(
+            [self.text, self.close_button],
+            layout={"border": f"1px solid {_COLORS[kind]}", "padding": "2px 6px", "margin": "2px 0"},
+        )
+        self.add_class("soranb-toast")
+        self.add_class(f"soranb-toast-{kind}")
+
+
+class Toasts(StaticReprMixin, widgets.VBox):
+    """A stack of notices that dismiss themselves after `dismiss_after` seconds (None: never).
+
+    `success`, `error` and `info` may be called from any thread (button callbacks on
+    the kernel thread, service events on the service thread); the children list
+    is only changed under a lock, and timers run as daemon threads.
+    """
+
+    def __init__(self, dismiss_after: float | None = 5.0, max_shown: int = 6) -> None:
+        super().__init__([])
+        self.add_class("soranb-toasts")
+        self.dismiss_after = dismiss_after
+        self.max_shown = max_shown
+        self._lock = threading.RLock()
+        self._timers: dict[int, threading.Timer] = {}
+        self.history: list[tuple[Kind, str]] = []  # every notice shown, for tests and the static view
+
+    # -- public -------------------------------------------------------------
+    def success(self, message: str) -> Toast:
+        return self.show("success", message)
+
+    def error(self, message: str) -> Toast:
+        return self.show("error", message)
+
+    def info(self, message: str) -> Toast:
+        return self.show("info", message)
+
+    def show(self, kind: Kind, message: str) -> Toast:
+        toast = Toast(kind, redact(message), self.dismiss)
+        with self._lock:
+            self.history.append((kind, toast.message))
+            shown: list[widgets.Widget] = [*self.children, toast]  # type: ignore[has-type]
+            dropped = shown[: max(0, len(shown) - self.max_shown)]
+            self.children = tuple(shown[len(dropped) :])
+            if self.dismiss_after is not None:
+                timer = threading.Timer(self.dismiss_after, self.dismiss, args=(toast,))
+                timer.daemon = True
+                self._timers[id(toast)] = timer
+                timer.start()
+        for old in dropped:
+            self.dismiss(old)
+        return toast
+
+    def dismiss(self, toast: Toast) -> None:
+        """Remove one notice (idempotent; safe from any thread)."""
+        with self._lock:
+            timer = self._timers.pop(id(toast), None)
+            if timer is not None:
+                timer.cancel()
+            if toast in self.children:
+                self.children = tuple(c for c in self.children if c is not toast)
+        toast.close_button.close()
+        toast.text.close()
+        toast.close()
+
+    def clear(self) -> None:
+        for toast in list(self.children):
+            self.dismiss(toast)  # type: ignore[arg-type]
+
+    @property
+    def messages(self) -> list[tuple[Kind, str]]:
+        """The notices on screen now, oldest first."""
+        with self._lock:
+            return [(t.kind, t.message) for t in self.children if isinstance(t, Toast)]
+
+    # -- static view --------------------------------------------------------
+    def _static_html(self) -> str:
+        return "".join(
+            f'<div class="soranb-toast soranb-toast-{kind}" style="color:{_COLORS[kind]}">{esc(msg)}</div>'
+            for kind, msg in self.messages
+        )
+
+    def _static_text(self) -> str:
+        return "\n".join(f"[{kind}] {msg}" for kind, msg in self.messages) or "Toasts: none"
+
+
+@overload
+def guarded(toasts: Toasts | None, fn: F) -> F: ...
+@overload
+def guarded(toasts: Toasts | None, fn: None = None) -> Callable[[F], F]: ...
+def guarded(toasts: Toasts | None, fn: F | None = None) -> F | Callable[[F], F]:
+    """Wrap a callback so that any exception becomes an error toast instead of vanishing.
+
+    Use as `button.on_click(guarded(toasts, handler))` or as `@guarded(toasts)`.
+    Unexpected exceptions (not `SoranbError`) are also logged with their traceback.
+    """
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                if not isinstance(exc, SoranbError):
+                    _log.exception("soranb view callback %s failed", getattr(func, "__name__", func))
+                message = describe_exception(exc)
+                if toasts is not None:
+                    toasts.error(message)
+                else:
+                    _log.error("%s", message)
+                return None
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap(fn) if fn is not None else wrap
