@@ -509,6 +509,10 @@ class VideoService:
         """Block until every open job is finished; returns those records (open ones if time ran out)."""
         return self._run(self._wait_all(timeout))
 
+    def wait(self, record_ids: Iterable[str], timeout: float | None = None) -> list[GenerationRecord]:
+        """Block until these records are finished (or time runs out); returns them as they are then."""
+        return self._run(self._wait_for(list(record_ids), timeout))
+
     async def wait_all_async(self, timeout: float | None = None) -> list[GenerationRecord]:
         """`await` version of `wait_all` for a notebook cell (the kernel loop stays free)."""
         future = asyncio.run_coroutine_threadsafe(self._wait_all(timeout), self._thread.loop)

@@ -1,0 +1,248 @@
+"""The `soranb` command: a thin shell over the same service the notebooks use.
+
+    soranb generate PROMPT [--model --size --seconds --image PATH --fit crop|pad] [--wait] [--json]
+    soranb wait [--timeout S] [--json]
+    soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
+    soranb delete ID
+    soranb doctor [--allow-spend] [--json]
+    soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS]
+
+Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import catalog
+from .errors import ConfigError, RequestInvalid, SoranbError
+from .events import ServiceEvent
+from .records import GenerationRecord, Status
+from .request import GenerationRequest, ImageInput
+from .store.base import RecordQuery
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args))
+    except (RequestInvalid, ConfigError) as exc:
+        print(f"soranb: {exc}", file=sys.stderr)
+        return 2
+    except SoranbError as exc:
+        print(f"soranb: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("soranb: interrupted; open jobs are kept and `soranb wait` resumes them", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="soranb", description="Sora-2-shaped video generations, offline by default.")
+    parser.set_defaults(command=None)
+    sub = parser.add_subparsers(title="commands")
+
+    gen = sub.add_parser("generate", help="start a video generation")
+    gen.add_argument("prompt")
+    gen.add_argument("--model", default=catalog.DEFAULT_MODEL, help=f"one of {', '.join(catalog.MODELS)}")
+    gen.add_argument("--size", default=catalog.DEFAULT_SIZE, help="e.g. 1280x720 (the model decides which)")
+    gen.add_argument("--seconds", type=int, default=catalog.DEFAULT_SECONDS, help="4, 8 or 12")
+    gen.add_argument("--image", type=Path, help="starting image (JPEG, PNG or WebP)")
+    gen.add_argument("--fit", choices=("crop", "pad"), help="fit a starting image of another size")
+    gen.add_argument("--wait", action="store_true", help="wait for the video and store it")
+    gen.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    gen.add_argument("--json", action="store_true", help="print the record as one JSON object")
+    gen.set_defaults(command="generate", run=_generate)
+
+    wait = sub.add_parser("wait", help="finish every open job in the store")
+    wait.add_argument("--timeout", type=float, default=None)
+    wait.add_argument("--json", action="store_true")
+    wait.set_defaults(command="wait", run=_wait)
+
+    lst = sub.add_parser("list", help="show the history, newest first")
+    lst.add_argument("--status", choices=[s.value for s in Status])
+    lst.add_argument("--model")
+    lst.add_argument("--search", help="only prompts containing this text")
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(command="list", run=_list)
+
+    delete = sub.add_parser("delete", help="remove a record and its files")
+    delete.add_argument("record_id")
+    delete.set_defaults(command="delete", run=_delete)
+
+    doctor = sub.add_parser("doctor", help="check settings, provider, store and schema; make a minimal video")
+    doctor.add_argument("--allow-spend", action="store_true", help="let the generation check spend on a paid provider")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(command="doctor", run=_doctor)
+
+    emu = sub.add_parser("emulator", help="serve the offline Videos API for other tools")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8000)
+    emu.add_argument("--speed", type=float, default=1.0, help="run the clock N times faster")
+    emu.add_argument("--fault", action="append", default=[], metavar="NAME=RATE", help="inject faults (repeatable)")
+    emu.add_argument("--latency-ms", type=int, default=0)
+    emu.add_argument("--state-dir", type=Path, help="keep jobs and files here (default: a temp folder)")
+    emu.set_defaults(command="emulator", run=_emulator)
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------
+def _generate(args: argparse.Namespace) -> int:
+    image = None
+    if args.image is not None:
+        try:
+            image = ImageInput(args.image.name, args.image.read_bytes())
+        except OSError as exc:
+            raise RequestInvalid("image", f"cannot read {args.image} ({exc.strerror}); check the path") from None
+    request = GenerationRequest(args.prompt, args.model, args.size, args.seconds, image=image, fit=args.fit)
+    request.prepared()  # bad input fails here, before any service starts
+    with _open_service() as service:
+        record = service.generate(request)
+        if args.wait:
+            with _ProgressBar(service, sys.stderr, quiet=args.json):
+                (record,) = service.wait([record.id], timeout=args.timeout)
+        _print_records(service, [record], as_json=args.json, single=True)
+        return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
+
+
+def _wait(args: argparse.Namespace) -> int:
+    with _open_service() as service:
+        with _ProgressBar(service, sys.stderr, quiet=args.json):
+            records = service.wait_all(timeout=args.timeout)
+        _print_records(service, records, as_json=args.json)
+        return 0 if all(r.status == Status.COMPLETED for r in records) else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    query = RecordQuery(
+        statuses=frozenset({Status(args.status)}) if args.status else None,
+        model=args.model,
+        search=args.search,
+        limit=args.limit,
+    )
+    with _open_service(poll=False) as service:
+        _print_records(service, service.list_records(query), as_json=args.json)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        service.delete(args.record_id)
+    print(f"deleted {args.record_id}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        results = []
+        for name in service.CHECKS:
+            result = service.run_check(name, allow_spend=args.allow_spend)
+            results.append(result)
+            if not args.json:
+                mark = {"ok": "ok  ", "failed": "FAIL", "skipped": "skip"}[result.status]
+                print(f"[{mark}] {name:<13} {result.summary}")
+        if args.json:
+            print(json.dumps([r.__dict__ for r in results], indent=2))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    import logging
+
+    from .emulator import EmulatorConfig, parse_fault, serve
+
+    try:
+        faults = dict(parse_fault(spec) for spec in args.fault)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    overrides: dict[str, Any] = {"speed": args.speed, "faults": faults, "latency_ms": args.latency_ms}
+    if args.state_dir is not None:
+        overrides["state_dir"] = args.state_dir
+    config = EmulatorConfig.from_env(**overrides)
+    print(f"soranb emulator on http://{args.host}:{args.port}/v1 (speed x{config.speed:g})", file=sys.stderr)
+    serve(config, host=args.host, port=args.port)
+    return 0
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _open_service(*, poll: bool = True) -> Any:
+    from .service import VideoService
+
+    return VideoService(autostart=poll)
+
+
+def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bool, single: bool = False) -> None:
+    rows = [_record_json(service, r) for r in records]
+    if as_json:
+        print(json.dumps(rows[0] if single else rows, indent=None if single else 2))
+        return
+    if not rows:
+        print("no records")
+    for row in rows:
+        prompt = row["prompt"] if len(row["prompt"]) <= 60 else row["prompt"][:57] + "..."
+        print(f"{row['id']}  {row['status']:<10} {row['model']:<10} {row['size']:<9} {row['seconds']:>2}s  {prompt}")
+        for label in ("video_path", "thumbnail_path", "error_message"):
+            if row.get(label):
+                print(f"    {label.replace('_', ' ')}: {row[label]}")
+
+
+def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
+    data = record.to_dict()
+    for field, key in (("video_path", record.video_key), ("thumbnail_path", record.thumbnail_key)):
+        if key:
+            path = service.media_path(key)
+            data[field] = str(path) if path is not None else service.media_url(key)
+    return data
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr fed by service events (quiet with --json)."""
+
+    def __init__(self, service: Any, stream: TextIO, *, quiet: bool = False) -> None:
+        self._service = service
+        self._stream = stream
+        self._quiet = quiet or not hasattr(stream, "write")
+        self._progress: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._unsubscribe: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        if not self._quiet:
+            self._unsubscribe = self._service.subscribe(self._on_event)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _on_event(self, event: ServiceEvent) -> None:
+        if event.record is None:
+            return
+        with self._lock:
+            done = 100 if not event.record.is_open else event.record.progress
+            self._progress[event.record.id] = done
+            mean = sum(self._progress.values()) / len(self._progress)
+            filled = int(mean / 100 * 30)
+            bar = "#" * filled + "-" * (30 - filled)
+            self._stream.write(f"\r[{bar}] {mean:5.1f}% of {len(self._progress)} job(s)")
+            self._stream.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
