@@ -1,0 +1,32 @@
+"""soranb's offline Videos API: real MP4s, real status transitions, real errors.
+
+    from soranb.emulator import EmulatorConfig, EmulatorTransport, create_app
+    app = create_app(EmulatorConfig(speed=IN_PROCESS_SPEED))
+    client = openai.AsyncOpenAI(base_url=EMULATOR_BASE_URL, api_key="x",
+                                http_client=httpx2.AsyncClient(transport=EmulatorTransport(app)))
+
+or over a socket: `serve(EmulatorConfig.from_env(), port=8000)`.
+"""
+
+from __future__ import annotations
+
+from soranb.emulator.app import EmulatorState, create_app
+from soranb.emulator.config import IN_PROCESS_SPEED, EmulatorConfig
+from soranb.emulator.faults import FAULT_NAMES, ConnectionDropped, parse_fault, parse_faults
+from soranb.emulator.server import serve, uvicorn_config
+from soranb.emulator.transport import EMULATOR_BASE_URL, EmulatorTransport
+
+__all__ = [
+    "EMULATOR_BASE_URL",
+    "FAULT_NAMES",
+    "IN_PROCESS_SPEED",
+    "ConnectionDropped",
+    "EmulatorConfig",
+    "EmulatorState",
+    "EmulatorTransport",
+    "create_app",
+    "parse_fault",
+    "parse_faults",
+    "serve",
+    "uvicorn_config",
+]

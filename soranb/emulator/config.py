@@ -1,0 +1,107 @@
+"""How an emulator behaves: speed, latency, faults, moderation, keys, retired models.
+
+One frozen dataclass, built in code or from `SORANB_EMULATOR_*` variables, so
+the notebook, the command line and the tests configure the emulator the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from soranb.catalog import MODELS
+from soranb.emulator.faults import check_faults, parse_faults
+
+__all__ = ["ENV_PREFIX", "IN_PROCESS_SPEED", "EmulatorConfig"]
+
+ENV_PREFIX = "SORANB_EMULATOR_"
+
+# In a notebook nobody wants to wait a real minute: at 6x a 4 s sora-2 clip (60 s at 1x) is ready in 10 s.
+IN_PROCESS_SPEED = 6.0
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Knobs of one emulator. `speed` divides every job's duration; 1.0 is as slow as the real service."""
+
+    speed: float = 1.0
+    latency_ms: int = 0
+    faults: Mapping[str, float] = field(default_factory=dict)
+    moderation_words: tuple[str, ...] = ("moderation-test",)
+    expires_after_s: float = 3600
+    state_dir: Path | None = None
+    api_key: str | None = None
+    retired_models: frozenset[str] = frozenset()
+    seed: int | None = None
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError(f"speed must be greater than 0, got {self.speed}")
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be 0 or more, got {self.latency_ms}")
+        if self.expires_after_s <= 0:
+            raise ValueError(f"expires_after_s must be greater than 0, got {self.expires_after_s}")
+        object.__setattr__(self, "faults", check_faults(self.faults))
+        object.__setattr__(self, "moderation_words", tuple(w.lower() for w in self.moderation_words if w))
+        object.__setattr__(self, "retired_models", frozenset(self.retired_models))
+        if self.state_dir is not None:
+            object.__setattr__(self, "state_dir", Path(self.state_dir))
+
+    def job_duration(self, model: str, size: str, seconds: int) -> float:
+        """Wall seconds a job takes at this speed: the real service's pace, 1.5x for 1024p sizes."""
+        pace = MODELS[model].render_seconds_per_clip_second if model in MODELS else 15.0
+        factor = 1.5 if "1024" in size else 1.0
+        return seconds * pace * factor / self.speed
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> EmulatorConfig:
+        """Read SORANB_EMULATOR_SPEED, _LATENCY_MS, _FAULTS, _MODERATION_WORDS, _API_KEY, _RETIRED_MODELS
+        (and _STATE_DIR, _SEED, _EXPIRES_AFTER_S); unset ones keep their defaults, `overrides` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+
+        def get(name: str) -> str | None:
+            raw = env.get(ENV_PREFIX + name)
+            return raw.strip() if raw is not None and raw.strip() else None
+
+        def number(name: str, kind: Callable[[str], float | int]) -> float | int | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+
+        for name, key, kind in (
+            ("SPEED", "speed", float),
+            ("LATENCY_MS", "latency_ms", int),
+            ("SEED", "seed", int),
+            ("EXPIRES_AFTER_S", "expires_after_s", float),
+        ):
+            value = number(name, kind)
+            if value is not None:
+                values[key] = value
+        if (faults := get("FAULTS")) is not None:
+            try:
+                values["faults"] = parse_faults(faults)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}FAULTS: {exc}") from None
+        if (words := env.get(ENV_PREFIX + "MODERATION_WORDS")) is not None:
+            values["moderation_words"] = _split(words)
+        if (api_key := get("API_KEY")) is not None:
+            values["api_key"] = api_key
+        if (retired := get("RETIRED_MODELS")) is not None:
+            values["retired_models"] = frozenset(_split(retired))
+        if (state_dir := get("STATE_DIR")) is not None:
+            values["state_dir"] = Path(state_dir).expanduser()
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -1,0 +1,186 @@
+"""Real media for emulated jobs: an H.264 MP4, a WebP thumbnail and a JPEG spritesheet.
+
+The video has to be cheap to make (the emulator renders one per job, on a
+2-core laptop) and still be a real, streamable file a browser plays. So the
+prompt is drawn once with Pillow onto a canvas a little wider than the frame,
+and each frame is a crop of that canvas (a slow pan) plus a few cheap shapes
+(a bouncing dot, a progress bar, a time code). libx264 `ultrafast`, yuv420p and
+`+faststart` keep it fast and playable everywhere, Debian's Chromium included.
+
+Every file is written under a temporary name and renamed into place, so a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+__all__ = ["FPS", "SPRITESHEET_FILE", "THUMBNAIL_FILE", "VIDEO_FILE", "RenderSpec", "render_media"]
+
+FPS = 24
+VIDEO_FILE = "video.mp4"
+THUMBNAIL_FILE = "thumbnail.webp"
+SPRITESHEET_FILE = "spritesheet.jpg"
+
+_SPRITE_COLUMNS = 4
+_SPRITE_TILE_WIDTH = 256
+_MAX_PROMPT_LINES = 10
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """What to render: the frame size, the length, the prompt to show and an optional backdrop image."""
+
+    width: int
+    height: int
+    seconds: int
+    prompt: str
+    backdrop: Path | None = None
+    fps: int = FPS
+
+
+def render_media(spec: RenderSpec, out_dir: Path) -> None:
+    """Write VIDEO_FILE, THUMBNAIL_FILE and SPRITESHEET_FILE into out_dir; the video last, so its presence
+    means all three are there."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    total = spec.seconds * spec.fps
+    thumb_index = total // 3
+    sprite_indices = {second * spec.fps + spec.fps // 2: second for second in range(spec.seconds)}
+    thumbnail: Image.Image | None = None
+    tiles: dict[int, Image.Image] = {}
+
+    video_tmp = _temp_name(out_dir / VIDEO_FILE)
+    try:
+        with av.open(str(video_tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=spec.fps, options={"preset": "ultrafast"})
+            stream.width = spec.width
+            stream.height = spec.height
+            stream.pix_fmt = "yuv420p"
+            for index, image in enumerate(_frames(spec)):
+                if index == thumb_index:
+                    thumbnail = image.copy()
+                if index in sprite_indices:
+                    tiles[sprite_indices[index]] = _tile(image)
+                for packet in stream.encode(av.VideoFrame.from_image(image)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        assert thumbnail is not None
+        _save_atomic(thumbnail, out_dir / THUMBNAIL_FILE, "WEBP", quality=80)
+        _save_atomic(_spritesheet(tiles), out_dir / SPRITESHEET_FILE, "JPEG", quality=85)
+        os.replace(video_tmp, out_dir / VIDEO_FILE)
+    finally:
+        video_tmp.unlink(missing_ok=True)
+
+
+def _frames(spec: RenderSpec) -> Iterator[Image.Image]:
+    """Crops of one wide canvas, panning left to right, with a dot, a progress bar and a time code."""
+    width, height = spec.width, spec.height
+    pan = width // 8
+    canvas = _canvas(spec, width + pan)
+    total = spec.seconds * spec.fps
+    short = min(width, height)
+    radius = short // 24
+    small = ImageFont.load_default(size=max(12, short // 28))
+    for index in range(total):
+        t = index / max(1, total - 1)
+        left = round(pan * t)
+        frame = canvas.crop((left, 0, left + width, height))
+        draw = ImageDraw.Draw(frame)
+        # A dot bouncing along a sine path: motion a viewer (and a codec) can see.
+        cx = radius + (width - 2 * radius) * (0.5 + 0.5 * math.sin(2 * math.pi * index / (spec.fps * 2)))
+        cy = height - 6 * radius - abs(math.sin(math.pi * index / spec.fps)) * height / 4
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 214, 10))
+        draw.rectangle((0, height - max(4, short // 90), round(width * (index + 1) / total), height), fill="white")
+        draw.text(
+            (width - short // 4, height - short // 10),
+            f"{index / spec.fps:05.2f}s",
+            font=small,
+            fill="white",
+            stroke_width=1,
+            stroke_fill="black",
+        )
+        yield frame
+
+
+def _canvas(spec: RenderSpec, canvas_width: int) -> Image.Image:
+    """The backdrop (the reference image, or a colour gradient) with the prompt drawn once on it."""
+    size = (canvas_width, spec.height)
+    if spec.backdrop is not None:
+        with Image.open(spec.backdrop) as source:
+            canvas = ImageOps.fit(source.convert("RGB"), size)
+    else:
+        ramp = Image.linear_gradient("L")
+        canvas = Image.merge(
+            "RGB",
+            (
+                ramp.rotate(90).resize(size),
+                ramp.resize(size).point(lambda v: 60 + v // 2),
+                Image.new("L", size, 150 - len(spec.prompt) % 100),
+            ),
+        )
+    short = min(spec.width, spec.height)
+    margin = short // 20
+    font = ImageFont.load_default(size=max(14, short // 20))
+    left = canvas_width - spec.width + margin  # always inside the visible window while panning
+    text_width = spec.width - (canvas_width - spec.width) - 2 * margin
+    lines = _wrap(spec.prompt, font, text_width - 2 * margin)
+    draw = ImageDraw.Draw(canvas, "RGBA")
+    text = "\n".join(lines)
+    box = draw.multiline_textbbox((left + margin, margin * 2), text, font=font, spacing=short // 80)
+    draw.rounded_rectangle(
+        (box[0] - margin // 2, box[1] - margin // 2, box[2] + margin // 2, box[3] + margin // 2),
+        radius=margin // 2,
+        fill=(0, 0, 0, 140),
+    )
+    draw.multiline_text((left + margin, margin * 2), text, font=font, fill="white", spacing=short // 80)
+    return canvas
+
+
+def _wrap(prompt: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: int) -> list[str]:
+    """Greedy word wrap to max_width pixels, at most _MAX_PROMPT_LINES lines, the last one ellipsized."""
+    average = max(1.0, font.getlength("abcdefghijklmnopqrstuvwxyz") / 26)
+    columns = max(8, int(max_width / average))
+    lines = textwrap.wrap(" ".join(prompt.split()), width=columns) or [""]
+    if len(lines) > _MAX_PROMPT_LINES:
+        lines = [*lines[: _MAX_PROMPT_LINES - 1], lines[_MAX_PROMPT_LINES - 1][: columns - 1] + "…"]
+    return [line if font.getlength(line) <= max_width else line[: columns - 1] + "…" for line in lines]
+
+
+def _tile(frame: Image.Image) -> Image.Image:
+    height = round(frame.height * _SPRITE_TILE_WIDTH / frame.width)
+    return frame.resize((_SPRITE_TILE_WIDTH, height), Image.Resampling.BILINEAR)
+
+
+def _spritesheet(tiles: dict[int, Image.Image]) -> Image.Image:
+    """One tile per second of video, in a grid _SPRITE_COLUMNS wide."""
+    ordered = [tiles[key] for key in sorted(tiles)]
+    tile_w, tile_h = ordered[0].size
+    columns = min(_SPRITE_COLUMNS, len(ordered))
+    rows = math.ceil(len(ordered) / columns)
+    sheet = Image.new("RGB", (columns * tile_w, rows * tile_h))
+    for n, tile in enumerate(ordered):
+        sheet.paste(tile, ((n % columns) * tile_w, (n // columns) * tile_h))
+    return sheet
+
+
+def _temp_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _save_atomic(image: Image.Image, final: Path, format_: str, **params: object) -> None:
+    tmp = _temp_name(final)
+    try:
+        image.save(tmp, format=format_, **params)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)

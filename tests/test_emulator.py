@@ -1,0 +1,592 @@
+"""The emulator through the official SDK, in-process: shapes, statuses, media, errors and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx2
+import openai
+import pytest
+from PIL import Image
+
+from soranb.emulator import (
+    EMULATOR_BASE_URL,
+    FAULT_NAMES,
+    IN_PROCESS_SPEED,
+    EmulatorConfig,
+    EmulatorTransport,
+    create_app,
+    parse_fault,
+)
+from soranb.emulator.app import EmulatorState
+from soranb.emulator.faults import FaultPicker, parse_faults
+
+ID_PATTERN = re.compile(r"^video_[0-9a-f]{48}$")
+BLOCKED = "moderation-test"  # a prompt with it never renders: cheap jobs for list and paging tests
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_900_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Emu:
+    app: Any
+    client: openai.AsyncOpenAI
+    clock: FakeClock
+    config: EmulatorConfig
+
+    @property
+    def state(self) -> EmulatorState:
+        emulator: EmulatorState = self.app.state.emulator
+        return emulator
+
+    def duration(self, video_id: str) -> float:
+        job = self.state.table.get(video_id)
+        assert job is not None
+        return job.duration
+
+    async def renders_done(self) -> None:
+        await asyncio.to_thread(self.state.table.wait_for_renders)
+
+    async def finish(self, video_id: str) -> Any:
+        """Move the clock past the job's end and wait for its render: the job is then completed."""
+        self.clock.advance(self.duration(video_id) + 1)
+        await self.client.videos.retrieve(video_id)  # a look starts a render that is not running yet
+        await self.renders_done()
+        video = await self.client.videos.retrieve(video_id)
+        assert video.status == "completed", video
+        return video
+
+
+MakeEmu = Callable[..., Awaitable[Emu]]
+
+
+@pytest.fixture
+async def make_emu(tmp_path: Path) -> AsyncIterator[MakeEmu]:
+    opened: list[Emu] = []
+
+    async def make(client_key: str = "sk-test-key", max_retries: int = 0, **overrides: Any) -> Emu:
+        clock = overrides.pop("clock", None) or FakeClock()
+        overrides.setdefault("state_dir", tmp_path / "state")
+        overrides.setdefault("seed", 7)
+        config = EmulatorConfig(clock=clock, **overrides)
+        app = create_app(config)
+        http = httpx2.AsyncClient(transport=EmulatorTransport(app))
+        client = openai.AsyncOpenAI(
+            base_url=EMULATOR_BASE_URL, api_key=client_key, http_client=http, max_retries=max_retries
+        )
+        emu = Emu(app, client, clock, config)
+        opened.append(emu)
+        return emu
+
+    yield make
+    for emu in opened:
+        await emu.client.close()
+        emu.state.close()
+
+
+def image_bytes(size: tuple[int, int], fmt: str = "PNG", color: tuple[int, int, int] = (220, 20, 20)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def probe_mp4(data: bytes) -> dict[str, Any]:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert container.duration is not None
+        return {
+            "codec": stream.codec_context.name,
+            "width": stream.width,
+            "height": stream.height,
+            "pix_fmt": stream.format.name,
+            "duration": container.duration / av.time_base,
+            "frames": len(frames),
+            "first": frames[0].to_image(),
+        }
+
+
+# -- create, retrieve, content -------------------------------------------------------------------
+
+
+async def test_create_retrieve_and_download_every_variant(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    video = await emu.client.videos.create(prompt="a lighthouse in a storm", size="1280x720", seconds="4")
+    assert ID_PATTERN.match(video.id)
+    assert (video.object, video.status, video.progress) == ("video", "queued", 0)
+    assert (video.model, video.size, video.seconds, video.prompt) == ("sora-2", "1280x720", "4", video.prompt)
+    assert video.created_at == int(emu.clock.now)
+    assert video.completed_at is None and video.expires_at is None and video.error is None
+
+    assert (await emu.client.videos.retrieve(video.id)).id == video.id
+    done = await emu.finish(video.id)
+    assert done.progress == 100
+    assert done.completed_at is not None and done.expires_at == done.completed_at + 3600
+
+    content = await emu.client.videos.download_content(video.id)
+    assert content.response.headers["content-type"] == "video/mp4"
+    assert int(content.response.headers["content-length"]) == len(content.content)
+    mp4 = probe_mp4(content.content)
+    assert (mp4["codec"], mp4["width"], mp4["height"], mp4["pix_fmt"]) == ("h264", 1280, 720, "yuv420p")
+    assert mp4["duration"] == pytest.approx(4.0, abs=0.1)
+    assert mp4["frames"] == 4 * 24
+    assert content.content.index(b"moov") < content.content.index(b"mdat")  # faststart: streamable
+
+    thumbnail = await emu.client.videos.download_content(video.id, variant="thumbnail")
+    assert thumbnail.response.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(thumbnail.content)).format == "WEBP"
+    sheet = await emu.client.videos.download_content(video.id, variant="spritesheet")
+    assert sheet.response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(sheet.content)).format == "JPEG"
+
+
+async def test_input_reference_becomes_the_backdrop(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    reference = ("ref.png", image_bytes((720, 1280)), "image/png")
+    video = await emu.client.videos.create(prompt="red room", size="720x1280", input_reference=reference)
+    assert video.status == "queued"
+    await emu.finish(video.id)
+    mp4 = probe_mp4((await emu.client.videos.download_content(video.id)).content)
+    assert (mp4["width"], mp4["height"]) == (720, 1280)
+    red, green, blue = mp4["first"].getpixel((20, 900))
+    assert red > 150 and green < 80 and blue < 80  # the reference shows through
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+async def test_input_reference_formats(make_emu: MakeEmu, fmt: str) -> None:
+    emu = await make_emu()
+    emu.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]  # no media needed
+    reference = ("ref", image_bytes((1280, 720), fmt), f"image/{fmt.lower()}")
+    video = await emu.client.videos.create(prompt="p", size="1280x720", input_reference=reference)
+    assert video.status == "queued"
+
+
+async def test_input_reference_of_the_wrong_size_or_kind_is_rejected(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    wrong = ("ref.png", image_bytes((1024, 1024)), "image/png")
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.create(prompt="p", size="720x1280", input_reference=wrong)
+    assert caught.value.param == "input_reference"
+    assert "1024x1024" in caught.value.message and "720x1280" in caught.value.message
+    gif = ("ref.gif", image_bytes((720, 1280), "GIF"), "image/gif")
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.create(prompt="p", size="720x1280", input_reference=gif)
+    assert caught.value.param == "input_reference"
+    with pytest.raises(openai.BadRequestError):
+        await emu.client.videos.create(prompt="p", input_reference=("x.png", b"not an image", "image/png"))
+    assert emu.state.table.all() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "param"),
+    [
+        ({"model": "sora-3"}, "model"),
+        ({"model": "sora-2", "size": "1792x1024"}, "size"),
+        ({"size": "640x480"}, "size"),
+        ({"seconds": "5"}, "seconds"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x" * 32_001}, "prompt"),
+    ],
+)
+async def test_validation_errors_name_the_param(make_emu: MakeEmu, overrides: dict[str, str], param: str) -> None:
+    emu = await make_emu()
+    request = {"prompt": "a valid prompt", **overrides}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.create(**request)  # type: ignore[arg-type]
+    assert caught.value.status_code == 400
+    assert caught.value.param == param
+    assert caught.value.type == "invalid_request_error"
+    assert emu.state.table.all() == []
+
+
+async def test_limits_and_defaults_that_are_allowed(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    longest = await emu.client.videos.create(prompt=BLOCKED + " " + "x" * (32_000 - len(BLOCKED) - 1))
+    assert len(longest.prompt or "") == 32_000
+    assert (longest.model, longest.size, longest.seconds) == ("sora-2", "720x1280", "4")  # the API's defaults
+    pro = await emu.client.videos.create(prompt=BLOCKED, model="sora-2-pro", size="1792x1024", seconds="12")
+    assert (pro.size, pro.seconds) == ("1792x1024", "12")
+    # sora-2-pro at 1024p is slower than sora-2 at 720p, as the real service was
+    assert emu.duration(pro.id) > emu.duration(longest.id) * 3
+
+
+async def test_unknown_video_is_404_and_unfinished_content_is_400(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.retrieve("video_" + "0" * 48)
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.download_content("video_" + "0" * 48)
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.retrieve("../../etc/passwd")
+    emu.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
+    video = await emu.client.videos.create(prompt="not yet")
+    with pytest.raises(openai.BadRequestError):
+        await emu.client.videos.download_content(video.id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.download_content(video.id, variant="poster")  # type: ignore[arg-type]
+    assert caught.value.param == "variant"
+
+
+async def test_unknown_route_answers_an_openai_error_body(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app)) as http:
+        response = await http.get("http://emulator.soranb/v1/nothing-here")
+    assert response.status_code == 404
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+# -- statuses --------------------------------------------------------------------------------------
+
+
+async def test_statuses_move_forward_and_wait_for_the_render(
+    make_emu: MakeEmu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from soranb.emulator import jobs
+
+    release = threading.Event()
+    real_render = jobs.render_media
+
+    def slow_render(*args: Any, **kwargs: Any) -> None:
+        release.wait(30)
+        real_render(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "render_media", slow_render)
+    emu = await make_emu()
+    video = await emu.client.videos.create(prompt="a slow sunrise")
+    duration = emu.duration(video.id)
+    seen = [(video.status, video.progress)]
+    for _ in range(25):
+        emu.clock.advance(duration / 20)
+        current = await emu.client.videos.retrieve(video.id)
+        seen.append((current.status, current.progress))
+    rank = {"queued": 0, "in_progress": 1, "completed": 2}
+    assert [rank[s] for s, _ in seen] == sorted(rank[s] for s, _ in seen)
+    assert [p for _, p in seen] == sorted(p for _, p in seen)
+    assert {"queued", "in_progress"} <= {s for s, _ in seen}
+    assert seen[-1] == ("in_progress", 99)  # the time is up, the video is not rendered yet
+
+    release.set()
+    await emu.renders_done()
+    done = await emu.client.videos.retrieve(video.id)
+    assert (done.status, done.progress) == ("completed", 100)
+    assert done.completed_at is not None and done.completed_at >= video.created_at + int(duration)
+
+
+async def test_poll_hint_header(make_emu: MakeEmu) -> None:
+    emu = await make_emu(speed=IN_PROCESS_SPEED)
+    emu.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
+    video = await emu.client.videos.create(prompt="hint")
+    raw = await emu.client.videos.with_raw_response.retrieve(video.id)
+    assert int(raw.headers["openai-poll-after-ms"]) == 10_000  # 10 s to go at 6x, clamped to 10 s
+    emu.clock.advance(emu.duration(video.id) - 0.1)
+    raw = await emu.client.videos.with_raw_response.retrieve(video.id)
+    assert int(raw.headers["openai-poll-after-ms"]) == 250
+    listed = await emu.client.videos.with_raw_response.list()
+    assert 250 <= int(listed.headers["openai-poll-after-ms"]) <= 10_000
+
+
+async def test_create_and_poll_at_high_speed(make_emu: MakeEmu) -> None:
+    import time
+
+    emu = await make_emu(speed=5000, clock=time.time)
+    video = await emu.client.videos.create_and_poll(prompt="quick", size="1280x720")
+    assert (video.status, video.progress) == ("completed", 100)
+
+
+async def test_moderation_blocked_job_fails_partway(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    video = await emu.client.videos.create(prompt="A scene with the word MODERATION-TEST in it")
+    assert video.status == "queued"
+    emu.clock.advance(emu.duration(video.id) * 0.2)
+    assert (await emu.client.videos.retrieve(video.id)).status == "in_progress"
+    emu.clock.advance(emu.duration(video.id) * 0.2)
+    failed = await emu.client.videos.retrieve(video.id)
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error.code == "moderation_blocked"
+    assert 0 < failed.progress < 100
+    with pytest.raises(openai.BadRequestError):
+        await emu.client.videos.download_content(video.id)
+
+
+async def test_content_expires(make_emu: MakeEmu) -> None:
+    emu = await make_emu(expires_after_s=60)
+    video = await emu.client.videos.create(prompt="short-lived")
+    done = await emu.finish(video.id)
+    assert done.expires_at == done.completed_at + 60
+    assert (await emu.client.videos.download_content(video.id, variant="thumbnail")).content
+    emu.clock.advance(61)
+    with pytest.raises(openai.APIStatusError) as caught:
+        await emu.client.videos.download_content(video.id)
+    assert caught.value.status_code == 410
+    assert (await emu.client.videos.retrieve(video.id)).status == "completed"
+
+
+# -- list, delete, remix ---------------------------------------------------------------------------
+
+
+async def test_list_pages_in_both_orders(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    ids = []
+    for n in range(5):
+        ids.append((await emu.client.videos.create(prompt=f"{BLOCKED} clip {n}")).id)
+        emu.clock.advance(1)
+
+    page = await emu.client.videos.list(limit=2, order="asc")
+    assert [v.id for v in page.data] == ids[:2]
+    assert page.has_more is True
+    page = await emu.client.videos.list(limit=2, order="asc", after=ids[1])
+    assert [v.id for v in page.data] == ids[2:4]
+    page = await emu.client.videos.list(limit=2, order="asc", after=ids[3])
+    assert [v.id for v in page.data] == ids[4:]
+    assert page.has_more is False
+
+    newest_first = [v.id async for v in emu.client.videos.list(limit=2)]  # the SDK follows the cursor
+    assert newest_first == ids[::-1]
+    raw = await emu.client.videos.with_raw_response.list(limit=3)
+    body = raw.http_response.json()
+    assert body["object"] == "list"
+    assert (body["first_id"], body["last_id"], body["has_more"]) == (ids[4], ids[2], True)
+
+    empty = (await emu.client.videos.with_raw_response.list(limit=0)).http_response.json()
+    assert (empty["data"], empty["first_id"], empty["has_more"]) == ([], None, True)
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.list(limit=101)
+    assert caught.value.param == "limit"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.list(order="sideways")  # type: ignore[arg-type]
+    assert caught.value.param == "order"
+
+
+async def test_delete(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    keep = await emu.client.videos.create(prompt=f"{BLOCKED} keep")
+    gone = await emu.client.videos.create(prompt=f"{BLOCKED} gone")
+    deleted = await emu.client.videos.delete(gone.id)
+    assert (deleted.id, deleted.object, deleted.deleted) == (gone.id, "video.deleted", True)
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.retrieve(gone.id)
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.delete(gone.id)
+    assert [v.id for v in (await emu.client.videos.list()).data] == [keep.id]
+
+
+async def test_remix(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    source = await emu.client.videos.create(prompt="a cat on a skateboard", size="1280x720", seconds="4")
+    with pytest.raises(openai.BadRequestError):  # not completed yet
+        await emu.client.videos.remix(source.id, prompt="now in the rain")
+    await emu.finish(source.id)
+    remix = await emu.client.videos.remix(source.id, prompt="now in the rain")
+    assert remix.remixed_from_video_id == source.id
+    assert (remix.status, remix.size, remix.seconds, remix.model) == ("queued", "1280x720", "4", "sora-2")
+    assert remix.prompt == "now in the rain"
+    await emu.finish(remix.id)
+    mp4 = probe_mp4((await emu.client.videos.download_content(remix.id)).content)
+    assert (mp4["width"], mp4["height"]) == (1280, 720)
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.remix("video_" + "1" * 48, prompt="x")
+    with pytest.raises(openai.BadRequestError) as caught:
+        await emu.client.videos.remix(source.id, prompt="")
+    assert caught.value.param == "prompt"
+
+
+# -- keys, retired models ----------------------------------------------------------------------------
+
+
+async def test_wrong_api_key_is_401_without_echoing_the_key(make_emu: MakeEmu) -> None:
+    wrong = "sk-wrong-key-abcdefgh-1234"
+    emu = await make_emu(api_key="sk-emulator-secret-9876", client_key=wrong)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await emu.client.videos.list()
+    body = caught.value.response.text
+    assert caught.value.code == "invalid_api_key"
+    assert "sk-...1234" in caught.value.message
+    assert wrong not in body and "sk-emulator-secret-9876" not in body
+    assert "abcdefgh" not in body
+
+    right = openai.AsyncOpenAI(
+        base_url=EMULATOR_BASE_URL,
+        api_key="sk-emulator-secret-9876",
+        http_client=httpx2.AsyncClient(transport=EmulatorTransport(emu.app)),
+        max_retries=0,
+    )
+    async with right:
+        assert (await right.videos.list()).data == []
+
+
+async def test_retired_model_is_404_model_not_found(make_emu: MakeEmu) -> None:
+    emu = await make_emu(retired_models=frozenset({"sora-2"}))
+    with pytest.raises(openai.NotFoundError) as caught:
+        await emu.client.videos.create(prompt="p", model="sora-2")
+    assert caught.value.code == "model_not_found"
+    assert caught.value.param == "model"
+    assert caught.value.body == {
+        "message": "The model `sora-2` does not exist or you do not have access to it.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    pro = await emu.client.videos.create(prompt=BLOCKED, model="sora-2-pro")
+    assert pro.model == "sora-2-pro"
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_fault(make_emu: MakeEmu) -> None:
+    emu = await make_emu(faults={"rate-limit": 1.0})
+    with pytest.raises(openai.RateLimitError) as caught:
+        await emu.client.videos.create(prompt="p")
+    assert caught.value.response.headers["retry-after"] == "1"
+    assert caught.value.response.headers["retry-after-ms"] == "1000"
+    assert caught.value.code == "rate_limit_exceeded"
+    assert emu.state.table.all() == []
+
+
+async def test_server_error_fault(make_emu: MakeEmu) -> None:
+    emu = await make_emu(faults={"server-error": 1.0})
+    statuses = set()
+    for _ in range(6):
+        with pytest.raises(openai.InternalServerError) as caught:
+            await emu.client.videos.list()
+        statuses.add(caught.value.status_code)
+        assert caught.value.type == "server_error"
+    assert statuses <= {500, 503}
+
+
+async def test_reset_fault_is_a_connection_error_and_does_nothing(make_emu: MakeEmu) -> None:
+    emu = await make_emu(faults={"reset": 1.0})
+    with pytest.raises(openai.APIConnectionError) as caught:
+        await emu.client.videos.create(prompt="p")
+    assert not isinstance(caught.value, openai.APITimeoutError)
+    assert isinstance(caught.value.__cause__, httpx2.ReadError)
+    assert emu.state.table.all() == []
+
+
+async def test_lost_response_creates_the_job_but_loses_the_answer(make_emu: MakeEmu) -> None:
+    emu = await make_emu(faults={"lost-response": 1.0})
+    with pytest.raises(openai.APIConnectionError):
+        await emu.client.videos.create(prompt=f"{BLOCKED} lost answer")
+    listed = await emu.client.videos.list(order="desc")  # a GET: never lost
+    assert [v.prompt for v in listed.data] == [f"{BLOCKED} lost answer"]
+
+
+async def test_faults_change_at_runtime_and_are_seeded(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    assert (await emu.client.videos.list()).data == []
+    emu.state.faults.set_faults({"rate-limit": 1.0})
+    with pytest.raises(openai.RateLimitError):
+        await emu.client.videos.list()
+    emu.state.faults.set_faults({})
+    assert (await emu.client.videos.list()).data == []
+
+    def sequence() -> list[str | None]:
+        picker = FaultPicker({"rate-limit": 0.3, "server-error": 0.3, "lost-response": 0.5}, seed=42)
+        return [picker.pick("POST", "/v1/videos") for _ in range(40)]
+
+    first = sequence()
+    assert first == sequence()
+    assert {"rate-limit", "server-error", "lost-response", None} <= set(first)
+    picker = FaultPicker({"lost-response": 1.0}, seed=1)
+    assert picker.pick("GET", "/v1/videos") is None
+    assert picker.pick("POST", "/v1/videos/video_x/remix") == "lost-response"
+
+
+def test_parse_fault() -> None:
+    assert parse_fault("rate-limit=0.2") == ("rate-limit", 0.2)
+    assert parse_fault(" reset = 1 ") == ("reset", 1.0)
+    assert parse_faults("rate-limit=0.2,reset=0.1") == {"rate-limit": 0.2, "reset": 0.1}
+    with pytest.raises(ValueError, match="choose one of rate-limit, server-error, reset, lost-response"):
+        parse_fault("meteor=0.1")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        parse_fault("reset=1.5")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        parse_fault("reset=often")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        parse_fault("reset")
+    assert set(FAULT_NAMES) == {"rate-limit", "server-error", "reset", "lost-response"}
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        EmulatorConfig(faults={"reset": 2.0})
+
+
+def test_config_from_env(tmp_path: Path) -> None:
+    config = EmulatorConfig.from_env(
+        {
+            "SORANB_EMULATOR_SPEED": "6",
+            "SORANB_EMULATOR_LATENCY_MS": "25",
+            "SORANB_EMULATOR_FAULTS": "rate-limit=0.2,reset=0.1",
+            "SORANB_EMULATOR_MODERATION_WORDS": "forbidden, Banned",
+            "SORANB_EMULATOR_API_KEY": "sk-abc",
+            "SORANB_EMULATOR_RETIRED_MODELS": "sora-2,sora-2-pro",
+            "SORANB_EMULATOR_STATE_DIR": str(tmp_path),
+        }
+    )
+    assert config.speed == 6.0 and config.latency_ms == 25
+    assert config.faults == {"rate-limit": 0.2, "reset": 0.1}
+    assert config.moderation_words == ("forbidden", "banned")
+    assert config.api_key == "sk-abc"
+    assert config.retired_models == frozenset({"sora-2", "sora-2-pro"})
+    assert config.state_dir == tmp_path
+    assert EmulatorConfig.from_env({}) == EmulatorConfig()
+    with pytest.raises(ValueError, match="SORANB_EMULATOR_FAULTS"):
+        EmulatorConfig.from_env({"SORANB_EMULATOR_FAULTS": "reset=9"})
+    with pytest.raises(ValueError, match="SORANB_EMULATOR_SPEED"):
+        EmulatorConfig.from_env({"SORANB_EMULATOR_SPEED": "fast"})
+    # at 1x a 4 s sora-2 clip takes about a minute; at the in-process speed about 10 s
+    assert EmulatorConfig().job_duration("sora-2", "1280x720", 4) == pytest.approx(60)
+    assert EmulatorConfig(speed=IN_PROCESS_SPEED).job_duration("sora-2", "1280x720", 4) == pytest.approx(10)
+
+
+# -- persistence, logging --------------------------------------------------------------------------
+
+
+async def test_jobs_survive_a_restart_and_render_lazily(make_emu: MakeEmu, tmp_path: Path) -> None:
+    clock = FakeClock()
+    first = await make_emu(clock=clock)
+    first.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]  # "dies" before rendering
+    video = await first.client.videos.create(prompt="survives restarts", size="1280x720")
+    first.state.close()
+
+    second = await make_emu(clock=clock)
+    again = await second.client.videos.retrieve(video.id)
+    assert (again.id, again.created_at, again.prompt) == (video.id, video.created_at, video.prompt)
+    done = await second.finish(video.id)  # the second process renders what the first never did
+    assert done.status == "completed"
+    assert probe_mp4((await second.client.videos.download_content(video.id)).content)["width"] == 1280
+    third = await make_emu(clock=clock)
+    assert [v.id for v in (await third.client.videos.list()).data] == [video.id]
+    assert (await third.client.videos.retrieve(video.id)).completed_at == done.completed_at
+
+
+async def test_one_log_line_per_request_without_secrets(make_emu: MakeEmu, caplog: pytest.LogCaptureFixture) -> None:
+    emu = await make_emu(api_key="sk-emulator-secret-9876", client_key="sk-emulator-secret-9876")
+    with caplog.at_level(logging.INFO, logger="soranb.emulator"):
+        await emu.client.videos.list(limit=5)
+        with pytest.raises(openai.NotFoundError):
+            await emu.client.videos.retrieve("video_" + "2" * 48)
+    lines = [r.getMessage() for r in caplog.records if r.name == "soranb.emulator"]
+    assert len(lines) == 2
+    assert re.match(r"GET /v1/videos\?limit=5 200 [\d.]+ ms$", lines[0])
+    assert re.match(r"GET /v1/videos/video_2{48} 404 [\d.]+ ms$", lines[1])
+    assert "secret" not in caplog.text and "Bearer" not in caplog.text
