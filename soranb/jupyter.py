@@ -71,7 +71,7 @@ def data_dir() -> Path:
         from .config import Settings  # the settings module owns the rules (env, .env, defaults)
 
         return Path(Settings.from_env().data_dir).resolve()
-    except ImportError:
+    except Exception:  # a settings problem must not stop Jupyter; the service reports it in the kernel
         raw = os.environ.get("SORANB_DATA_DIR")
         return Path(raw).expanduser().resolve() if raw else PROJECT_ROOT / "soranb-data"
 
