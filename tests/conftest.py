@@ -11,6 +11,7 @@ _PREFIX = __name__.rpartition(".")[0] + "." if "." in __name__ else ""
 
 pytest_plugins = [
     f"{_PREFIX}postgres",
+    f"{_PREFIX}supabase_double",
 ]
 
 # Fast enough that a 4 s clip is ready in about a quarter of a second, slow enough to see progress.
