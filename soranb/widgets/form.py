@@ -171,9 +171,14 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     def _refilter_options(self) -> None:
         """Offer only what the chosen model allows; keep the current choice when still allowed."""
         spec = MODELS[self.model.value]
-        with hold(self.size, self.seconds):
-            self.size.options = [(size.replace("x", " × "), size) for size in spec.sizes]
+        size, seconds = self.size.value, self.seconds.value
+        with hold(self.size, self.seconds):  # ipywidgets resets the value to the first option: restore it
+            self.size.options = [(s.replace("x", " × "), s) for s in spec.sizes]
             self.seconds.options = [(f"{s} s", s) for s in spec.seconds]
+            if size in spec.sizes:
+                self.size.value = size
+            if seconds in spec.seconds:
+                self.seconds.value = seconds
 
     def _on_model(self, _change: dict[str, Any]) -> None:
         self._refilter_options()

@@ -1,0 +1,174 @@
+"""GenerationForm over a real service on the emulator: options, validation, cost, images, generate, remix."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+from PIL import Image
+from widget_helpers import XSS, finish, png, upload_value
+
+from soranb.catalog import MAX_PROMPT_CHARS, MODELS
+from soranb.errors import ProviderRejected
+from soranb.records import Status
+from soranb.widgets import GenerationForm, Toasts
+from soranb.widgets._base import state_json
+
+
+@pytest.fixture
+def form(service):
+    view = GenerationForm(service, toasts=Toasts(dismiss_after=None))
+    yield view
+    view.close()
+
+
+def sizes(form: GenerationForm) -> list[str]:
+    return [value for _label, value in form.size.options]
+
+
+def test_css_classes_for_the_browser_test(form):
+    assert "soranb-prompt" in form.prompt._dom_classes
+    assert "soranb-generate" in form.generate._dom_classes
+
+
+def test_size_options_follow_the_model_and_keep_an_allowed_choice(form):
+    assert sizes(form) == list(MODELS["sora-2"].sizes)
+    form.size.value = "720x1280"
+    form.model.value = "sora-2-pro"
+    assert sizes(form) == list(MODELS["sora-2-pro"].sizes)
+    assert form.size.value == "720x1280"  # still allowed: kept
+    form.size.value = "1792x1024"
+    form.model.value = "sora-2"
+    assert "1792x1024" not in sizes(form)
+    assert form.size.value in MODELS["sora-2"].sizes
+
+
+def test_generate_is_disabled_with_the_reason_for_an_empty_or_too_long_prompt(form):
+    assert form.generate.disabled
+    assert "prompt is empty" in form.reason.value
+
+    form.prompt.value = "x" * (MAX_PROMPT_CHARS + 1)
+    assert form.generate.disabled
+    assert "32,001" in form.reason.value and "32,000" in form.reason.value
+    assert "32,001 / 32,000" in form.char_count.value
+
+    form.prompt.value = "x" * MAX_PROMPT_CHARS
+    assert not form.generate.disabled
+    assert form.reason.value == ""
+    assert "32,000 / 32,000" in form.char_count.value
+
+
+def test_cost_is_shown_before_anything_is_spent(form, service):
+    form.model.value = "sora-2-pro"
+    form.size.value = "1792x1024"
+    form.seconds.value = 12
+    assert "$6.00" in form.cost.value and "$0.50/s" in form.cost.value
+    assert "nothing is billed" in form.cost.value  # the emulator
+    assert service.count_records() == 0
+
+
+def test_wrong_size_image_offers_fit_and_the_job_gets_the_fitted_image(form, service):
+    assert form.fit_box.layout.display == "none"
+    form.upload.value = upload_value("photo.png", png(640, 480))
+    assert form.upload.value == ()  # bytes never stay in widget state
+    assert form.fit_box.layout.display == ""
+    assert "640x480" in form.image_info.value and "640x480" in form.fit_note.value
+    assert form.preview.layout.display == ""
+    assert 0 < len(form.preview.value) < 20_000
+    with Image.open(__import__("io").BytesIO(form.preview.value)) as thumb:
+        assert max(thumb.size) <= 160
+
+    form.prompt.value = "a lighthouse"
+    form.fit.value = "pad"
+    assert not form.generate.disabled
+    form.generate.click()
+    record = form.last_record
+    assert record is not None and record.image_key
+    path = service.media_path(record.image_key)
+    with Image.open(path) as sent:
+        assert f"{sent.width}x{sent.height}" == record.size == "1280x720"
+
+    form.size.value = "720x1280"  # fit still needed for the other size
+    assert form.fit_box.layout.display == ""
+    form.remove_image()
+    assert form.fit_box.layout.display == "none"
+
+
+def test_matching_image_needs_no_fit_choice(form):
+    form.upload.value = upload_value("frame.png", png(1280, 720))
+    assert form.fit_box.layout.display == "none"
+    assert form.request().fit is None
+
+
+def test_a_file_that_is_not_an_image_blocks_generate(form):
+    form.prompt.value = "fine prompt"
+    form.upload.value = upload_value("notes.png", b"not an image at all")
+    assert form.generate.disabled
+    assert "not a readable image" in form.reason.value
+    form.remove_image()
+    assert not form.generate.disabled
+
+
+def test_generate_creates_a_record_and_says_so(form, service):
+    form.prompt.value = "a red kite over dunes"
+    form.generate.click()
+    records = service.list_records()
+    assert len(records) == 1 and records[0].prompt == "a red kite over dunes"
+    assert form.toasts.messages[-1][0] == "success"
+    assert "$0.40" in form.toasts.messages[-1][1]
+
+
+def test_service_errors_become_error_toasts(form, service, monkeypatch, caplog):
+    form.prompt.value = "anything"
+
+    def refuse(_request):
+        raise ProviderRejected("the provider refused: size not allowed")
+
+    monkeypatch.setattr(service, "generate", refuse)
+    form.generate.click()
+    assert form.toasts.messages[-1] == ("error", "the provider refused: size not allowed")
+
+    def crash(_request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(service, "generate", crash)
+    with caplog.at_level(logging.ERROR, logger="soranb.widgets"):
+        form.generate.click()
+    assert form.toasts.messages[-1] == ("error", "Unexpected error: RuntimeError: boom")
+    assert "boom" in caplog.text
+    assert not form.generate.disabled  # usable again after a failure
+
+
+def test_remix_a_completed_video(form, service):
+    form.prompt.value = "a paper boat"
+    form.generate.click()
+    done = finish(service, form.last_record.id)
+    assert done.status == Status.COMPLETED
+    # The completed event made it a remix choice without any reload.
+    assert done.id in [value for _label, value in form.remix_source.options]
+    form.select_for_remix(done.id)
+    assert form.remix_button.disabled  # no text yet
+    form.remix_prompt.value = "make it night"
+    assert not form.remix_button.disabled
+    form.remix_button.click()
+    remix = form.last_record
+    assert remix.remixed_from == done.id and remix.prompt == "make it night"
+
+
+def test_static_html_shows_the_values_escaped(form):
+    form.prompt.value = XSS
+    bundle = form._repr_mimebundle_()
+    assert set(bundle) >= {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"}
+    assert "&lt;img src=x onerror=alert(1)&gt;" in bundle["text/html"]
+    assert "<img src=x" not in bundle["text/html"]
+    assert "$0.40" in bundle["text/html"]
+
+
+def test_uploaded_bytes_are_not_in_widget_state(form):
+    big = png(1920, 1080, "blue")
+    form.upload.value = upload_value("big.png", big)
+    state = state_json(form)
+    assert base64.b64encode(big)[:200].decode() not in state
+    assert form.upload.get_state()["value"] == []
+    assert len(state) < 100_000  # ~75 small widget models and a thumbnail of a few KB
