@@ -119,12 +119,14 @@ class VideoProvider:
         timeout_s: float = 60.0,
         max_retries: int = 2,
         is_paid: bool = True,
+        key_is_secret: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
+        self.emulator: Any = None  # the in-process emulator's state, when that is the provider
         self.is_paid = is_paid
         self._log = log
-        self._secrets = [api_key]
+        self._secrets = [api_key] if key_is_secret else []
         self._http = http_client
         self._http.event_hooks["request"].append(self._on_request)
         self._http.event_hooks["response"].append(self._on_response)
@@ -162,24 +164,41 @@ class VideoProvider:
                 log=log,
                 label=f"emulator ({settings.emulator_url})",
                 is_paid=False,
+                key_is_secret="SORANB_EMULATOR_API_KEY" in os.environ,
             )
-        from .emulator import IN_PROCESS_SPEED, EmulatorConfig, EmulatorTransport, create_app
+        from .emulator import IN_PROCESS_SPEED, EmulatorConfig
 
-        config = EmulatorConfig.from_env()
         config = _replace(
-            config,
+            EmulatorConfig.from_env(),
             speed=settings.emulator_speed or IN_PROCESS_SPEED,
             state_dir=settings.data_dir / "emulator",
         )
+        return cls.in_process(config, log, timeout_s=settings.request_timeout_s)
+
+    @classmethod
+    def in_process(cls, config: Any, log: DebugLog, *, timeout_s: float = 60.0, max_retries: int = 2) -> VideoProvider:
+        """The built-in emulator running in this process (no socket, no network)."""
+        from .emulator import EmulatorTransport, create_app
+
         app = create_app(config)
-        return cls(
+        provider = cls(
             api_key=config.api_key or "emulator",
             base_url=EMULATOR_BASE_URL,
-            http_client=httpx2.AsyncClient(transport=EmulatorTransport(app), timeout=timeout),
+            http_client=httpx2.AsyncClient(
+                transport=EmulatorTransport(app), timeout=httpx2.Timeout(timeout_s, connect=10.0)
+            ),
             log=log,
             label=f"emulator (in-process, speed x{config.speed:g})",
             is_paid=False,
+            max_retries=max_retries,
+            key_is_secret=bool(config.api_key),
         )
+        provider.emulator = app.state.emulator
+        return provider
+
+    @property
+    def log(self) -> DebugLog:
+        return self._log
 
     async def aclose(self) -> None:
         await self._client.close()

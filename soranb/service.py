@@ -60,7 +60,7 @@ __all__ = ["PollReport", "VideoService"]
 
 T = TypeVar("T")
 _LEASE = timedelta(minutes=10)
-_MAX_CREATE_ATTEMPTS = 5
+_MAX_CREATE_ATTEMPTS = 8  # with backoff 1, 2, 4 ... s: about four minutes of outage
 _PROVIDER_FINAL = {"completed", "failed", "canceled", "cancelled", "expired"}
 
 
@@ -111,7 +111,7 @@ class VideoService:
         autostart: bool = True,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.log = DebugLog(self.settings.secrets())
+        self.log = provider.log if provider is not None else DebugLog(self.settings.secrets())
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._events = EventBus()
         self._thread = _LoopThread()
@@ -120,6 +120,7 @@ class VideoService:
         self._wake: asyncio.Event | None = None
         self._closed = False
         self._create_failures: dict[str, int] = {}
+        self._list_supported = True  # one list call refreshes many jobs; some gateways have no list
         speed = 1.0 if self.settings.provider != "emulator" else (self.settings.emulator_speed or 6.0)
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
         try:
@@ -325,11 +326,14 @@ class VideoService:
             report.open_jobs = len(open_records)
             pending = [r for r in open_records if r.status == Status.PENDING]
             running = [r for r in open_records if r.status == Status.PROCESSING and r.openai_job_id]
+            stuck = 0
             for record in pending[: max(0, self.settings.max_concurrent_jobs - len(running))]:
                 updated = await self._submit_pending(record)
                 if updated.status == Status.PROCESSING:
                     report.submitted.append(updated.id)
                     running.append(updated)
+                elif updated.status == Status.PENDING:
+                    stuck += 1
             if running:
                 jobs, report.status_requests, hint = await self._refresh(running)
                 for record in running:
@@ -350,6 +354,8 @@ class VideoService:
                 )
             else:
                 report.next_delay_s = self.settings.poll_interval_max_s if not pending else 1.0
+            if stuck:  # the provider refused or did not answer: back off before the next attempt
+                report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure())
             return report
 
     async def _submit_pending(self, record: GenerationRecord) -> GenerationRecord:
@@ -374,8 +380,13 @@ class VideoService:
         oldest = min(r.created_at for r in running).timestamp() - 60
         found: dict[str, ProviderJob] = {}
         requests, hint, after = 0, None, None
-        for _ in range(5):  # at most 500 newest jobs; older ones are retrieved one by one
-            page = await self.provider.list_page(after=after, limit=100, order="desc")
+        for _ in range(5 if self._list_supported else 0):  # the 500 newest; older ones one by one
+            try:
+                page = await self.provider.list_page(after=after, limit=100, order="desc")
+            except (JobNotFound, ModelRetired, ProviderRejected) as exc:
+                self._list_supported = False
+                self.log.warning(f"poller: the provider cannot list jobs ({exc}); asking for each job instead")
+                break
             requests += 1
             hint = page.poll_after_ms if page.poll_after_ms is not None else hint
             for job in page.jobs:
@@ -434,6 +445,8 @@ class VideoService:
         if not await self.store.claim(record.id, self.owner_id, _LEASE):
             return None  # another service is downloading it
         try:
+            if (await self.store.get(record.id)).status != Status.PROCESSING:
+                return None  # another service finished it between our read and our claim
             video_key = media_key("videos", record.id)
             try:
                 path = await self.provider.download(job.id, "video", self._tmp_path(".mp4"))

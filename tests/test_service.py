@@ -1,0 +1,453 @@
+"""VideoService over the in-process emulator and the local store, driven by poll_once()."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import av
+import pytest
+from PIL import Image
+
+from soranb.debuglog import DebugLog
+from soranb.emulator import EmulatorConfig
+from soranb.errors import (
+    AuthenticationFailed,
+    ModelRetired,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RequestInvalid,
+    StoreWriteFailed,
+)
+from soranb.events import ServiceEvent
+from soranb.provider import RETIREMENT_HINT, VideoProvider
+from soranb.records import GenerationRecord, Status
+from soranb.request import GenerationRequest, ImageInput
+from soranb.service import VideoService
+from soranb.store.base import RecordQuery
+
+SPEED = 240.0
+FOX = GenerationRequest("a red fox running through snow", "sora-2", "1280x720", 4)
+
+
+def emulated(settings, *, max_retries: int = 0, **config) -> VideoService:
+    """A service whose in-process emulator has the given knobs (faults, api_key, ...)."""
+    emulator = EmulatorConfig(speed=SPEED, state_dir=settings.data_dir / "emulator", seed=7, **config)
+    api_key = config.get("api_key") or "emulator"
+    log = DebugLog([config["api_key"]] if config.get("api_key") else [])
+    provider = VideoProvider.in_process(emulator, log, max_retries=max_retries)
+    if config.get("api_key"):
+        provider._client.api_key = api_key
+    return VideoService(settings, provider=provider, autostart=False)
+
+
+def drive(service: VideoService, *, until: Callable[[], bool] | None = None, limit_s: float = 60) -> None:
+    """Poll until no job is open (or `until()`), like the background loop would, but in the test's hands."""
+    deadline = time.monotonic() + limit_s
+    done = until or (lambda: service.count_records(RecordQuery.open_jobs()) == 0)
+    while not done():
+        assert time.monotonic() < deadline, "jobs did not finish: " + repr(service.list_records())
+        service.poll_once()
+        time.sleep(0.05)
+
+
+def wait_at_provider(service: VideoService, record_id: str, limit_s: float = 60) -> None:
+    """Wait until the provider has finished the job, without polling (so nothing is downloaded yet)."""
+    deadline = time.monotonic() + limit_s
+    while service.check_status(record_id)["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def emulator_jobs(service: VideoService) -> list:
+    return service.provider.emulator.table.all()
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+# -- the happy path -----------------------------------------------------------------------
+def test_generate_stores_then_creates_then_completes_with_a_playable_video(service):
+    events: list[ServiceEvent] = []
+    jobs_when_created: list[int] = []
+
+    def on_event(event: ServiceEvent) -> None:
+        events.append(event)
+        if event.kind == "created":  # the record is stored before anything is sent
+            jobs_when_created.append(len(emulator_jobs(service)))
+
+    service.subscribe(on_event)
+    record = service.generate(FOX)
+    assert jobs_when_created == [0]
+    assert record.status == Status.PROCESSING and record.openai_job_id.startswith("video_")
+
+    drive(service)
+    done = service.get(record.id)
+    assert done.status == Status.COMPLETED and done.progress == 100
+    video = service.media_path(done.video_key)
+    assert video is not None and video.is_file()
+    assert service.media_path(done.thumbnail_key).read_bytes()[8:12] == b"WEBP"
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+        assert float(container.duration / av.time_base) == pytest.approx(4.0, abs=0.2)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "created" and kinds[-1] == "completed" and "updated" in kinds
+
+
+def test_one_list_request_refreshes_many_open_jobs(service):
+    for i in range(6):
+        service.generate(dataclasses.replace(FOX, prompt=f"scene {i}"))
+    report = service.poll_once()
+    assert report.open_jobs == 6
+    assert report.status_requests == 1
+
+
+def test_jobs_missing_from_list_fall_back_to_retrieve(settings):
+    service = emulated(settings)
+    try:
+        record = service.generate(FOX)
+        service._list_supported = False  # a gateway without GET /v1/videos
+        report = service.poll_once()
+        assert report.status_requests == 1  # one retrieve for the one open job
+        drive(service)
+        assert service.get(record.id).status == Status.COMPLETED
+    finally:
+        service.close()
+
+
+def test_a_provider_without_list_is_detected_and_polled_per_job(settings):
+    service = emulated(settings)
+    app = service.provider._http._transport  # wrap the emulator: GET /v1/videos answers 404
+
+    original = app.handle_async_request
+
+    async def no_list(request):
+        if request.method == "GET" and request.url.path == "/v1/videos":
+            import httpx2
+
+            body = b'{"error": {"message": "Not found", "type": "invalid_request_error", "code": null}}'
+            return httpx2.Response(404, content=body, headers={"content-type": "application/json"})
+        return await original(request)
+
+    app.handle_async_request = no_list
+    try:
+        record = service.generate(FOX)
+        drive(service)
+        assert service.get(record.id).status == Status.COMPLETED
+        assert service._list_supported is False
+        assert any("cannot list jobs" in e.message for e in service.log.entries())
+    finally:
+        service.close()
+
+
+def test_concurrency_cap_queues_the_rest_locally(settings):
+    service = VideoService(dataclasses.replace(settings, max_concurrent_jobs=2), autostart=False)
+    try:
+        records = [service.generate(dataclasses.replace(FOX, prompt=f"clip {i}")) for i in range(4)]
+        assert [r.status for r in records] == [Status.PROCESSING] * 2 + [Status.PENDING] * 2
+        peak = 0
+        while service.count_records(RecordQuery.open_jobs()):
+            service.poll_once()
+            peak = max(peak, service.count_records(RecordQuery(statuses=frozenset({Status.PROCESSING}))))
+            time.sleep(0.05)
+        assert peak <= 2
+        assert {service.get(r.id).status for r in records} == {Status.COMPLETED}
+        assert len(emulator_jobs(service)) == 4
+    finally:
+        service.close()
+
+
+def test_poller_starts_once_and_finishes_jobs_in_the_background(service):
+    service.start()
+    task = service._poll_task
+    service.start()
+    assert service._poll_task is task and service.poller_running
+    record = service.generate(FOX)
+    (finished,) = service.wait([record.id], timeout=60)
+    assert finished.status == Status.COMPLETED
+
+
+def test_wait_all_returns_every_open_record_finished(service):
+    ids = {service.generate(dataclasses.replace(FOX, prompt=f"p{i}")).id for i in range(3)}
+    finished = service.wait_all(timeout=60)
+    assert {r.id for r in finished} == ids
+    assert {r.status for r in finished} == {Status.COMPLETED}
+
+
+# -- surviving restarts and neighbours ----------------------------------------------------------
+def test_a_new_service_resumes_open_jobs_from_the_store(settings):
+    first = VideoService(settings, autostart=False)
+    record = first.generate(FOX)
+    first.close()
+
+    second = VideoService(settings, autostart=False)
+    try:
+        drive(second)
+        assert second.get(record.id).status == Status.COMPLETED
+        assert len(emulator_jobs(second)) == 1
+    finally:
+        second.close()
+
+
+def test_two_services_on_one_store_download_each_video_once(settings):
+    a = VideoService(settings, autostart=False)
+    b = VideoService(settings, autostart=False)
+    try:
+        record = a.generate(FOX)
+        # wait until the emulator says completed, then let both race to store it
+        wait_at_provider(a, record.id)
+        assert a.get(record.id).status == Status.PROCESSING
+        barrier = threading.Barrier(2)
+
+        def race(service: VideoService) -> None:
+            barrier.wait()
+            for _ in range(3):
+                service.poll_once()
+
+        threads = [threading.Thread(target=race, args=(s,)) for s in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        downloads = [e.message for s in (a, b) for e in s.log.entries() if "/content?variant=video" in e.message]
+        assert a.get(record.id).status == Status.COMPLETED
+        assert len(downloads) == 1
+    finally:
+        a.close()
+        b.close()
+
+
+# -- faults -------------------------------------------------------------------------------------
+def test_a_lost_create_answer_never_makes_a_second_job(settings):
+    service = emulated(settings, faults={"lost-response": 1.0})
+    try:
+        record = service.generate(FOX)
+        assert record.status == Status.PROCESSING
+        jobs = emulator_jobs(service)
+        assert len(jobs) == 1 and record.openai_job_id == jobs[0].id
+        assert any("found job" in e.message for e in service.log.entries())
+    finally:
+        service.close()
+
+
+def test_an_unanswered_create_keeps_the_record_and_is_retried_after_checking(settings):
+    service = emulated(settings, faults={"reset": 1.0})
+    try:
+        with pytest.raises(ProviderUnreachable):
+            service.generate(FOX)
+        (kept,) = service.list_records()
+        assert kept.status == Status.PENDING and "create_attempted_at" in kept.metadata
+        assert emulator_jobs(service) == []
+        service.provider.emulator.faults.set_faults({})
+        drive(service)
+        assert service.get(kept.id).status == Status.COMPLETED
+        assert len(emulator_jobs(service)) == 1
+    finally:
+        service.close()
+
+
+def test_a_5xx_storm_keeps_the_record_and_the_poller_recovers(settings):
+    service = emulated(settings, faults={"server-error": 1.0})
+    try:
+        with pytest.raises(ProviderUnavailable) as caught:
+            service.generate(FOX)
+        assert "answered 5" in str(caught.value)
+        (kept,) = service.list_records()
+        assert kept.status == Status.PENDING
+        report = service.poll_once()  # the poller logs and backs off; it does not give up at once
+        assert report.submitted == [] and report.next_delay_s >= 1.0
+        assert service.get(kept.id).status == Status.PENDING  # nothing lost while the storm lasts
+        assert any("stays pending" in e.message for e in service.log.entries())
+        service.provider.emulator.faults.set_faults({})
+        drive(service)
+        assert service.get(kept.id).status == Status.COMPLETED
+    finally:
+        service.close()
+
+
+def test_rate_limits_surface_with_retry_after_and_back_off(settings):
+    service = emulated(settings)
+    try:
+        service.generate(FOX)
+        service.provider.emulator.faults.set_faults({"rate-limit": 1.0})
+        from soranb.errors import RateLimited
+
+        with pytest.raises(RateLimited) as caught:
+            service.poll_once()
+        assert caught.value.retry_after == pytest.approx(1.0)
+        assert service.schedule.after_failure(caught.value.retry_after) >= 1.0
+        assert service.schedule.after_failure(30.0) == 30.0
+    finally:
+        service.close()
+
+
+def test_a_job_that_expires_before_download_is_marked_expired(settings):
+    service = emulated(settings, expires_after_s=0.001)
+    try:
+        record = service.generate(FOX)
+        drive(service)
+        expired = service.get(record.id)
+        assert expired.status == Status.EXPIRED
+        assert "expired" in (expired.error_message or "")
+        assert expired.video_key is None
+    finally:
+        service.close()
+
+
+def test_moderation_failure_keeps_the_providers_message(service):
+    record = service.generate(dataclasses.replace(FOX, prompt="please moderation-test this"))
+    drive(service)
+    failed = service.get(record.id)
+    assert failed.status == Status.FAILED
+    assert "moderation_blocked" in failed.error_message
+
+
+def test_wrong_key_fails_clearly_and_never_shows_the_key(settings):
+    service = emulated(settings, api_key="sk-right-key-0000000000")
+    service.provider._client.api_key = "sk-wrong-key-1234567890"
+    service.provider._create_client.api_key = "sk-wrong-key-1234567890"
+    try:
+        with pytest.raises(AuthenticationFailed) as caught:
+            service.generate(FOX)
+        assert "OPENAI_API_KEY" in str(caught.value)
+        assert "sk-wrong-key-1234567890" not in str(caught.value)
+        (kept,) = service.list_records()
+        assert kept.status == Status.FAILED  # kept in the history, with the reason
+        assert all("sk-wrong-key-1234567890" not in e.message for e in service.log.entries())
+    finally:
+        service.close()
+
+
+def test_unreachable_base_url_says_where_and_what_to_check(settings, unused_tcp_port):
+    paid = dataclasses.replace(
+        settings.with_overrides(openai_api_key="sk-test-unreachable-000000"),
+        openai_base_url=f"http://127.0.0.1:{unused_tcp_port}/v1",
+        request_timeout_s=5,
+    )
+    service = VideoService(paid, autostart=False)
+    try:
+        with pytest.raises(ProviderUnreachable) as caught:
+            service.generate(FOX)
+        message = str(caught.value)
+        assert f"127.0.0.1:{unused_tcp_port}" in message and "check the address" in message
+        assert "sk-test-unreachable" not in message
+        assert service.list_records()[0].status == Status.PENDING
+    finally:
+        service.close()
+
+
+def test_a_retired_model_is_named_plainly(settings):
+    service = emulated(settings, retired_models=frozenset({"sora-2"}))
+    try:
+        with pytest.raises(ModelRetired) as caught:
+            service.generate(FOX)
+        assert RETIREMENT_HINT in str(caught.value)
+        assert "OPENAI_BASE_URL" in str(caught.value)
+        assert service.list_records()[0].status == Status.FAILED
+    finally:
+        service.close()
+
+
+def test_a_full_disk_keeps_the_job_open_until_there_is_room(service, tmp_path, monkeypatch):
+    record = service.generate(FOX)
+    wait_at_provider(service, record.id)
+    full = tmp_path / "full"
+    full.mkdir()
+    target = full / "video.mp4"
+    os.symlink("/dev/full", full / "video.mp4.part")  # every write there fails with ENOSPC
+    original = service._tmp_path
+    monkeypatch.setattr(service, "_tmp_path", lambda suffix: target if suffix == ".mp4" else original(suffix))
+    with pytest.raises(StoreWriteFailed) as caught:
+        service.poll_once()
+    assert "SORANB_DATA_DIR" in str(caught.value)
+    assert service.get(record.id).status == Status.PROCESSING
+    monkeypatch.setattr(service, "_tmp_path", original)
+    drive(service)
+    assert service.get(record.id).status == Status.COMPLETED
+
+
+# -- input --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (dataclasses.replace(FOX, prompt=""), "prompt"),
+        (dataclasses.replace(FOX, prompt="x" * 32_001), "prompt"),
+        (dataclasses.replace(FOX, model="sora-3"), "model"),
+        (dataclasses.replace(FOX, size="1792x1024"), "size"),
+        (dataclasses.replace(FOX, seconds=5), "seconds"),
+        (dataclasses.replace(FOX, image=ImageInput("notes.png", b"not an image")), "image"),
+        (dataclasses.replace(FOX, image=ImageInput("small.png", png(64, 64))), "image"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_stored_or_sent(service, request_, field):
+    with pytest.raises(RequestInvalid) as caught:
+        service.generate(request_)
+    assert caught.value.field == field
+    assert service.list_records() == []
+    assert emulator_jobs(service) == []
+
+
+def test_a_starting_image_is_fitted_stored_and_sent(service):
+    request = dataclasses.replace(FOX, image=ImageInput("../../etc/passwd.png", png(640, 640)), fit="pad")
+    record = service.generate(request)
+    assert record.image_filename == "../../etc/passwd.png"  # kept for display only
+    assert record.image_key == f"images/{record.id}.png"
+    with Image.open(service.media_path(record.image_key)) as stored:
+        assert stored.size == (1280, 720)
+    (job,) = emulator_jobs(service)
+    assert service.provider.emulator.table.reference_path(job) is not None
+
+
+# -- delete and remix ------------------------------------------------------------------------------
+def test_delete_removes_record_files_and_provider_job(service):
+    record = service.generate(FOX)
+    drive(service)
+    done = service.get(record.id)
+    video = service.media_path(done.video_key)
+    deleted: list[GenerationRecord] = []
+    service.subscribe(lambda e: deleted.append(e.record) if e.kind == "deleted" else None)
+    service.delete(record.id)
+    assert not video.exists()
+    assert service.list_records() == []
+    assert emulator_jobs(service) == []
+    assert [r.id for r in deleted] == [record.id]
+
+
+def test_remix_makes_a_new_record_from_a_completed_one(service):
+    source = service.generate(FOX)
+    with pytest.raises(RequestInvalid):
+        service.remix(source.id, "now at night")  # not completed yet
+    drive(service)
+    remix = service.remix(source.id, "the same fox at night")
+    drive(service)
+    done = service.get(remix.id)
+    assert done.remixed_from == source.id and done.status == Status.COMPLETED
+    job = service.check_status(remix.id)
+    assert job["remixed_from_video_id"] == service.get(source.id).openai_job_id
+
+
+def test_diagnostics_checks_pass_offline(service):
+    results = service.run_checks()
+    assert [r.name for r in results] == list(service.CHECKS)
+    assert all(r.status == "ok" for r in results), results
+    assert service.count_records(RecordQuery(statuses=frozenset({Status.COMPLETED}))) == 1
+
+
+def test_generation_check_asks_before_spending_on_a_paid_provider(settings):
+    service = emulated(settings)
+    service.provider.is_paid = True
+    try:
+        result = service.run_check("generation")
+        assert result.status == "skipped" and "$0.40" in result.summary and "allow_spend=True" in result.summary
+        assert service.list_records() == []
+    finally:
+        service.close()
