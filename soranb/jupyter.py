@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["MEDIA_ROUTE", "data_dir", "media_root", "media_src", "safe_key"]
+from . import __version__
+
+__all__ = ["MEDIA_ROUTE", "__version__", "data_dir", "media_root", "media_src", "safe_key"]
 
 MEDIA_ROUTE = "soranb/media/"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
