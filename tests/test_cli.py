@@ -1,0 +1,93 @@
+"""The soranb command, run in-process exactly as a user types it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import pytest
+from conftest import TEST_EMULATOR_SPEED
+
+from soranb.cli import main
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.setenv("SORANB_EMULATOR_SPEED", TEST_EMULATOR_SPEED)
+    return tmp_path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_wait_json_prints_a_completed_record_with_a_playable_file(cli_env, capsys):
+    code, out, err = run(capsys, "generate", "a red fox running through snow", "--seconds", "4", "--wait", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["status"] == "completed" and record["model"] == "sora-2"
+    video = Path(record["video_path"])
+    assert video.is_relative_to(cli_env / "soranb-data") and Path(record["thumbnail_path"]).is_file()
+    with av.open(str(video)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_generate_without_wait_returns_then_wait_finishes_and_list_filters(cli_env, capsys):
+    code, out, _ = run(capsys, "generate", "first light over the sea", "--json")
+    assert code == 0 and json.loads(out)["status"] == "processing"
+    run(capsys, "generate", "a quiet street at dusk", "--json")
+    code, out, err = run(capsys, "wait", "--json")
+    assert code == 0, err
+    assert {r["status"] for r in json.loads(out)} == {"completed"}
+    assert "100.0%" not in out  # the progress bar goes to stderr, never into JSON
+
+    code, out, _ = run(capsys, "list", "--json", "--search", "STREET")
+    assert [r["prompt"] for r in json.loads(out)] == ["a quiet street at dusk"]
+    code, out, _ = run(capsys, "list", "--json", "--status", "failed")
+    assert json.loads(out) == []
+    code, out, _ = run(capsys, "list")
+    assert "first light over the sea" in out and "video path:" in out
+
+
+def test_delete_removes_the_record_and_its_files(cli_env, capsys):
+    _, out, _ = run(capsys, "generate", "to be deleted", "--wait", "--json")
+    record = json.loads(out)
+    code, out, _ = run(capsys, "delete", record["id"])
+    assert code == 0 and record["id"] in out
+    assert not Path(record["video_path"]).exists()
+    code, _, err = run(capsys, "delete", record["id"])
+    assert code == 1 and "no record" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["generate", ""], "prompt is empty"),
+        (["generate", "x", "--size", "1792x1024"], "does not offer 1792x1024"),
+        (["generate", "x", "--seconds", "5"], "5 seconds is not offered"),
+        (["generate", "x", "--model", "sora-3"], "unknown model"),
+        (["generate", "x", "--image", "missing.png"], "cannot read missing.png"),
+        (["emulator", "--fault", "meteor=0.5"], "rate-limit"),
+    ],
+)
+def test_bad_input_exits_2_and_says_what_to_change(cli_env, capsys, argv, says):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert says in err
+    assert not (cli_env / "soranb-data" / "soranb.db").exists() or argv[0] != "generate"
+
+
+def test_doctor_passes_offline_and_fails_with_advice_on_a_missing_key(cli_env, capsys, monkeypatch):
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    assert out.count("[ok  ]") == 5
+    monkeypatch.setenv("SORANB_PROVIDER", "openai")
+    code, _, err = run(capsys, "doctor")
+    assert code == 2 and "OPENAI_API_KEY" in err

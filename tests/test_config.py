@@ -1,0 +1,70 @@
+"""Settings: where each value comes from, and that secrets never show."""
+
+from __future__ import annotations
+
+import pytest
+
+from soranb.config import Secret, Settings, find_project_root
+from soranb.errors import ConfigError
+
+
+def test_defaults_are_offline_and_local(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    settings = Settings.from_env({}, cwd=tmp_path)
+    assert settings.provider == "emulator" and settings.store_kind == "local"
+    assert settings.data_dir == tmp_path / "soranb-data"
+    assert not settings.is_paid_provider
+    assert "no OPENAI_API_KEY" in settings.sources["SORANB_PROVIDER"]
+
+
+def test_a_notebook_kernel_in_notebooks_finds_the_same_data_folder_as_the_cli(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "notebooks").mkdir()
+    from_root = Settings.from_env({}, cwd=tmp_path)
+    from_notebooks = Settings.from_env({}, cwd=tmp_path / "notebooks")
+    assert from_root.data_dir == from_notebooks.data_dir == tmp_path / "soranb-data"
+    assert find_project_root(tmp_path / "notebooks") == tmp_path
+
+
+def test_a_key_selects_openai_and_never_shows(tmp_path):
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-live-abcdef123456"}, cwd=tmp_path, dotenv=False)
+    assert settings.provider == "openai" and settings.is_paid_provider
+    assert settings.openai_api_key.reveal() == "sk-live-abcdef123456"
+    for text in (repr(settings), str(settings), f"{settings.openai_api_key}", repr(settings.sources)):
+        assert "sk-live-abcdef123456" not in text
+    assert settings.sources["OPENAI_API_KEY"] == "environment"
+
+
+def test_dotenv_at_the_project_root_is_read_and_the_environment_wins(tmp_path):
+    (tmp_path / ".env").write_text("SORANB_DATA_DIR=from-dotenv\nSORANB_MAX_CONCURRENT_JOBS=7\n")
+    settings = Settings.from_env({"SORANB_MAX_CONCURRENT_JOBS": "3"}, cwd=tmp_path)
+    assert settings.data_dir == tmp_path / "from-dotenv"
+    assert settings.max_concurrent_jobs == 3
+    assert settings.sources["SORANB_DATA_DIR"].startswith(".env file")
+    assert settings.sources["SORANB_MAX_CONCURRENT_JOBS"] == "environment"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SORANB_TIMEOUT", "soon", "not a number"),
+        ("SORANB_MAX_CONCURRENT_JOBS", "0", "at least 1"),
+        ("SORANB_PROVIDER", "sora-cloud", "'emulator' or 'openai'"),
+        ("SORANB_STORE", "s3", "'local' or 'supabase'"),
+    ],
+)
+def test_malformed_settings_say_what_to_change(tmp_path, name, value, says):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value}, cwd=tmp_path, dotenv=False)
+    assert says in str(caught.value) and name in str(caught.value)
+
+
+def test_missing_secrets_are_named_and_a_typed_key_switches_to_openai(tmp_path):
+    settings = Settings.from_env({"SORANB_PROVIDER": "openai", "SORANB_STORE": "supabase"}, cwd=tmp_path, dotenv=False)
+    assert settings.missing_secrets() == ["OPENAI_API_KEY", "SUPABASE_URL", "SUPABASE_KEY"]
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        settings.validate()
+    typed = Settings.from_env({}, cwd=tmp_path, dotenv=False).with_overrides(openai_api_key="sk-typed-0000000")
+    assert typed.provider == "openai" and isinstance(typed.openai_api_key, Secret)
+    assert typed.sources["openai_api_key"] == "set in this session"
+    assert "sk-typed" not in repr(typed)
