@@ -7,9 +7,10 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import TEST_EMULATOR_SPEED
 
 from soranb.cli import main
+
+from conftest import TEST_EMULATOR_SPEED
 
 
 @pytest.fixture
