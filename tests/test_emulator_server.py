@@ -91,9 +91,7 @@ async def test_sdk_against_uvicorn(served: Served, tmp_path: Path) -> None:
             assert container.duration / av.time_base == pytest.approx(4.0, abs=0.1)
 
 
-async def test_reset_and_lost_response_drop_the_connection(
-    served: Served, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_reset_and_lost_response_drop_the_connection(served: Served, caplog: pytest.LogCaptureFixture) -> None:
     request = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n\r\n".encode()
     assert (raw_exchange(served.port, request + b"") or b"").startswith(b"HTTP/1.1 200")
 

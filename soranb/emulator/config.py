@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soranb.catalog import MODELS
+from soranb.catalog import MODELS, parse_size
 from soranb.emulator.faults import check_faults, parse_faults
 
 __all__ = ["ENV_PREFIX", "IN_PROCESS_SPEED", "EmulatorConfig"]
@@ -54,7 +54,7 @@ class EmulatorConfig:
     def job_duration(self, model: str, size: str, seconds: int) -> float:
         """Wall seconds a job takes at this speed: the real service's pace, 1.5x for 1024p sizes."""
         pace = MODELS[model].render_seconds_per_clip_second if model in MODELS else 15.0
-        factor = 1.5 if "1024" in size else 1.0
+        factor = 1.5 if max(parse_size(size)) > 1280 else 1.0  # the 1024p sizes
         return seconds * pace * factor / self.speed
 
     @classmethod

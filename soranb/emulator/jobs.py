@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class JobTable:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="soranb-render")
         self._inflight: set[str] = set()
         self._lock = threading.Lock()
+        self._cache: dict[str, Job] = {}  # job files never change once written: read each once
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -121,20 +122,31 @@ class JobTable:
     def get(self, job_id: str) -> Job | None:
         if not _valid_id(job_id):
             return None
+        path = self._job_path(job_id)
+        if not path.exists():  # deleted, perhaps by another process
+            self._cache.pop(job_id, None)
+            return None
+        if (cached := self._cache.get(job_id)) is not None:
+            return cached
         try:
-            data = json.loads(self._job_path(job_id).read_text())
+            data = json.loads(path.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        return Job(**data)
+        known = {f.name for f in fields(Job)}
+        job = Job(**{key: value for key, value in data.items() if key in known})
+        self._cache[job_id] = job
+        return job
 
     def all(self) -> list[Job]:
         """Every job, oldest first."""
-        jobs = [job for path in self.jobs_dir.glob("video_*.json") if (job := self.get(path.stem)) is not None]
+        paths = self.jobs_dir.glob("video_*.json")
+        jobs = [job for path in paths if (job := self.get(path.stem)) is not None]
         return sorted(jobs, key=lambda job: (job.created_ts, job.order_key, job.id))
 
     def delete(self, job_id: str) -> bool:
         if not _valid_id(job_id):
             return False
+        self._cache.pop(job_id, None)
         try:
             self._job_path(job_id).unlink()
         except FileNotFoundError:
@@ -261,7 +273,10 @@ class JobTable:
             if not self._job_path(job.id).exists():  # deleted while rendering
                 shutil.rmtree(media, ignore_errors=True)
         except OSError:
-            log.exception("render of %s could not write its files", job.id)
+            if self._job_path(job.id).exists():
+                log.exception("render of %s could not write its files", job.id)
+            else:  # deleted while rendering: leave nothing behind
+                shutil.rmtree(media, ignore_errors=True)
         finally:
             with self._lock:
                 self._inflight.discard(job.id)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.video.plane import VideoPlane
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 __all__ = ["FPS", "SPRITESHEET_FILE", "THUMBNAIL_FILE", "VIDEO_FILE", "RenderSpec", "render_media"]
@@ -65,12 +66,12 @@ def render_media(spec: RenderSpec, out_dir: Path) -> None:
             stream.width = spec.width
             stream.height = spec.height
             stream.pix_fmt = "yuv420p"
-            for index, image in enumerate(_frames(spec)):
+            for index, frame in enumerate(_frames(spec)):
                 if index == thumb_index:
-                    thumbnail = image.copy()
+                    thumbnail = frame.to_image()
                 if index in sprite_indices:
-                    tiles[sprite_indices[index]] = _tile(image)
-                for packet in stream.encode(av.VideoFrame.from_image(image)):
+                    tiles[sprite_indices[index]] = _tile(frame.to_image())
+                for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
@@ -82,34 +83,100 @@ def render_media(spec: RenderSpec, out_dir: Path) -> None:
         video_tmp.unlink(missing_ok=True)
 
 
-def _frames(spec: RenderSpec) -> Iterator[Image.Image]:
-    """Crops of one wide canvas, panning left to right, with a dot, a progress bar and a time code."""
+class _Planes:
+    """The three planes of a yuv420p image as bytes, with their row strides: pixels to copy from."""
+
+    def __init__(self, frame: av.VideoFrame) -> None:
+        self.data = [bytes(plane) for plane in frame.planes]
+        self.strides = [plane.line_size for plane in frame.planes]
+        self.width, self.height = frame.width, frame.height
+
+    @classmethod
+    def of(cls, image: Image.Image) -> _Planes:
+        return cls(av.VideoFrame.from_image(image).reformat(format="yuv420p"))
+
+
+def _frames(spec: RenderSpec) -> Iterator[av.VideoFrame]:
+    """yuv420p frames cut from one wide canvas, panning left to right, with a dot, a progress bar and a
+    time code. The canvas is converted to YUV once; each frame is row slices of it (even offsets keep
+    the half-size chroma planes aligned), so no per-frame colour conversion or full-frame drawing."""
     width, height = spec.width, spec.height
-    pan = width // 8
-    canvas = _canvas(spec, width + pan)
+    pan = (width // 8) & ~1
+    canvas = _Planes.of(_canvas(spec, width + pan))
     total = spec.seconds * spec.fps
     short = min(width, height)
-    radius = short // 24
+    radius = max(4, short // 24)
+    bar = max(4, short // 90) & ~1
     small = ImageFont.load_default(size=max(12, short // 28))
+    dot = _yuv_of((255, 214, 10))
+    white = _yuv_of((255, 255, 255))
     for index in range(total):
         t = index / max(1, total - 1)
-        left = round(pan * t)
-        frame = canvas.crop((left, 0, left + width, height))
-        draw = ImageDraw.Draw(frame)
+        left = round(pan * t) & ~1
+        frame = av.VideoFrame(width, height, "yuv420p")
+        strides = [plane.line_size for plane in frame.planes]
+        planes = [bytearray(_cut(canvas, n, left, plane)) for n, plane in enumerate(frame.planes)]
         # A dot bouncing along a sine path: motion a viewer (and a codec) can see.
         cx = radius + (width - 2 * radius) * (0.5 + 0.5 * math.sin(2 * math.pi * index / (spec.fps * 2)))
         cy = height - 6 * radius - abs(math.sin(math.pi * index / spec.fps)) * height / 4
-        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 214, 10))
-        draw.rectangle((0, height - max(4, short // 90), round(width * (index + 1) / total), height), fill="white")
-        draw.text(
-            (width - short // 4, height - short // 10),
-            f"{index / spec.fps:05.2f}s",
-            font=small,
-            fill="white",
-            stroke_width=1,
-            stroke_fill="black",
-        )
+        _disc(planes, strides, int(cx) & ~1, int(cy) & ~1, radius, dot)
+        _fill(planes, strides, (0, height - bar, round(width * (index + 1) / total) & ~1, height), white)
+        stamp = _text_patch(f"{index / spec.fps:05.2f}s", small)
+        _blit(planes, strides, stamp, (width - short // 4) & ~1, (height - short // 10) & ~1)
+        for plane, data in zip(frame.planes, planes, strict=True):
+            plane.update(bytes(data))
         yield frame
+
+
+def _cut(src: _Planes, n: int, left: int, dst: VideoPlane) -> bytes:
+    """Plane n of the window starting at x=left, laid out with the destination plane's row stride."""
+    shift = 0 if n == 0 else 1
+    x, w, h = left >> shift, dst.width, dst.height
+    stride, data = src.strides[n], src.data[n]
+    pad = bytes(dst.line_size - w)
+    return pad.join(data[row * stride + x : row * stride + x + w] for row in range(h)) + pad
+
+
+def _yuv_of(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    planes = _Planes.of(Image.new("RGB", (2, 2), rgb))
+    return planes.data[0][0], planes.data[1][0], planes.data[2][0]
+
+
+def _fill(planes: list[bytearray], strides: list[int], box: tuple[int, int, int, int], yuv: tuple[int, ...]) -> None:
+    """Fill an even-aligned rectangle (x0, y0, x1, y1) with one colour."""
+    x0, y0, x1, y1 = box
+    for n in range(3):
+        shift = 0 if n == 0 else 1
+        a, b = x0 >> shift, x1 >> shift
+        span = bytes([yuv[n]]) * (b - a)
+        for row in range(y0 >> shift, y1 >> shift):
+            planes[n][row * strides[n] + a : row * strides[n] + b] = span
+
+
+def _disc(planes: list[bytearray], strides: list[int], cx: int, cy: int, r: int, yuv: tuple[int, ...]) -> None:
+    for dy in range(-r, r, 2):
+        half = int(math.sqrt(max(0, r * r - (dy + 1) ** 2))) & ~1
+        _fill(planes, strides, (cx - half, cy + dy, cx + half, cy + dy + 2), yuv)
+
+
+def _text_patch(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> _Planes:
+    """A small dark box with the text on it, as YUV planes; drawn per frame, but only box-sized."""
+    _, _, right, bottom = font.getbbox(text)
+    image = Image.new("RGB", ((int(right) + 8) & ~1, (int(bottom) + 6) & ~1), (16, 16, 16))
+    ImageDraw.Draw(image).text((4, 3), text, font=font, fill="white")
+    return _Planes.of(image)
+
+
+def _blit(planes: list[bytearray], strides: list[int], patch: _Planes, x: int, y: int) -> None:
+    """Copy a patch's planes into the frame at an even (x, y)."""
+    for n in range(3):
+        shift = 0 if n == 0 else 1
+        w, h = patch.width >> shift, patch.height >> shift
+        px, py = x >> shift, y >> shift
+        src, src_stride, dst_stride = patch.data[n], patch.strides[n], strides[n]
+        for row in range(h):
+            at = (py + row) * dst_stride + px
+            planes[n][at : at + w] = src[row * src_stride : row * src_stride + w]
 
 
 def _canvas(spec: RenderSpec, canvas_width: int) -> Image.Image:
