@@ -179,7 +179,7 @@ class PostgresServer:
     def create_database(self, migrations: Sequence[Path] = ()) -> str:
         """A new database with the bootstrap and `migrations` applied; returns its name."""
         name = f"db_{uuid.uuid4().hex[:12]}"
-        self._admin(f'create database "{name}" template "{self._template(migrations)}"')
+        self._admin(f'create database "{name}" template "{self._template(migrations)}" strategy = file_copy')
         return name
 
     def drop_database(self, name: str) -> None:

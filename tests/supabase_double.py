@@ -482,7 +482,9 @@ def _pg_error(exc: psycopg.Error, role: str) -> _Fail:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside parentheses and double quotes."""
-    parts, current, depth, quoted, escaped = [], [], 0, False, False
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted, escaped = 0, False, False
     for char in text:
         if escaped:
             escaped = False
@@ -604,7 +606,8 @@ class _Query:
         return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
 
     def values(self, row: dict[str, Any]) -> tuple[list[sql.Composable], list[sql.Composable]]:
-        columns, placeholders = [], []
+        columns: list[sql.Composable] = []
+        placeholders: list[sql.Composable] = []
         for name, value in row.items():
             if name not in self.types:
                 raise _rest_error(

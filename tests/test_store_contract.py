@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from supabase_double import SupabaseDouble, reset_database
@@ -47,7 +48,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     reset_database(conninfo)
     double = SupabaseDouble(conninfo, tmp_path / "objects")
     http = double.http_client()
-    credentials = {}
+    credentials: dict[str, Any] = {}
     if variant == "per-user":
         double.add_user("ada@example.test", "correct horse")
         credentials = {"email": "ada@example.test", "password": "correct horse"}
