@@ -193,6 +193,20 @@ def test_trigger_bumps_updated_at(single_user_db: str) -> None:
     assert updated[1] is True  # the server's clock wins, not the value the client sent
 
 
+def test_lease_changes_keep_updated_at(single_user_db: str) -> None:
+    with psycopg.connect(single_user_db) as conn:
+        row = conn.execute(
+            "insert into public.video_generations (prompt, updated_at) values ('p', '2000-01-01Z') returning id"
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            "update public.video_generations set lease_owner = 'svc', lease_expires_at = now() where id = %s",
+            (row[0],),
+        )
+        kept = conn.execute("select updated_at from public.video_generations where id = %s", (row[0],)).fetchone()
+    assert kept is not None and kept[0].year == 2000
+
+
 def test_buckets_public_for_single_user_private_when_hardened(single_user_db: str, hardened_db: str) -> None:
     query = "select id, public from storage.buckets order by id"
     assert _rows(single_user_db, query) == [("image_files", True), ("video_files", True)]
@@ -240,6 +254,11 @@ def _schema_snapshot(conninfo: str) -> tuple:
         _policies(conninfo),
         _rows(conninfo, "select indexname from pg_indexes where tablename = 'video_generations' order by 1"),
         _rows(conninfo, "select id, public from storage.buckets order by 1"),
+        _rows(
+            conninfo,
+            "select tgname, tgfoid::regproc::text from pg_trigger "
+            "where tgrelid = 'public.video_generations'::regclass and not tgisinternal",
+        ),
     )
 
 

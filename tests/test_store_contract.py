@@ -217,6 +217,7 @@ async def test_lease_claim_refuse_extend_release(store: Store) -> None:
     assert not await store.claim(record.id, "service-b", minute)
     await store.release(record.id, "service-a")
     assert await store.claim(record.id, "service-b", minute)
+    assert (await store.get(record.id)).updated_at == record.updated_at  # leases are not edits
 
 
 async def test_lease_expires(store: Store) -> None:

@@ -25,3 +25,25 @@ $$;
 create index if not exists video_generations_open_jobs_idx
     on public.video_generations (created_at)
     where status in ('pending', 'processing');
+
+-- Taking or renewing a lease is bookkeeping, not a change of the generation: keep updated_at.
+-- (A table-specific function, so a shared update_updated_at_column() elsewhere stays untouched.)
+create or replace function public.soranb_video_generations_touch()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (to_jsonb(new) - 'lease_owner' - 'lease_expires_at' - 'updated_at')
+       = (to_jsonb(old) - 'lease_owner' - 'lease_expires_at' - 'updated_at') then
+        new.updated_at = old.updated_at;
+    else
+        new.updated_at = now();
+    end if;
+    return new;
+end;
+$$;
+
+create or replace trigger update_video_generations_updated_at
+    before update on public.video_generations
+    for each row execute function public.soranb_video_generations_touch();
