@@ -590,3 +590,71 @@ async def test_one_log_line_per_request_without_secrets(make_emu: MakeEmu, caplo
     assert re.match(r"GET /v1/videos\?limit=5 200 [\d.]+ ms$", lines[0])
     assert re.match(r"GET /v1/videos/video_2{48} 404 [\d.]+ ms$", lines[1])
     assert "secret" not in caplog.text and "Bearer" not in caplog.text
+
+
+async def test_latency_is_added_before_every_request(make_emu: MakeEmu, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from soranb.emulator import app as app_module
+
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(app_module, "asyncio", types.SimpleNamespace(sleep=fake_sleep))
+    emu = await make_emu(latency_ms=250)
+    await emu.client.videos.list()
+    with pytest.raises(openai.NotFoundError):
+        await emu.client.videos.retrieve("video_" + "3" * 48)
+    assert slept == [0.25, 0.25]
+
+
+async def test_raw_requests_json_body_and_missing_key(make_emu: MakeEmu) -> None:
+    emu = await make_emu(api_key="sk-emulator-secret-9876")
+    async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app), base_url=EMULATOR_BASE_URL) as http:
+        missing = await http.get("/videos")
+        assert missing.status_code == 401
+        assert missing.json()["error"]["type"] == "invalid_request_error"
+        auth = {"Authorization": "Bearer sk-emulator-secret-9876"}
+        no_prompt = await http.post("/videos", json={"model": "sora-2"}, headers=auth)
+        assert no_prompt.status_code == 400
+        assert no_prompt.json()["error"]["param"] == "prompt"
+        assert no_prompt.json()["error"]["code"] == "missing_required_parameter"
+        created = await http.post("/videos", json={"prompt": BLOCKED, "seconds": 8}, headers=auth)
+        assert created.status_code == 200
+        assert created.json()["seconds"] == "8"
+        assert set(created.json()) == {
+            "id",
+            "object",
+            "model",
+            "status",
+            "progress",
+            "created_at",
+            "completed_at",
+            "expires_at",
+            "prompt",
+            "size",
+            "seconds",
+            "remixed_from_video_id",
+            "error",
+        }
+
+
+async def test_a_render_lock_left_by_a_dead_process_is_taken_over(make_emu: MakeEmu) -> None:
+    import subprocess
+    import sys
+
+    first = await make_emu()
+    first.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
+    video = await first.client.videos.create(prompt="the old kernel died mid-render", size="1280x720")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    media = first.state.table.media_dir(video.id)
+    media.mkdir(parents=True, exist_ok=True)
+    (media / ".render.lock").write_text(dead.stdout.strip())
+    first.state.close()
+
+    second = await make_emu(clock=first.clock)
+    done = await second.finish(video.id)
+    assert done.status == "completed"
+    assert not (media / ".render.lock").exists()

@@ -306,18 +306,38 @@ def _valid_id(job_id: str) -> bool:
 
 
 def _take_lock(lock: Path) -> bool:
-    """Create the lock file exclusively; take over one left by a process that died long ago."""
+    """Create the lock file exclusively, with our pid in it; take over one whose process is gone
+    (a restarted kernel must not wait for a render that died with the old one) or that is very old."""
     for _ in range(2):
         try:
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return True
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                if time.time() - lock.stat().st_mtime < STALE_RENDER_LOCK_S:
-                    return False
-                lock.unlink()
-            except FileNotFoundError:
-                continue
+            if not _lock_is_stale(lock):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as out:
+            out.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    try:
+        age = time.time() - lock.stat().st_mtime
+        pid = int(lock.read_text() or "0")
+    except FileNotFoundError:
+        return True
+    except ValueError:  # being written right now
+        return False
+    if age > STALE_RENDER_LOCK_S:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
     return False
 
 
