@@ -64,8 +64,8 @@ def test_progress_updates_one_card_in_place(service, settings, toasts):
     src = re.search(r'<video[^>]* src="([^"]+)"', html).group(1)
     assert src.endswith(f"videos/{record.id}.mp4") and not src.startswith("data:")
     assert "base64" not in state_json(grid)
-    assert card.progress.layout.display == "none"
-    assert "Download" in card.links.value
+    assert card.progress not in card.children  # shown only while running
+    assert "Download" in card.media.value
     assert grid.refresh_button.layout.display == "none"  # nothing open any more
     grid.close()
 
@@ -73,14 +73,14 @@ def test_progress_updates_one_card_in_place(service, settings, toasts):
 def test_an_event_touches_only_its_card(service, settings, toasts):
     records = insert_records(settings.data_dir, make_records(5, status=Status.PROCESSING))
     grid = grid_for(service, toasts)
-    others = {c.record.id: (c, c.media.value, c.meta.value) for c in grid.cards}
+    others = {c.record.id: (c, c.media.value, c.info.value) for c in grid.cards}
     target = records[2]
     grid._on_event(ServiceEvent("progress", target.evolve(progress=64)))
     assert grid.card(target.id).progress.value == 64
     for rid, (card, media, meta) in others.items():
         assert grid.card(rid) is card
         if rid != target.id:
-            assert card.progress.value == 0 and card.media.value == media and card.meta.value == meta
+            assert card.progress.value == 0 and card.media.value == media and card.info.value == meta
     # An older update arriving late never overwrites a newer one.
     stale = target.evolve(progress=10, updated_at=target.updated_at)
     grid._on_event(ServiceEvent("progress", stale))
@@ -118,7 +118,7 @@ def test_failed_card_shows_the_error(service, settings, toasts):
         settings.data_dir, make_records(1, status=Status.FAILED, error_message="moderation_blocked: <b>no</b>")
     )
     grid = grid_for(service, toasts)
-    assert "moderation_blocked: &lt;b&gt;no&lt;/b&gt;" in grid.card(record.id).error.value
+    assert "moderation_blocked: &lt;b&gt;no&lt;/b&gt;" in grid.card(record.id).info.value
     grid.close()
 
 
@@ -127,9 +127,10 @@ def test_delete_asks_first_then_removes_record_and_card(service, settings, toast
     grid = grid_for(service, toasts)
     card = grid.card(records[0].id)
     card.delete_button.click()
-    assert card.confirm_button.layout.display == "" and card.delete_button.layout.display == "none"
+    assert card.confirming and card.actions.children == (card.confirm_button, card.cancel_button)
     card.cancel_button.click()
-    assert card.confirm_button.layout.display == "none" and service.count_records() == 3
+    assert not card.confirming and card.confirm_button not in card.actions.children
+    assert service.count_records() == 3
 
     kept = grid.card(records[1].id)
     card.delete_button.click()

@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..report import esc
-from ._base import StaticReprMixin
+from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
 from .diagnostics import DiagnosticsPanel
 from .form import GenerationForm
@@ -51,9 +51,12 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
         self.add_class("soranb-app")
 
     def close(self) -> None:
-        for view in (self.form, self.history, self.toasts, self.header):
-            view.close()
-        super().close()
+        for name in ("form", "history"):  # they unsubscribe from the service; may be missing if __init__ failed
+            view = getattr(self, name, None)
+            if view is not None:
+                view.close()
+        self.toasts.close()
+        close_tree(self)
 
     def _static_html(self) -> str:
         return self.header.value + self.form._static_html() + self.history._static_html()

@@ -10,7 +10,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-__all__ = ["StaticReprMixin", "hold", "media_src", "state_json", "widget_tree"]
+__all__ = ["StaticReprMixin", "close_tree", "hold", "media_src", "state_json", "widget_tree"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -79,7 +79,11 @@ def widget_tree(root: widgets.Widget) -> list[widgets.Widget]:
         if widget.comm is None or widget.model_id in seen:
             continue
         seen[widget.model_id] = widget
-        for value in widget.get_state().values():
+        try:
+            state = widget.get_state()
+        except AttributeError:  # it points at a closed widget: nothing further to reach
+            continue
+        for value in state.values():
             refs = value if isinstance(value, (list, tuple)) else [value]
             for ref in refs:
                 if isinstance(ref, str) and ref.startswith("IPY_MODEL_") and ref[10:] in _instances:
@@ -97,3 +101,20 @@ def state_json(root: widgets.Widget) -> str:
         return str(value)
 
     return json.dumps([w.get_state() for w in widget_tree(root)], default=default)
+
+
+def close_tree(root: widgets.Widget, keep: tuple[widgets.Widget | None, ...] = ()) -> None:
+    """Close `root` and every widget under it except the subtrees in `keep` (e.g. shared toasts).
+
+    ipywidgets' `close()` closes one model only; a view owns the models it made, so it
+    closes them all, parents first so no open widget is left pointing at a closed one.
+    """
+    if getattr(root, "comm", None) is None:
+        return
+    spared: set[str] = set()
+    for widget in keep:
+        if widget is not None and widget.comm is not None:
+            spared.update(w.model_id for w in widget_tree(widget))
+    for widget in widget_tree(root):
+        if widget.comm is not None and widget.model_id not in spared:
+            widgets.Widget.close(widget)

@@ -3,6 +3,12 @@
 A card is composed once; `update(record)` then changes only the traits whose
 value differs (traitlets sends nothing for an unchanged value), so a progress
 event costs one small message for the progress bar, not a new card.
+
+Every widget model is saved with the notebook's widget state, so a card is kept
+small: four content widgets and its buttons, and the layouts and styles, which
+never change per card, are shared by all cards of a grid (`CardParts`). What a
+card shows or hides is decided by its `children` tuples, never by mutating a
+layout, so sharing layouts is safe.
 """
 
 from __future__ import annotations
@@ -10,16 +16,35 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_int import ProgressStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..records import GenerationRecord, Status
 from ..report import UrlFor, download_html, error_html, media_html, record_meta_html, status_badge_html
 from ._base import hold
 
-__all__ = ["RecordCard"]
+__all__ = ["CardParts", "RecordCard"]
+
+
+class CardParts:
+    """Layouts and styles shared by every card of one grid (one widget model each, not one per card)."""
+
+    def __init__(self) -> None:
+        self.card_layout = widgets.Layout(border="1px solid #d1d5db", padding="6px", margin="4px", width="340px")
+        self.wide = widgets.Layout(width="100%")
+        self.auto = widgets.Layout(width="auto")
+        self.row = widgets.Layout(flex_flow="row wrap")
+        self.html_style = HTMLStyle()
+        self.button_style = widgets.ButtonStyle()
+        self.progress_style = ProgressStyle()
+
+    def close(self) -> None:
+        for part in vars(self).values():
+            part.close()
 
 
 class RecordCard(widgets.VBox):
-    """Status badge, progress, thumbnail or player, download link, error, prompt and facts, delete.
+    """Status badge, prompt and facts, error, thumbnail or player, download link, progress, delete.
 
     CSS: the root has `soranb-card` and `soranb-card-<record id>` (found without data attributes).
     Delete is two-step: Delete shows Confirm / Cancel; Confirm calls `on_delete(record_id)`.
@@ -32,37 +57,36 @@ class RecordCard(widgets.VBox):
         on_delete: Callable[[str], None],
         on_remix: Callable[[str], None] | None = None,
         wrap: Callable[[Callable[..., None]], Callable[..., None]] = lambda f: f,
+        parts: CardParts | None = None,
     ) -> None:
         self.record = record
         self._url_for = url_for
         self._on_delete = on_delete
         self._media_key: tuple[object, ...] | None = None
+        self._confirming = False
+        self._own_parts = parts is None
+        self.parts = parts = parts if parts is not None else CardParts()
 
-        self.badge = widgets.HTML()
-        self.progress = widgets.IntProgress(min=0, max=100, layout=widgets.Layout(width="95%"))
-        self.media = widgets.HTML()
-        self.meta = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.error = widgets.HTML()
-        self.links = widgets.HTML()
-        self.delete_button = widgets.Button(description="Delete", icon="trash", layout={"width": "auto"})
-        self.confirm_button = widgets.Button(
-            description="Confirm delete", button_style="danger", layout={"width": "auto", "display": "none"}
-        )
-        self.cancel_button = widgets.Button(description="Cancel", layout={"width": "auto", "display": "none"})
-        self.remix_button = widgets.Button(description="Remix", icon="random", layout={"width": "auto"})
+        def button(description: str, icon: str = "", style: str = "") -> widgets.Button:
+            return widgets.Button(
+                description=description, icon=icon, button_style=style, layout=parts.auto, style=parts.button_style
+            )
+
+        self.info = widgets.HTML(layout=parts.wide, style=parts.html_style)
+        self.media = widgets.HTML(layout=parts.wide, style=parts.html_style)
+        self.progress = widgets.IntProgress(min=0, max=100, layout=parts.wide, style=parts.progress_style)
+        self.delete_button = button("Delete", "trash")
+        self.confirm_button = button("Confirm delete", style="danger")
+        self.cancel_button = button("Cancel")
+        self.remix_button = button("Remix", "random")
         self.delete_button.on_click(wrap(lambda _b: self.ask_delete()))
         self.cancel_button.on_click(wrap(lambda _b: self.cancel_delete()))
         self.confirm_button.on_click(wrap(lambda _b: self._on_delete(self.record.id)))
         if on_remix is not None:
             self.remix_button.on_click(wrap(lambda _b: on_remix(self.record.id)))
         self._can_remix = on_remix is not None
-        actions = widgets.HBox(
-            [self.links, self.remix_button, self.delete_button, self.confirm_button, self.cancel_button]
-        )
-        super().__init__(
-            [self.badge, self.media, self.progress, self.meta, self.error, actions],
-            layout=widgets.Layout(border="1px solid #d1d5db", padding="6px", margin="4px", width="340px"),
-        )
+        self.actions = widgets.HBox(layout=parts.row)
+        super().__init__(layout=parts.card_layout)
         self.add_class("soranb-card")
         self.add_class(f"soranb-card-{record.id}")
         self._apply(record, force=True)
@@ -81,54 +105,66 @@ class RecordCard(widgets.VBox):
         media_key = (record.status, record.video_key, record.thumbnail_key)
         media = None
         if force or media_key != self._media_key:
-            media = (media_html(record, self._url_for), download_html(record, self._url_for))
-        old = self.record
+            media = media_html(record, self._url_for) + f"<div>{download_html(record, self._url_for)}</div>"
         self.record = record
-        with hold(self.badge, self.progress, self.progress.layout, self.remix_button.layout):
-            self.badge.value = status_badge_html(record.status.value)
+        with hold(self.progress, self.info, self.media, self):
             self.progress.value = max(0, min(100, int(record.progress)))
             self.progress.description = f"{record.progress}%"
-            self.progress.layout.display = "" if record.is_open else "none"
-            self.remix_button.layout.display = "" if self._can_remix and record.status == Status.COMPLETED else "none"
+            self.info.value = status_badge_html(record.status.value) + record_meta_html(record) + error_html(record)
             if media is not None:
                 self._media_key = media_key
-                self.media.value, self.links.value = media
-            if force or (old.prompt, old.error_message) != (record.prompt, record.error_message):
-                self.meta.value = record_meta_html(record)
-                self.error.value = error_html(record)
+                self.media.value = media
+            self._arrange()
+
+    def _arrange(self) -> None:
+        """Which widgets show: the progress bar while running, Confirm/Cancel while confirming."""
+        if self._confirming:
+            actions: tuple[widgets.Widget, ...] = (self.confirm_button, self.cancel_button)
+        elif self._can_remix and self.record.status == Status.COMPLETED:
+            actions = (self.remix_button, self.delete_button)
+        else:
+            actions = (self.delete_button,)
+        if self.actions.children != actions:
+            self.actions.children = actions
+        running = (self.progress,) if self.record.is_open else ()
+        shown: tuple[widgets.Widget, ...] = (self.info, self.media, *running, self.actions)
+        if tuple(self.children) != shown:  # type: ignore[has-type]
+            self.children = shown
 
     # -- two-step delete --------------------------------------------------------------
+    @property
+    def confirming(self) -> bool:
+        return self._confirming
+
     def ask_delete(self) -> None:
-        with hold(self.delete_button.layout, self.confirm_button.layout, self.cancel_button.layout):
-            self.delete_button.layout.display = "none"
-            self.confirm_button.layout.display = ""
-            self.cancel_button.layout.display = ""
+        self._confirming = True
+        self._arrange()
 
     def cancel_delete(self) -> None:
-        with hold(self.delete_button.layout, self.confirm_button.layout, self.cancel_button.layout):
-            self.delete_button.layout.display = ""
-            self.confirm_button.layout.display = "none"
-            self.cancel_button.layout.display = "none"
+        self._confirming = False
+        self._arrange()
 
     @property
     def html(self) -> str:
         """Everything the card shows as HTML (what tests and the static view inspect)."""
-        return "".join(w.value for w in (self.badge, self.media, self.meta, self.error, self.links))
+        return self.info.value + self.media.value
 
     def close_all(self) -> None:
-        """Close the card and every widget it made (frees their comms)."""
+        """Close the card, then the widgets it made (shared parts stay with their grid).
+
+        The caller has already taken the card out of its parent's children.
+        """
+        self.close()
         for child in (
-            self.badge,
-            self.progress,
+            self.info,
             self.media,
-            self.meta,
-            self.error,
-            self.links,
+            self.progress,
             self.delete_button,
             self.confirm_button,
             self.cancel_button,
             self.remix_button,
-            *self.children,
+            self.actions,
         ):
             child.close()
-        self.close()
+        if self._own_parts:
+            self.parts.close()

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 
 from ..errors import ConfigError
 from ..report import esc, key_value_html
-from ._base import StaticReprMixin
+from ._base import StaticReprMixin, close_tree
 from .toasts import Toasts, guarded
 
 __all__ = ["Credentials"]
@@ -86,14 +86,15 @@ class Credentials(StaticReprMixin, widgets.VBox):
     def _render(self) -> None:
         """Fields for what is missing now; the sources table of the current settings."""
         missing = [name for name in self.settings.missing_secrets() if name in _FIELDS]
-        for old in self.fields.values():
-            old.close()
+        old_fields = list(self.fields.values())
         self.fields = {}
         for name in missing:
             _field, secret = _FIELDS[name]
             cls = widgets.Password if secret else widgets.Text
             self.fields[name] = cls(description=name, placeholder="paste here", style={"description_width": "160px"})
         self.fields_box.children = tuple(self.fields.values())
+        for old in old_fields:  # after the box lets go of them
+            close_tree(old)
         self.use_button.layout.display = "" if missing else "none"
         self.remember.layout.display = "" if missing and self.keyring_module is not None else "none"
         where = f"provider <b>{esc(self.settings.provider)}</b>, store <b>{esc(self.settings.store_kind)}</b>"
@@ -136,6 +137,9 @@ class Credentials(StaticReprMixin, widgets.VBox):
         if self.on_service is not None:
             self.on_service(self.service)
         return self.service
+
+    def close(self) -> None:
+        close_tree(self)
 
     def clear(self) -> None:
         """Empty every field (the key never stays in widget state)."""

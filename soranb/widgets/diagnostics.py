@@ -19,7 +19,7 @@ from ..events import ServiceEvent
 from ..records import GenerationRecord
 from ..report import check_results_html, esc, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
-from ._base import StaticReprMixin, hold
+from ._base import StaticReprMixin, close_tree, hold
 from .toasts import Toasts, guarded
 
 __all__ = ["DiagnosticsPanel"]
@@ -164,10 +164,13 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
                 self._log_lines.append([])
                 self._log_chunks.append(widgets.HTML())
                 max_chunks = max(1, self.max_log_lines // _CHUNK)
+                dropped = []
                 while len(self._log_chunks) > max_chunks:
                     self._log_lines.pop(0)
-                    self._log_chunks.pop(0).close()
+                    dropped.append(self._log_chunks.pop(0))
                 self.log_box.children = tuple(self._log_chunks)
+                for chunk in dropped:  # after the box lets go of them
+                    chunk.close()
             self._log_lines[-1].append(line)
             self._log_chunks[-1].value = "".join(self._log_lines[-1])
 
@@ -179,12 +182,13 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
     def clear_log(self) -> None:
         self.service.log.clear()
         with self._lock:
-            for chunk in self._log_chunks[:-1]:
-                chunk.close()
+            dropped = self._log_chunks[:-1]
             self._log_lines = [[]]
             self._log_chunks = self._log_chunks[-1:]
             self._log_chunks[0].value = ""
             self.log_box.children = tuple(self._log_chunks)
+            for chunk in dropped:
+                chunk.close()
 
     # -- recent jobs ------------------------------------------------------------------
     @staticmethod
@@ -206,8 +210,15 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
                 existing = self._job_rows.get(record.id)
                 rows[record.id] = existing if existing is not None else self._job_row(record)
                 rows[record.id][1].value = self._job_label(record)
-            self._job_rows = rows
-            self.jobs_box.children = tuple(row for row, _label in rows.values())
+            self._set_job_rows(rows)
+
+    def _set_job_rows(self, rows: dict[str, tuple[widgets.HBox, widgets.HTML]]) -> None:
+        """Lock held: show `rows`, then close the rows no longer shown."""
+        gone = [row for rid, (row, _label) in self._job_rows.items() if rid not in rows]
+        self._job_rows = rows
+        self.jobs_box.children = tuple(row for row, _label in rows.values())
+        for row in gone:
+            close_tree(row)
 
     def show_status(self, record_id: str) -> dict[str, Any]:
         """The provider's raw metadata for one job, as pretty, escaped JSON."""
@@ -222,13 +233,10 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
             return
         with self._lock:
             if event.kind == "created" and record.id not in self._job_rows:
-                self._job_rows = {record.id: self._job_row(record), **self._job_rows}
-                for rid in list(self._job_rows)[_RECENT:]:
-                    self._job_rows.pop(rid)[0].close()
-                self.jobs_box.children = tuple(row for row, _label in self._job_rows.values())
+                rows = {record.id: self._job_row(record), **self._job_rows}
+                self._set_job_rows(dict(list(rows.items())[:_RECENT]))
             elif event.kind == "deleted" and record.id in self._job_rows:
-                self._job_rows.pop(record.id)[0].close()
-                self.jobs_box.children = tuple(row for row, _label in self._job_rows.values())
+                self._set_job_rows({rid: row for rid, row in self._job_rows.items() if rid != record.id})
             elif record.id in self._job_rows:
                 self._job_rows[record.id][1].value = self._job_label(record)
 
@@ -238,7 +246,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
             if unsubscribe:
                 unsubscribe()
                 setattr(self, name, None)
-        super().close()
+        close_tree(self)
 
     # -- static view ------------------------------------------------------------------
     def _static_html(self) -> str:

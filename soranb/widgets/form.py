@@ -26,7 +26,7 @@ from ..records import GenerationRecord, Status
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ..store.base import RecordQuery
-from ._base import StaticReprMixin, hold
+from ._base import StaticReprMixin, close_tree, hold
 from .toasts import Toasts, guarded
 
 __all__ = ["GenerationForm"]
@@ -350,7 +350,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
-        super().close()
+        close_tree(self)
 
     # -- static view ------------------------------------------------------------------
     def _static_values(self) -> dict[str, object]:

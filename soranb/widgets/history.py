@@ -21,8 +21,8 @@ from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status
 from ..report import history_table_html
 from ..store.base import RecordQuery
-from ._base import StaticReprMixin, hold, media_src
-from .cards import RecordCard
+from ._base import StaticReprMixin, close_tree, hold, media_src
+from .cards import CardParts, RecordCard
 from .toasts import Toasts, guarded
 
 __all__ = ["HistoryGrid"]
@@ -56,6 +56,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._open_ids: set[str] = set()
         self._urls: dict[str, str] = {}
         self._guard = guarded(self.toasts)
+        self._parts = CardParts()
 
         self.status_filter = widgets.Dropdown(
             options=[("All statuses", ""), *[(s.value, s.value) for s in Status]], description="Status"
@@ -169,7 +170,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             self._update_controls()
 
     def _make_card(self, record: GenerationRecord) -> RecordCard:
-        return RecordCard(record, self.url_for, self._delete, self.on_remix, wrap=self._guard)
+        return RecordCard(record, self.url_for, self._delete, self.on_remix, wrap=self._guard, parts=self._parts)
 
     def _show(self, records: list[GenerationRecord]) -> None:
         """Lock held: put `records` on screen; existing cards are updated, not rebuilt."""
@@ -181,11 +182,11 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             else:
                 card.update(record)
             keep[record.id] = card
-        for record_id, card in self._cards.items():
-            if record_id not in keep:
-                card.close_all()
+        gone = [card for record_id, card in self._cards.items() if record_id not in keep]
         self._cards = keep
         self.grid.children = tuple(keep.values())
+        for card in gone:  # after the grid lets go of them
+            card.close_all()
 
     def _update_controls(self) -> None:
         with hold(self.page_label, self.prev_button, self.next_button, self.refresh_button.layout, self.empty_note):
@@ -206,10 +207,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         """A card's Confirm: delete in the service, then refill the page."""
         self.service.delete(record_id)
         with self._lock:
-            card = self._cards.pop(record_id, None)
+            if self._remove_card(record_id):
+                self.total = max(0, self.total - 1)
             self._open_ids.discard(record_id)
-        if card is not None:
-            card.close_all()
         self.toasts.success("Deleted the video and its files")
         self.reload()
 
@@ -225,10 +225,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                 self._open_ids.add(record.id)
             card = self._cards.get(record.id)
             if event.kind == "deleted":
-                if card is not None:
-                    del self._cards[record.id]
-                    self.grid.children = tuple(c for c in self.grid.children if c is not card)
-                    card.close_all()
+                if self._remove_card(record.id):
                     self.total = max(0, self.total - 1)
             elif event.kind == "created":
                 if card is None and self._matches(record):
@@ -255,23 +252,39 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         except Exception as exc:
             self.toasts.error(f"could not show the video of {record.id[:8]}: {type(exc).__name__}: {exc}")
 
+    def _remove_card(self, record_id: str) -> bool:
+        """Lock held: take a card off the page and close it; False when it was not shown."""
+        card = self._cards.pop(record_id, None)
+        if card is None:
+            return False
+        self.grid.children = tuple(c for c in self.grid.children if c is not card)
+        card.close_all()
+        return True
+
     def _insert_first(self, record: GenerationRecord) -> None:
         """Lock held: a new record on page 1 goes on top; the last card falls off the page."""
         card = self._make_card(record)
         shown = [card, *self.grid.children]
         dropped = shown[self.page_size :]
         self._cards = {record.id: card, **self._cards}
+        self.grid.children = tuple(shown[: self.page_size])
         for old in dropped:
             if isinstance(old, RecordCard):
                 self._cards.pop(old.record.id, None)
                 old.close_all()
-        self.grid.children = tuple(shown[: self.page_size])
 
     def close(self) -> None:
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
-        super().close()
+        if hasattr(self, "_parts"):  # absent when __init__ failed early
+            with self._lock:
+                cards, self._cards = list(self._cards.values()), {}
+                self.grid.children = ()
+            for card in cards:  # each closes every widget it made, shown or not
+                card.close_all()
+            self._parts.close()
+        close_tree(self)  # the controls
 
     # -- static view ------------------------------------------------------------------
     def _static_html(self) -> str:

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 
 from ..errors import SoranbError
 from ..report import esc
-from ._base import StaticReprMixin
+from ._base import StaticReprMixin, close_tree
 
 __all__ = ["Toasts", "describe_exception", "guarded"]
 
@@ -113,13 +113,16 @@ class Toasts(StaticReprMixin, widgets.VBox):
                 timer.cancel()
             if toast in self.children:
                 self.children = tuple(c for c in self.children if c is not toast)
-        toast.close_button.close()
-        toast.text.close()
-        toast.close()
+        close_tree(toast)
 
     def clear(self) -> None:
         for toast in list(self.children):
             self.dismiss(toast)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        for timer in list(getattr(self, "_timers", {}).values()):
+            timer.cancel()
+        close_tree(self)
 
     @property
     def messages(self) -> list[tuple[Kind, str]]:
