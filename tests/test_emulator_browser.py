@@ -1,0 +1,37 @@
+"""Debian's Chromium plays what the emulator renders, streamed from the served emulator (Range requests)."""
+
+from __future__ import annotations
+
+import httpx2
+import openai
+import pytest
+from labbrowser import launch, require_chromium
+from test_emulator_server import Served, served  # noqa: F401  (the uvicorn fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def test_chromium_plays_the_emulator_mp4(served: Served) -> None:  # noqa: F811
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with openai.OpenAI(base_url=served.base_url, api_key="sk-test", http_client=httpx2.Client(), max_retries=0) as sdk:
+        video = sdk.videos.create_and_poll(prompt="played in a real browser", size="1280x720", seconds="4")
+    assert video.status == "completed"
+    url = f"{served.base_url}/videos/{video.id}/content"
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright, executable)
+        try:
+            page = browser.new_page()
+            page.set_content(f'<video id="v" src="{url}" muted playsinline></video>')
+            page.evaluate("document.getElementById('v').play()")
+            page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=20_000)
+            width, height, duration, error = page.evaluate(
+                "(() => { const v = document.getElementById('v');"
+                " return [v.videoWidth, v.videoHeight, v.duration, v.error && v.error.code]; })()"
+            )
+        finally:
+            browser.close()
+    assert (width, height, error) == (1280, 720, None)
+    assert duration == pytest.approx(4.0, abs=0.1)
