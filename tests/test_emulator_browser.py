@@ -5,13 +5,15 @@ from __future__ import annotations
 import httpx2
 import openai
 import pytest
+import test_emulator_server
 from labbrowser import launch, require_chromium
-from test_emulator_server import Served, served  # noqa: F401  (the uvicorn fixture)
+from test_emulator_server import Served
 
 pytestmark = pytest.mark.browser
+served = test_emulator_server.served  # the uvicorn fixture, shared
 
 
-def test_chromium_plays_the_emulator_mp4(served: Served) -> None:  # noqa: F811
+def test_chromium_plays_the_emulator_mp4(served: Served) -> None:
     executable = require_chromium()
     from playwright.sync_api import sync_playwright
 

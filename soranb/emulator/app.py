@@ -8,13 +8,10 @@ not be turned into a 500 answer.
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import io
 import logging
 import shutil
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -26,14 +23,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from soranb.catalog import MAX_PROMPT_CHARS, MODELS, parse_size
 from soranb.emulator.config import EmulatorConfig
 from soranb.emulator.faults import FaultMiddleware, FaultPicker
 from soranb.emulator.jobs import Job, JobTable
+from soranb.emulator.pipeline import ApiKeyCheck, Latency, RequestLog
 from soranb.emulator.render import SPRITESHEET_FILE, THUMBNAIL_FILE, VIDEO_FILE
-from soranb.emulator.wire import ApiError, error_response, mask_key
+from soranb.emulator.wire import ApiError, error_response
 
 __all__ = ["EmulatorState", "create_app"]
 
@@ -94,8 +92,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
 class _EmulatorApp(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         state: EmulatorState = self.state.emulator
-        inner = _ApiKeyCheck(super().build_middleware_stack(), state.config.api_key)
-        return _RequestLog(_Latency(FaultMiddleware(inner, state.faults), state.config.latency_ms))
+        inner = ApiKeyCheck(super().build_middleware_stack(), state.config.api_key)
+        return RequestLog(Latency(FaultMiddleware(inner, state.faults), state.config.latency_ms))
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -354,74 +352,3 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(404, f"Invalid URL ({request.method} {request.url.path})")
     return error_response(exc.status_code, exc.detail, headers=exc.headers)
-
-
-# -- outer middleware ------------------------------------------------------------------------------
-
-
-class _ApiKeyCheck:
-    """401 with OpenAI's body for a missing or wrong bearer key, when the emulator has one."""
-
-    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
-        self.app = app
-        self.api_key = api_key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.api_key is None:
-            await self.app(scope, receive, send)
-            return
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            message = (
-                "You didn't provide an API key. You need to provide your API key in an Authorization header "
-                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-            await error_response(401, message)(scope, receive, send)
-        elif not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            message = f"Incorrect API key provided: {mask_key(key)}."
-            await error_response(401, message, code="invalid_api_key")(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-
-class _Latency:
-    def __init__(self, app: ASGIApp, latency_ms: int) -> None:
-        self.app = app
-        self.delay = latency_ms / 1000
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.delay and scope["type"] == "http":
-            await asyncio.sleep(self.delay)
-        await self.app(scope, receive, send)
-
-
-class _RequestLog:
-    """One line per request: method, path, status (or how the connection ended), duration. No headers."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = "-"
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = str(message["status"])
-            await send(message)
-
-        path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
-        try:
-            await self.app(scope, receive, send_and_note)
-        except BaseException as exc:
-            status = f"dropped ({getattr(exc, 'fault', type(exc).__name__)})"
-            raise
-        finally:
-            ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %.1f ms", scope["method"], path, status, ms)

@@ -1,0 +1,89 @@
+"""The request pipeline around the emulator's routes: request log, latency, API key.
+
+They are plain ASGI wrappers rather than Starlette middleware so that they sit
+outside Starlette's error handling: the log must see a dropped connection leave
+as an exception, and the key check must answer before any route runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from soranb.emulator.wire import error_response, mask_key
+
+__all__ = ["ApiKeyCheck", "Latency", "RequestLog"]
+
+log = logging.getLogger("soranb.emulator")
+
+
+class ApiKeyCheck:
+    """401 with OpenAI's body for a missing or wrong bearer key, when the emulator has one."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.api_key is None:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+            await error_response(401, message)(scope, receive, send)
+        elif not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            message = f"Incorrect API key provided: {mask_key(key)}."
+            await error_response(401, message, code="invalid_api_key")(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class Latency:
+    def __init__(self, app: ASGIApp, latency_ms: int) -> None:
+        self.app = app
+        self.delay = latency_ms / 1000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.delay and scope["type"] == "http":
+            await asyncio.sleep(self.delay)
+        await self.app(scope, receive, send)
+
+
+class RequestLog:
+    """One line per request: method, path, status (or how the connection ended), duration. No headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "-"
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+        try:
+            await self.app(scope, receive, send_and_note)
+        except BaseException as exc:
+            status = f"dropped ({getattr(exc, 'fault', type(exc).__name__)})"
+            raise
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %.1f ms", scope["method"], path, status, ms)
