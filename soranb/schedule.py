@@ -26,6 +26,7 @@ class _Progress:
     first_progress: int
     last_seen: float
     last_progress: int
+    overdue_since: float | None = None
 
 
 @dataclass
@@ -51,18 +52,32 @@ class PollSchedule:
             self._jobs.pop(job_id, None)
 
     def eta_s(self, job_id: str, *, model: str = "", size: str = "", seconds: int = 0) -> float | None:
-        """Seconds until the job should be done, or None when nothing is known."""
+        """Seconds until the job should be done, or None when nothing is known.
+
+        Two estimates, the sooner wins: the model's usual render time (exact for the
+        emulator, whose speed is known), and the rate at which progress rose (used only
+        once it rose by at least 10 points: whole-percent progress seen over a short
+        span overestimates badly). A job past its estimate is asked about again soon,
+        then less and less often, so a job stuck at 99 % does not cost a request per tick.
+        """
         seen = self._jobs.get(job_id)
         if seen is None:
             return None
         now = self.clock()
+        expected = _expected_duration_s(model, size, seconds) / self.speed
+        estimates = [expected * (100 - seen.first_progress) / 100 - (now - seen.first_seen)]
         gained = seen.last_progress - seen.first_progress
         span = seen.last_seen - seen.first_seen
-        if gained > 0 and span > 0:
+        if gained >= 10 and span > 0:
             rate = gained / span  # percent per second
-            return max(0.0, (100 - seen.last_progress) / rate - (now - seen.last_seen))
-        expected = _expected_duration_s(model, size, seconds) / self.speed
-        return max(0.0, expected * (100 - seen.last_progress) / 100 - (now - seen.first_seen))
+            estimates.append((100 - seen.last_progress) / rate - (now - seen.last_seen))
+        eta = min(estimates)
+        if eta > 0:
+            seen.overdue_since = None
+            return eta
+        if seen.overdue_since is None:
+            seen.overdue_since = now
+        return 0.25 * (now - seen.overdue_since)  # overdue: back off gently
 
     def next_delay(self, etas: Iterable[float | None], *, hint_ms: int | None = None) -> float:
         """How long to sleep before the next refresh of open jobs."""

@@ -61,7 +61,7 @@ __all__ = ["PollReport", "VideoService"]
 T = TypeVar("T")
 _LEASE = timedelta(minutes=10)
 _MAX_CREATE_ATTEMPTS = 8  # with backoff 1, 2, 4 ... s: about four minutes of outage
-_PROVIDER_FINAL = {"completed", "failed", "canceled", "cancelled", "expired"}
+_PARALLEL_DOWNLOADS = 4  # finished jobs stored at once in one poll step
 
 
 @dataclass
@@ -336,14 +336,19 @@ class VideoService:
                     stuck += 1
             if running:
                 jobs, report.status_requests, hint = await self._refresh(running)
-                for record in running:
-                    job = jobs.get(record.openai_job_id or "")
-                    if job is not None:
-                        outcome = await self._advance(record, job)
-                        if outcome is not None and outcome.status == Status.COMPLETED:
-                            report.completed.append(outcome.id)
-                        elif outcome is not None and not outcome.is_open:
-                            report.failed.append(outcome.id)
+                slots = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
+
+                async def advance(record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
+                    async with slots:
+                        return await self._advance(record, job)
+
+                pairs = [(r, jobs[r.openai_job_id]) for r in running if r.openai_job_id in jobs]
+                outcomes = await asyncio.gather(*(advance(r, job) for r, job in pairs))
+                for outcome in outcomes:
+                    if outcome is not None and outcome.status == Status.COMPLETED:
+                        report.completed.append(outcome.id)
+                    elif outcome is not None and not outcome.is_open:
+                        report.failed.append(outcome.id)
                 still_open = [r for r in running if r.id not in report.completed and r.id not in report.failed]
                 etas = [
                     self.schedule.eta_s(r.openai_job_id or "", model=r.model, size=r.size, seconds=r.seconds)

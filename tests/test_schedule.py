@@ -53,3 +53,24 @@ def test_backoff_doubles_caps_and_honours_retry_after():
     assert delay == 60.0
     schedule.next_delay([1.0])  # a success resets the backoff
     assert schedule.after_failure() == 1.0
+
+
+def test_small_progress_steps_do_not_push_the_estimate_late():
+    clock = Clock()
+    schedule = PollSchedule(clock=clock, speed=4.0)  # sora-2 4 s at x4: 15 s
+    schedule.observe("job", 0)
+    clock.now += 1.0
+    schedule.observe("job", 6)  # whole percents: a rate from 6 points would say 15.7 s to go
+    assert schedule.eta_s("job", model="sora-2", size="1280x720", seconds=4) == pytest.approx(14.0)
+
+
+def test_an_overdue_job_is_asked_about_less_and_less_often():
+    clock = Clock()
+    schedule = PollSchedule(clock=clock, speed=4.0)
+    schedule.observe("job", 0)
+    clock.now += 20  # past its 15 s
+    schedule.observe("job", 99)
+    first = schedule.eta_s("job", model="sora-2", size="1280x720", seconds=4)
+    clock.now += 8
+    later = schedule.eta_s("job", model="sora-2", size="1280x720", seconds=4)
+    assert first == 0.0 and later == pytest.approx(2.0)
