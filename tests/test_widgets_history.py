@@ -214,6 +214,9 @@ def test_mimebundle_has_view_html_and_text(service, settings, toasts):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == grid.model_id
     assert "soranb-history-static" in bundle["text/html"] and "<img" in bundle["text/html"]
     assert bundle["text/plain"] == "HistoryGrid: 2 records, page 1 of 1"
+    insert_records(settings.data_dir, make_records(1, prompt="later"))
+    grid.reload()
+    assert "later 0000" in grid.snapshot().data  # the state now, for a closing cell
     grid.close()
 
 

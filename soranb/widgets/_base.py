@@ -45,6 +45,17 @@ class StaticReprMixin:
     def _static_text(self) -> str:
         return type(self).__name__
 
+    def snapshot(self) -> Any:
+        """The view as it is now, as static HTML for a later cell.
+
+        The `text/html` fallback is computed when the view is displayed; a view shown
+        before its jobs ran falls back to that early state. A closing cell with
+        `view.snapshot()` leaves the final state in the saved notebook.
+        """
+        from IPython.display import HTML
+
+        return HTML(self._static_html())
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         base = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
         if base is None:  # closed widget: nothing live to show
