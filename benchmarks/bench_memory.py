@@ -76,9 +76,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="soranb-membench-"))
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "soranb.cli", "emulator", "--port", str(port), "--speed", "1000"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "soranb.cli", "emulator", "--port", str(port), "--speed", "1000"]
-        + ["--state-dir", str(work / "emulator")],
+        [*command, "--state-dir", str(work / "emulator")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -108,8 +108,8 @@ def main() -> None:
     size_mb = args.mb
     print(f"storing one {size_mb} MB video from the emulator over 127.0.0.1 (peak RSS growth)")
     print(f"{'path':<40} {'stored MB':>9} {'peak RSS growth':>16}")
-    print(f"{'soranb poll step (streamed)':<40} {ours['bytes'] / 2**20:>9.0f} {ours['grew_kb'] / 1024:>13.1f} MB")
-    print(f"{'SDK download_content().write_to_file':<40} {sdk['bytes'] / 2**20:>9.0f} {sdk['grew_kb'] / 1024:>13.1f} MB")
+    for name, row in (("soranb poll step (streamed)", ours), ("SDK download_content().write_to_file", sdk)):
+        print(f"{name:<40} {row['bytes'] / 2**20:>9.0f} {row['grew_kb'] / 1024:>13.1f} MB")
     ratio = ours["grew_kb"] / sdk["grew_kb"] if sdk["grew_kb"] else float("nan")
     print(f"soranb / SDK peak growth: {ratio:.3f}; soranb growth {ours['grew_kb'] / 1024:.1f} MB (target < 20 MB)")
 
