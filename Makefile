@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. notebooks/generate.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. \
+		--ServerApp.jpserver_extensions="{'soranb.jupyter': True}" notebooks/generate.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check soranb tests benchmarks
