@@ -9,16 +9,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test lint install clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	install -D -m 644 jupyter-config/jupyter_server_config.d/soranb.json \
+		$(VENV)/etc/jupyter/jupyter_server_config.d/soranb.json
 	touch $(STAMP)
 
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. \
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
 		--ServerApp.jpserver_extensions="{'soranb.jupyter': True}" notebooks/generate.ipynb
 
 lint: $(STAMP)

@@ -28,9 +28,8 @@ from postgrest import APIError
 from postgrest.types import CountMethod, ReturnMethod
 from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
-from supabase_auth.errors import AuthError
-
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase_auth.errors import AuthError
 
 from ..errors import (
     ConfigError,
