@@ -113,7 +113,7 @@ async def _create(request: Request) -> Response:
     if size not in MODELS[model].sizes:
         message = _invalid_value(size, list(MODELS[model].sizes), f" for model {model}")
         raise ApiError(400, message, param="size", code="invalid_value")
-    reference = await _check_reference(upload, size) if upload is not None else None
+    reference = _check_reference(upload, size) if upload is not None else None
     job = state.table.create(model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference)
     return _video_response(state, job)
 
@@ -253,7 +253,8 @@ def _poll_hint(wait_s: float | None) -> dict[str, str]:
     return {"openai-poll-after-ms": str(max(low, min(high, ms)))}
 
 
-async def _read_create_body(request: Request) -> tuple[dict[str, Any], UploadFile | None]:
+async def _read_create_body(request: Request) -> tuple[dict[str, Any], bytes | None]:
+    """The create request's fields and the bytes of its input_reference upload (JSON or multipart)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
@@ -265,19 +266,19 @@ async def _read_create_body(request: Request) -> tuple[dict[str, Any], UploadFil
         if "input_reference" in body:
             raise ApiError(400, "Send input_reference as a file in a multipart form.", param="input_reference")
         return body, None
-    form = await request.form(max_files=1, max_fields=50)
     fields: dict[str, Any] = {}
     upload = None
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if key != "input_reference":
-                raise ApiError(400, f"Unexpected file field '{key}'.", param=key)
-            upload = value
-        elif key.startswith("input_reference"):
-            message = "The soranb emulator takes input_reference as an uploaded image file only."
-            raise ApiError(400, message, param="input_reference")
-        else:
-            fields[key] = value
+    async with request.form(max_files=1, max_fields=50) as form:  # closes the spooled upload files
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "input_reference":
+                    raise ApiError(400, f"Unexpected file field '{key}'.", param=key)
+                upload = await value.read(MAX_REFERENCE_BYTES + 1)
+            elif key.startswith("input_reference"):
+                message = "The soranb emulator takes input_reference as an uploaded image file only."
+                raise ApiError(400, message, param="input_reference")
+            else:
+                fields[key] = value
     return fields, upload
 
 
@@ -313,9 +314,8 @@ def _check_prompt(prompt: object) -> str:
     return prompt
 
 
-async def _check_reference(upload: UploadFile, size: str) -> tuple[bytes, str]:
+def _check_reference(data: bytes, size: str) -> tuple[bytes, str]:
     """The uploaded image as (bytes, suffix), if it is a JPEG/PNG/WebP of exactly `size` pixels."""
-    data = await upload.read(MAX_REFERENCE_BYTES + 1)
     if len(data) > MAX_REFERENCE_BYTES:
         message = f"Invalid 'input_reference': larger than {MAX_REFERENCE_BYTES // (1024 * 1024)} MB."
         raise ApiError(400, message, param="input_reference")
