@@ -10,16 +10,14 @@ import pytest
 
 from soranb.cli import main
 
-from conftest import TEST_EMULATOR_SPEED
-
 
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch):
+def cli_env(tmp_path, monkeypatch, settings):
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setenv("SORANB_EMULATOR_SPEED", TEST_EMULATOR_SPEED)
+    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
     return tmp_path
 
 

@@ -9,8 +9,6 @@ import textwrap
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from conftest import TEST_EMULATOR_SPEED
-
 
 def execute(client, code: str, timeout: float = 120) -> str:
     """Run one cell; return its stdout, failing the test on an error."""
@@ -30,11 +28,11 @@ def execute(client, code: str, timeout: float = 120) -> str:
 
 
 @pytest.fixture
-def kernel(tmp_path):
+def kernel(tmp_path, settings):
     env = {
         **os.environ,
         "SORANB_DATA_DIR": str(tmp_path / "data"),
-        "SORANB_EMULATOR_SPEED": TEST_EMULATOR_SPEED,
+        "SORANB_EMULATOR_SPEED": str(settings.emulator_speed),
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     env.pop("OPENAI_API_KEY", None)
