@@ -131,7 +131,7 @@ def test_parse_fault() -> None:
     assert parse_fault("rate-limit=0.2") == ("rate-limit", 0.2)
     assert parse_fault(" reset = 1 ") == ("reset", 1.0)
     assert parse_faults("rate-limit=0.2,reset=0.1") == {"rate-limit": 0.2, "reset": 0.1}
-    with pytest.raises(ValueError, match="choose one of rate-limit, server-error, reset, lost-response"):
+    with pytest.raises(ValueError, match="one of rate-limit, server-error, reset, lost-response and RATE between 0"):
         parse_fault("meteor=0.1")
     with pytest.raises(ValueError, match="between 0 and 1"):
         parse_fault("reset=1.5")

@@ -29,10 +29,6 @@ __all__ = [
 
 FAULT_NAMES: tuple[str, ...] = ("rate-limit", "server-error", "reset", "lost-response")
 
-# Requests that create a job: the only ones a lost response can hit, because only there does
-# losing the answer matter (the job exists, the client does not know its id).
-_CREATE_METHODS = frozenset({"POST"})
-
 
 class ConnectionDropped(Exception):  # an event, not an error of the app
     """The emulator wants the connection gone without any response.
@@ -48,19 +44,20 @@ class ConnectionDropped(Exception):  # an event, not an error of the app
 
 
 def parse_fault(text: str) -> tuple[str, float]:
-    """'rate-limit=0.2' -> ('rate-limit', 0.2); ValueError says what is allowed."""
+    """'rate-limit=0.2' -> ('rate-limit', 0.2); the ValueError says what is allowed."""
+    rule = f"write NAME=RATE with NAME one of {', '.join(FAULT_NAMES)} and RATE between 0 and 1"
     name, sep, rate_text = text.strip().partition("=")
     name = name.strip()
     if name not in FAULT_NAMES:
-        raise ValueError(f"unknown fault {name!r} in {text!r}: choose one of {', '.join(FAULT_NAMES)}")
+        raise ValueError(f"unknown fault {name!r} in {text!r}: {rule}")
     if not sep:
-        raise ValueError(f"fault {text!r} has no rate: write {name}=RATE with RATE between 0 and 1")
+        raise ValueError(f"fault {text!r} has no rate: {rule}")
     try:
         rate = float(rate_text)
     except ValueError:
-        raise ValueError(f"fault {text!r}: the rate {rate_text.strip()!r} is not a number between 0 and 1") from None
+        raise ValueError(f"fault {text!r}: the rate {rate_text.strip()!r} is not a number; {rule}") from None
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"fault {text!r}: the rate must be between 0 and 1, got {rate}")
+        raise ValueError(f"fault {text!r}: the rate {rate} is out of range; {rule}")
     return name, rate
 
 
@@ -76,7 +73,7 @@ def check_faults(faults: Mapping[str, float]) -> dict[str, float]:
 
 def is_create_request(method: str, path: str) -> bool:
     """POST /v1/videos or POST /v1/videos/{id}/remix: the calls that make a job."""
-    if method not in _CREATE_METHODS:
+    if method != "POST":
         return False
     parts = path.rstrip("/").split("/")
     return parts[1:] == ["v1", "videos"] or (len(parts) == 5 and parts[1:3] == ["v1", "videos"] and parts[4] == "remix")
