@@ -203,6 +203,8 @@ class VideoProvider:
     async def aclose(self) -> None:
         await self._client.close()
         await self._http.aclose()
+        if self.emulator is not None:  # stop its render threads (and drop a temp state folder)
+            await asyncio.to_thread(self.emulator.close)
 
     # -- calls -------------------------------------------------------------------
     async def create(self, request: GenerationRequest, *, known_job_ids: Collection[str] = ()) -> ProviderJob:
