@@ -67,17 +67,52 @@ def find_project_root(start: Path | None = None) -> Path:
     return start
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
-    return value
+class _Reader:
+    """Reads settings from the process environment, then a `.env` file, and notes where each came from."""
+
+    def __init__(self, process: Mapping[str, str], file_values: Mapping[str, str], env_file: Path | None) -> None:
+        self._process = process
+        self._file = file_values
+        self._env_file = env_file
+        self.sources: dict[str, str] = {}
+
+    def get(self, name: str) -> str | None:
+        if self._process.get(name):
+            self.sources[name] = "environment"
+            return self._process[name]
+        if self._file.get(name):
+            self.sources[name] = f".env file ({self._env_file})"
+            return self._file[name]
+        return None
+
+    def choice(self, name: str, options: tuple[str, str], *, default_when: bool, why: str) -> str:
+        """`options[1]` when `default_when`, else `options[0]`, unless the setting names one."""
+        raw = (self.get(name) or "").lower()
+        if raw:
+            if raw not in options:
+                raise ConfigError(f"{name}={raw!r}: use {options[0]!r} or {options[1]!r}")
+            return raw
+        self.sources[name] = f"default: {why}"
+        return options[1] if default_when else options[0]
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+        return value
+
+    def secret(self, *names: str) -> Secret | None:
+        for name in names:
+            value = self.get(name)
+            if value:
+                return Secret(value)
+        return None
 
 
 @dataclass(frozen=True)
@@ -115,74 +150,52 @@ class Settings:
         `environ` replaces `os.environ` (tests); `dotenv=False` skips the `.env` file.
         """
         root = find_project_root(cwd)
-        env_file = root / ".env" if dotenv is None else dotenv
+        env_file = root / ".env" if dotenv is None else (Path(dotenv) if dotenv else None)
         file_values: dict[str, str] = {}
-        if env_file and Path(env_file).is_file():
+        if env_file is not None and env_file.is_file():
             file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-        process = dict(os.environ if environ is None else environ)
-        sources: dict[str, str] = {}
+        read = _Reader(dict(os.environ if environ is None else environ), file_values, env_file)
 
-        def get(name: str) -> str | None:
-            if process.get(name):
-                sources[name] = "environment"
-                return process[name]
-            if file_values.get(name):
-                sources[name] = f".env file ({env_file})"
-                return file_values[name]
-            return None
-
-        key = get("OPENAI_API_KEY")
-        base_url = get("OPENAI_BASE_URL")
-        provider_raw = (get("SORANB_PROVIDER") or "").lower()
-        if provider_raw and provider_raw not in ("emulator", "openai"):
-            raise ConfigError(f"SORANB_PROVIDER={provider_raw!r}: use 'emulator' or 'openai'")
-        if provider_raw:
-            provider: ProviderKind = provider_raw  # type: ignore[assignment]
-        else:
-            provider = "openai" if key else "emulator"
-            sources["SORANB_PROVIDER"] = "default: OPENAI_API_KEY is set" if key else "default: no OPENAI_API_KEY set"
-
-        supabase_url = get("SUPABASE_URL")
-        store_raw = (get("SORANB_STORE") or "").lower()
-        if store_raw and store_raw not in ("local", "supabase"):
-            raise ConfigError(f"SORANB_STORE={store_raw!r}: use 'local' or 'supabase'")
-        if store_raw:
-            store_kind: StoreKind = store_raw  # type: ignore[assignment]
-        else:
-            store_kind = "supabase" if supabase_url else "local"
-            sources["SORANB_STORE"] = "default: SUPABASE_URL is set" if supabase_url else "default"
-
-        data_raw = get("SORANB_DATA_DIR")
+        key = read.secret("OPENAI_API_KEY")
+        provider = read.choice(
+            "SORANB_PROVIDER",
+            ("emulator", "openai"),
+            default_when=bool(key),
+            why="OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set",
+        )
+        supabase_url = read.get("SUPABASE_URL")
+        store_kind = read.choice(
+            "SORANB_STORE",
+            ("local", "supabase"),
+            default_when=bool(supabase_url),
+            why="SUPABASE_URL is set" if supabase_url else "no SUPABASE_URL set",
+        )
+        data_raw = read.get("SORANB_DATA_DIR")
         if data_raw:
             data_dir = Path(data_raw).expanduser()
-            data_dir = data_dir if data_dir.is_absolute() else (root / data_dir)
+            data_dir = data_dir if data_dir.is_absolute() else root / data_dir
         else:
             data_dir = root / DEFAULT_DATA_DIR_NAME
-            sources["SORANB_DATA_DIR"] = f"default: {DEFAULT_DATA_DIR_NAME} in the project root {root}"
-
-        merged = {**file_values, **{k: v for k, v in process.items() if v}}
-        speed_raw = get("SORANB_EMULATOR_SPEED")
-        settings = cls(
-            provider=provider,
-            openai_api_key=Secret(key) if key else None,
-            openai_base_url=base_url,
-            store_kind=store_kind,
+            read.sources["SORANB_DATA_DIR"] = f"default: {DEFAULT_DATA_DIR_NAME} in the project root {root}"
+        speed = read.number("SORANB_EMULATOR_SPEED", 0.0, minimum=0.001)
+        return cls(
+            provider=provider,  # type: ignore[arg-type]
+            openai_api_key=key,
+            openai_base_url=read.get("OPENAI_BASE_URL"),
+            store_kind=store_kind,  # type: ignore[arg-type]
             data_dir=data_dir.resolve(),
             supabase_url=supabase_url,
-            supabase_key=_secret(get("SUPABASE_KEY") or get("SUPABASE_ANON_KEY")),
-            supabase_email=get("SUPABASE_EMAIL"),
-            supabase_password=_secret(get("SUPABASE_PASSWORD")),
-            supabase_access_token=_secret(get("SUPABASE_ACCESS_TOKEN")),
-            request_timeout_s=_number(merged, "SORANB_TIMEOUT", 60.0, minimum=1),
-            poll_interval_max_s=_number(merged, "SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
-            max_concurrent_jobs=int(_number(merged, "SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
-            emulator_speed=_number(merged, "SORANB_EMULATOR_SPEED", 0, minimum=0.001) if speed_raw else None,
-            emulator_url=get("SORANB_EMULATOR_URL"),
-            sources=sources,
+            supabase_key=read.secret("SUPABASE_KEY", "SUPABASE_ANON_KEY"),
+            supabase_email=read.get("SUPABASE_EMAIL"),
+            supabase_password=read.secret("SUPABASE_PASSWORD"),
+            supabase_access_token=read.secret("SUPABASE_ACCESS_TOKEN"),
+            request_timeout_s=read.number("SORANB_TIMEOUT", 60.0, minimum=1),
+            poll_interval_max_s=read.number("SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
+            max_concurrent_jobs=int(read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
+            emulator_speed=speed or None,
+            emulator_url=read.get("SORANB_EMULATOR_URL"),
+            sources=read.sources,
         )
-        for name in ("SORANB_TIMEOUT", "SORANB_POLL_INTERVAL_MAX", "SORANB_MAX_CONCURRENT_JOBS"):
-            get(name)
-        return settings
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some settings changed (e.g. a key typed into a password field)."""
@@ -226,7 +239,3 @@ class Settings:
 
 
 _SECRET_FIELDS = ("openai_api_key", "supabase_key", "supabase_password", "supabase_access_token")
-
-
-def _secret(value: str | None) -> Secret | None:
-    return Secret(value) if value else None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from .events import Subscribers
 from .records import utcnow
 
 __all__ = ["DebugLog", "LogEntry", "redact"]
@@ -53,19 +54,14 @@ class DebugLog:
         self._secrets = [s for s in secrets if s]
         self._entries: deque[LogEntry] = deque(maxlen=capacity)
         self._lock = threading.Lock()
-        self._subscribers: list[Callable[[LogEntry], None]] = []
+        self._subscribers: Subscribers[LogEntry] = Subscribers()
 
     def add(self, level: str, message: str) -> LogEntry:
         entry = LogEntry(utcnow(), level.upper(), redact(message, self._secrets))
         with self._lock:
             self._entries.append(entry)
-            subscribers = list(self._subscribers)
         _logger.log(logging.getLevelName(entry.level), "%s", entry.message)
-        for callback in subscribers:
-            try:
-                callback(entry)
-            except Exception:
-                _logger.exception("debug log subscriber failed")
+        self._subscribers.emit(entry)
         return entry
 
     def debug(self, message: str) -> None:
@@ -89,12 +85,4 @@ class DebugLog:
             self._entries.clear()
 
     def subscribe(self, callback: Callable[[LogEntry], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)

@@ -10,11 +10,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from .records import GenerationRecord
 
-__all__ = ["EventBus", "EventKind", "ServiceEvent"]
+__all__ = ["EventBus", "EventKind", "ServiceEvent", "Subscribers"]
+
+T = TypeVar("T")
 
 EventKind = Literal["created", "progress", "completed", "failed", "updated", "deleted", "log"]
 _log = logging.getLogger("soranb.events")
@@ -27,29 +29,32 @@ class ServiceEvent:
     message: str = ""
 
 
-class EventBus:
-    """Subscribers get every event; `subscribe` returns the function that unsubscribes."""
+class Subscribers(Generic[T]):
+    """Callbacks that each get every item emitted; `subscribe` returns the function that unsubscribes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[Callable[[ServiceEvent], None]] = []
+        self._callbacks: list[Callable[[T], None]] = []
 
-    def subscribe(self, callback: Callable[[ServiceEvent], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[T], None]) -> Callable[[], None]:
         with self._lock:
-            self._subscribers.append(callback)
+            self._callbacks.append(callback)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
 
         return unsubscribe
 
-    def emit(self, event: ServiceEvent) -> None:
+    def emit(self, item: T) -> None:
         with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
             try:
-                callback(event)
+                callback(item)
             except Exception:  # a broken view must not stop the poller
-                _log.exception("event subscriber %r failed on %s", callback, event.kind)
+                _log.exception("subscriber %r failed on %r", callback, item)
+
+
+EventBus = Subscribers[ServiceEvent]
