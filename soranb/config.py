@@ -18,9 +18,10 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_DATA_DIR_NAME", "Secret", "Settings", "find_project_root"]
+__all__ = ["DEFAULT_DATA_DIR_NAME", "KEYRING_SERVICE", "Secret", "Settings", "find_project_root"]
 
 DEFAULT_DATA_DIR_NAME = "soranb-data"
+KEYRING_SERVICE = "soranb"  # where the notebook's credentials field saves a key when asked to
 _ROOT_MARKERS = ("pyproject.toml", ".git", ".env", DEFAULT_DATA_DIR_NAME)
 
 ProviderKind = Literal["emulator", "openai"]
@@ -70,10 +71,18 @@ def find_project_root(start: Path | None = None) -> Path:
 class _Reader:
     """Reads settings from the process environment, then a `.env` file, and notes where each came from."""
 
-    def __init__(self, process: Mapping[str, str], file_values: Mapping[str, str], env_file: Path | None) -> None:
+    def __init__(
+        self,
+        process: Mapping[str, str],
+        file_values: Mapping[str, str],
+        env_file: Path | None,
+        *,
+        use_keyring: bool,
+    ) -> None:
         self._process = process
         self._file = file_values
         self._env_file = env_file
+        self._use_keyring = use_keyring
         self.sources: dict[str, str] = {}
 
     def get(self, name: str) -> str | None:
@@ -108,11 +117,25 @@ class _Reader:
         return value
 
     def secret(self, *names: str) -> Secret | None:
+        """A secret from the environment, `.env`, or (last) the system keyring where the notebook saved it."""
         for name in names:
-            value = self.get(name)
+            value = self.get(name) or self._from_keyring(name)
             if value:
                 return Secret(value)
         return None
+
+    def _from_keyring(self, name: str) -> str | None:
+        if not self._use_keyring:
+            return None
+        try:
+            import keyring
+
+            value = keyring.get_password(KEYRING_SERVICE, name)
+        except Exception:  # no keyring package or no backend on this machine: not an error
+            return None
+        if value:
+            self.sources[name] = "system keyring"
+        return value or None
 
 
 @dataclass(frozen=True)
@@ -147,14 +170,18 @@ class Settings:
     ) -> Settings:
         """Read settings: process environment first, then `.env` at the project root, then defaults.
 
-        `environ` replaces `os.environ` (tests); `dotenv=False` skips the `.env` file.
+        Secrets may also come from the system keyring (saved there by the notebook's credentials
+        field). `environ` replaces `os.environ` and skips the keyring (tests); `dotenv=False`
+        skips the `.env` file.
         """
         root = find_project_root(cwd)
         env_file = root / ".env" if dotenv is None else (Path(dotenv) if dotenv else None)
         file_values: dict[str, str] = {}
         if env_file is not None and env_file.is_file():
             file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-        read = _Reader(dict(os.environ if environ is None else environ), file_values, env_file)
+        read = _Reader(
+            dict(os.environ if environ is None else environ), file_values, env_file, use_keyring=environ is None
+        )
 
         key = read.secret("OPENAI_API_KEY")
         provider = read.choice(

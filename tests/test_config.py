@@ -68,3 +68,38 @@ def test_missing_secrets_are_named_and_a_typed_key_switches_to_openai(tmp_path):
     assert typed.provider == "openai" and isinstance(typed.openai_api_key, Secret)
     assert typed.sources["openai_api_key"] == "set in this session"
     assert "sk-typed" not in repr(typed)
+
+
+def test_a_key_saved_in_the_keyring_is_found_next_time(tmp_path, monkeypatch):
+    keyring = pytest.importorskip("keyring")
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            self.values: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service, username):
+            return self.values.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.values[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.values.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    try:
+        keyring.set_password("soranb", "OPENAI_API_KEY", "sk-from-keyring-0000000")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        monkeypatch.delenv("SORANB_PROVIDER", raising=False)
+        settings = Settings.from_env(cwd=tmp_path, dotenv=False)
+        assert settings.provider == "openai"
+        assert settings.openai_api_key.reveal() == "sk-from-keyring-0000000"
+        assert settings.sources["OPENAI_API_KEY"] == "system keyring"
+        # tests that pass their own environment never read the machine's keyring
+        assert Settings.from_env({}, cwd=tmp_path, dotenv=False).openai_api_key is None
+    finally:
+        keyring.set_keyring(previous)

@@ -14,6 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..config import KEYRING_SERVICE
 from ..errors import ConfigError
 from ..report import esc, key_value_html
 from ._base import StaticReprMixin, close_tree
@@ -29,7 +30,6 @@ _FIELDS: dict[str, tuple[str, bool]] = {
     "SUPABASE_PASSWORD": ("supabase_password", True),
     "SUPABASE_ACCESS_TOKEN": ("supabase_access_token", True),
 }
-KEYRING_SERVICE = "soranb"
 
 
 def _keyring() -> Any | None:
