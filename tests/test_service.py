@@ -115,7 +115,7 @@ def test_jobs_missing_from_list_fall_back_to_retrieve(settings):
     service = emulated(settings)
     try:
         record = service.generate(FOX)
-        service._list_supported = False  # a gateway without GET /v1/videos
+        service.runner.list_supported = False  # a gateway without GET /v1/videos
         report = service.poll_once()
         assert report.status_requests == 1  # one retrieve for the one open job
         drive(service)
@@ -143,7 +143,7 @@ def test_a_provider_without_list_is_detected_and_polled_per_job(settings):
         record = service.generate(FOX)
         drive(service)
         assert service.get(record.id).status == Status.COMPLETED
-        assert service._list_supported is False
+        assert service.runner.list_supported is False
         assert any("cannot list jobs" in e.message for e in service.log.entries())
     finally:
         service.close()
@@ -364,13 +364,13 @@ def test_a_full_disk_keeps_the_job_open_until_there_is_room(service, tmp_path, m
     full.mkdir()
     target = full / "video.mp4"
     os.symlink("/dev/full", full / "video.mp4.part")  # every write there fails with ENOSPC
-    original = service._tmp_path
-    monkeypatch.setattr(service, "_tmp_path", lambda suffix: target if suffix == ".mp4" else original(suffix))
+    original = service.runner.tmp_path
+    monkeypatch.setattr(service.runner, "tmp_path", lambda suffix: target if suffix == ".mp4" else original(suffix))
     with pytest.raises(StoreWriteFailed) as caught:
         service.poll_once()
     assert "SORANB_DATA_DIR" in str(caught.value)
     assert service.get(record.id).status == Status.PROCESSING
-    monkeypatch.setattr(service, "_tmp_path", original)
+    monkeypatch.setattr(service.runner, "tmp_path", original)
     drive(service)
     assert service.get(record.id).status == Status.COMPLETED
 
