@@ -9,12 +9,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test lint install clean bench
 
-$(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json
+$(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json jupyter-config/lab/overrides.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	install -D -m 644 jupyter-config/jupyter_server_config.d/soranb.json \
 		$(VENV)/etc/jupyter/jupyter_server_config.d/soranb.json
+	install -D -m 644 jupyter-config/lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,8 +25,8 @@ lab: $(STAMP)
 		--ServerApp.jpserver_extensions="{'soranb.jupyter': True}" notebooks/generate.ipynb
 
 lint: $(STAMP)
-	$(BIN)/ruff check soranb tests benchmarks
-	$(BIN)/ruff format --check soranb tests benchmarks
+	$(BIN)/ruff check soranb tests benchmarks conftest.py
+	$(BIN)/ruff format --check soranb tests benchmarks conftest.py
 	$(BIN)/mypy
 
 test: lint
