@@ -43,7 +43,7 @@ def chromium() -> str:
 def lab(tmp_path: Path) -> Any:
     """JupyterLab over a copy of notebooks/ with an offline, fast soranb in a temp data folder."""
     root = tmp_path / "root"
-    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "conftest.py"))
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     data = tmp_path / "data"
     env = {
         "SORANB_DATA_DIR": str(data),
