@@ -48,6 +48,7 @@ from .runner import JobRunner, PollReport
 from .schedule import PollSchedule
 from .store import build_store
 from .store.base import RecordQuery, Store, media_key
+from .store.logged import LoggedStore
 
 __all__ = ["PollReport", "VideoService"]
 
@@ -79,7 +80,7 @@ class VideoService:
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
         try:
             self.provider = provider or VideoProvider.from_settings(self.settings, self.log)
-            self.store = store or build_store(self.settings)
+            self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
             self.runner = JobRunner(
                 provider=self.provider,
                 store=self.store,

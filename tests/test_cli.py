@@ -90,3 +90,37 @@ def test_doctor_passes_offline_and_fails_with_advice_on_a_missing_key(cli_env, c
     monkeypatch.setenv("SORANB_PROVIDER", "openai")
     code, _, err = run(capsys, "doctor")
     assert code == 2 and "OPENAI_API_KEY" in err
+
+
+def test_the_emulator_command_serves_the_api_that_generate_then_uses(cli_env, capsys, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "soranb.cli", "emulator", "--port", str(port), "--speed", "240"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline and server.poll() is None, "the emulator did not start"
+            time.sleep(0.1)
+        monkeypatch.setenv("SORANB_EMULATOR_URL", f"http://127.0.0.1:{port}/v1")
+        code, out, err = run(capsys, "generate", "served over a socket", "--wait", "--json")
+        assert code == 0, err
+        record = json.loads(out)
+        assert record["status"] == "completed" and record["openai_job_id"].startswith("video_")
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=10)
+    assert f"soranb emulator on http://127.0.0.1:{port}/v1" in log
+    assert "POST /v1/videos" in log  # one log line per request

@@ -451,3 +451,15 @@ def test_generation_check_asks_before_spending_on_a_paid_provider(settings):
         assert service.list_records() == []
     finally:
         service.close()
+
+
+def test_the_debug_log_shows_every_provider_and_store_call_with_status_and_duration(service):
+    record = service.generate(FOX)
+    drive(service)
+    messages = [e.message for e in service.log.entries()]
+    assert any(m.startswith("provider POST /v1/videos -> 200 (") and m.endswith(" ms)") for m in messages)
+    assert any(m.startswith("provider GET /v1/videos?limit=100&order=desc -> 200") for m in messages)
+    assert any(m.startswith(f"store insert {record.id} (") for m in messages)
+    assert any(m.startswith(f"store put videos/{record.id}.mp4 (") for m in messages)
+    levels = {e.level for e in service.log.entries() if e.message.startswith("store get")}
+    assert levels == {"DEBUG"}

@@ -1,0 +1,104 @@
+"""A Store wrapper that writes every store call to the debug log: operation, target, outcome, duration.
+
+The service wraps whichever store it uses in this, so the diagnostics view shows
+store traffic next to provider traffic without either store knowing about logs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Awaitable, Iterable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..debuglog import DebugLog
+from ..errors import StoreError
+from ..records import GenerationRecord, Status
+from .base import RecordQuery, Store
+
+__all__ = ["LoggedStore"]
+
+T = TypeVar("T")
+
+
+class LoggedStore(Store):
+    """Delegates to `inner`; reads are logged at DEBUG, writes at INFO, failures at WARNING."""
+
+    def __init__(self, inner: Store, log: DebugLog) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:  # store-specific extras (e.g. LocalStore.media_path)
+        return getattr(self.inner, name)
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    async def _logged(self, what: str, call: Awaitable[T], *, write: bool) -> T:
+        started = time.perf_counter()
+        try:
+            result = await call
+        except StoreError as exc:
+            self._log.warning(f"store {what} failed ({_ms(started)}): {exc}")
+            raise
+        self._log.add("INFO" if write else "DEBUG", f"store {what} ({_ms(started)})")
+        return result
+
+    async def open(self) -> None:
+        await self._logged("open", self.inner.open(), write=True)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def insert(self, record: GenerationRecord) -> GenerationRecord:
+        return await self._logged(f"insert {record.id}", self.inner.insert(record), write=True)
+
+    async def get(self, record_id: str) -> GenerationRecord:
+        return await self._logged(f"get {record_id}", self.inner.get(record_id), write=False)
+
+    async def update(
+        self,
+        record_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expect_status: Status | Iterable[Status] | None = None,
+    ) -> GenerationRecord:
+        what = f"update {record_id} {sorted(changes)}"
+        return await self._logged(what, self.inner.update(record_id, changes, expect_status=expect_status), write=True)
+
+    async def list(self, query: RecordQuery) -> builtins.list[GenerationRecord]:
+        return await self._logged(f"list (limit {query.limit})", self.inner.list(query), write=False)
+
+    async def count(self, query: RecordQuery) -> int:
+        return await self._logged("count", self.inner.count(query), write=False)
+
+    async def delete(self, record_id: str) -> None:
+        await self._logged(f"delete {record_id}", self.inner.delete(record_id), write=True)
+
+    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+        return await self._logged(f"claim {record_id}", self.inner.claim(record_id, owner, ttl), write=False)
+
+    async def release(self, record_id: str, owner: str) -> None:
+        await self._logged(f"release {record_id}", self.inner.release(record_id, owner), write=False)
+
+    async def put_media(self, key: str, source: Path, content_type: str) -> None:
+        await self._logged(f"put {key}", self.inner.put_media(key, source, content_type), write=True)
+
+    async def media_url(self, key: str) -> str:
+        return await self.inner.media_url(key)
+
+    async def fetch_media(self, key: str, dest: Path) -> Path:
+        return await self._logged(f"fetch {key}", self.inner.fetch_media(key, dest), write=False)
+
+    async def delete_media(self, key: str) -> None:
+        await self._logged(f"delete {key}", self.inner.delete_media(key), write=True)
+
+    async def check_schema(self) -> builtins.list[str]:
+        return await self._logged("check schema", self.inner.check_schema(), write=False)
+
+
+def _ms(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.0f} ms"
