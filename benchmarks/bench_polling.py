@@ -4,7 +4,7 @@ Three watchers follow the same 20 jobs on one emulator served by uvicorn on
 127.0.0.1, at the same time:
 
 - soranb: the VideoService's background poller (one list call per refresh, ETA-driven);
-- seed-style: every 10 s, one GET per open job;
+- a fixed 10 s loop: every 10 s, one GET per open job;
 - SDK poll(): `client.videos.poll(id, poll_interval_ms=1000)` per job (the SDK's 1 s default).
 
 The true completion moment of each job is read from the emulator's own job table
@@ -76,7 +76,7 @@ def sdk_client(base_url: str, counter: StatusCounter) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key="bench", base_url=base_url, http_client=http, max_retries=2)
 
 
-async def seed_loop(base_url: str, job_ids: list[str], seen: dict[str, float], counter: StatusCounter) -> None:
+async def fixed_loop(base_url: str, job_ids: list[str], seen: dict[str, float], counter: StatusCounter) -> None:
     client = sdk_client(base_url, counter)
     open_ids = set(job_ids)
     while open_ids:
@@ -157,13 +157,13 @@ def main() -> None:
 
     started = time.monotonic()
     service.start()
-    seed_counter, sdk_counter = StatusCounter(), StatusCounter()
-    seed_seen: dict[str, float] = {}
+    fixed_counter, sdk_counter = StatusCounter(), StatusCounter()
+    fixed_seen: dict[str, float] = {}
     sdk_seen: dict[str, float] = {}
 
     async def others() -> None:
         await asyncio.gather(
-            seed_loop(base_url, job_ids, seed_seen, seed_counter),
+            fixed_loop(base_url, job_ids, fixed_seen, fixed_counter),
             sdk_poll(base_url, job_ids, sdk_seen, sdk_counter),
         )
 
@@ -176,7 +176,7 @@ def main() -> None:
 
     rows = [
         summarise("soranb", soranb_counter, soranb_seen, truth),
-        summarise("seed-style (10 s GET each)", seed_counter, seed_seen, truth),
+        summarise("fixed 10 s loop (GET each)", fixed_counter, fixed_seen, truth),
         summarise("SDK poll() (1 s each)", sdk_counter, sdk_seen, truth),
     ]
     print(f"20 concurrent jobs, emulator speed x{args.speed:g}, {elapsed:.0f} s wall, status requests only")
@@ -186,8 +186,8 @@ def main() -> None:
             f"{row['name']:<28} {row['requests']:>8} {row['per_job']:>8.2f} "
             f"{row['mean_delay']:>10.2f}s {row['max_delay']:>9.2f}s"
         )
-    ours, seed, sdk = rows
-    print(f"soranb / seed-style requests: {ours['requests'] / seed['requests']:.3f} (target <= 0.200)")
+    ours, fixed, sdk = rows
+    print(f"soranb / fixed 10 s loop requests: {ours['requests'] / fixed['requests']:.3f} (target <= 0.200)")
     print(f"soranb / SDK poll() requests: {ours['requests'] / sdk['requests']:.4f} (target <= 0.0333)")
     print(f"soranb max completion-detection delay: {ours['max_delay']:.2f} s (target <= 1.5 s)")
 
