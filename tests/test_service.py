@@ -34,15 +34,29 @@ SPEED = 240.0
 FOX = GenerationRequest("a red fox running through snow", "sora-2", "1280x720", 4)
 
 
-def emulated(settings, *, max_retries: int = 0, **config) -> VideoService:
-    """A service whose in-process emulator has the given knobs (faults, api_key, ...)."""
-    emulator = EmulatorConfig(speed=SPEED, state_dir=settings.data_dir / "emulator", seed=7, **config)
-    api_key = config.get("api_key") or "emulator"
-    log = DebugLog([config["api_key"]] if config.get("api_key") else [])
-    provider = VideoProvider.in_process(emulator, log, max_retries=max_retries)
-    if config.get("api_key"):
-        provider._client.api_key = api_key
-    return VideoService(settings, provider=provider, autostart=False)
+@pytest.fixture
+def make_service(settings):
+    """Build services for a test and close them all after it.
+
+    By default the provider is an in-process emulator with the given knobs (faults, api_key, ...),
+    no SDK retries and a seeded fault sequence; `from_settings=True` builds it from the settings.
+    """
+    made: list[VideoService] = []
+
+    def make(*, using=None, from_settings: bool = False, max_retries: int = 0, **knobs) -> VideoService:
+        chosen = using or settings
+        provider = None
+        if not from_settings:
+            config = EmulatorConfig(speed=SPEED, state_dir=chosen.data_dir / "emulator", seed=7, **knobs)
+            log = DebugLog([knobs["api_key"]] if knobs.get("api_key") else [])
+            provider = VideoProvider.in_process(config, log, max_retries=max_retries)
+        service = VideoService(chosen, provider=provider, autostart=False)
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        service.close()
 
 
 def drive(service: VideoService, *, until: Callable[[], bool] | None = None, limit_s: float = 60) -> None:
@@ -111,21 +125,18 @@ def test_one_list_request_refreshes_many_open_jobs(service):
     assert report.status_requests == 1
 
 
-def test_jobs_missing_from_list_fall_back_to_retrieve(settings):
-    service = emulated(settings)
-    try:
-        record = service.generate(FOX)
-        service.runner.list_supported = False  # a gateway without GET /v1/videos
-        report = service.poll_once()
-        assert report.status_requests == 1  # one retrieve for the one open job
-        drive(service)
-        assert service.get(record.id).status == Status.COMPLETED
-    finally:
-        service.close()
+def test_jobs_missing_from_list_fall_back_to_retrieve(make_service):
+    service = make_service()
+    record = service.generate(FOX)
+    service.runner.list_supported = False  # a gateway without GET /v1/videos
+    report = service.poll_once()
+    assert report.status_requests == 1  # one retrieve for the one open job
+    drive(service)
+    assert service.get(record.id).status == Status.COMPLETED
 
 
-def test_a_provider_without_list_is_detected_and_polled_per_job(settings):
-    service = emulated(settings)
+def test_a_provider_without_list_is_detected_and_polled_per_job(make_service):
+    service = make_service()
     app = service.provider._http._transport  # wrap the emulator: GET /v1/videos answers 404
 
     original = app.handle_async_request
@@ -139,31 +150,25 @@ def test_a_provider_without_list_is_detected_and_polled_per_job(settings):
         return await original(request)
 
     app.handle_async_request = no_list
-    try:
-        record = service.generate(FOX)
-        drive(service)
-        assert service.get(record.id).status == Status.COMPLETED
-        assert service.runner.list_supported is False
-        assert any("cannot list jobs" in e.message for e in service.log.entries())
-    finally:
-        service.close()
+    record = service.generate(FOX)
+    drive(service)
+    assert service.get(record.id).status == Status.COMPLETED
+    assert service.runner.list_supported is False
+    assert any("cannot list jobs" in e.message for e in service.log.entries())
 
 
-def test_concurrency_cap_queues_the_rest_locally(settings):
-    service = VideoService(dataclasses.replace(settings, max_concurrent_jobs=2), autostart=False)
-    try:
-        records = [service.generate(dataclasses.replace(FOX, prompt=f"clip {i}")) for i in range(4)]
-        assert [r.status for r in records] == [Status.PROCESSING] * 2 + [Status.PENDING] * 2
-        peak = 0
-        while service.count_records(RecordQuery.open_jobs()):
-            service.poll_once()
-            peak = max(peak, service.count_records(RecordQuery(statuses=frozenset({Status.PROCESSING}))))
-            time.sleep(0.05)
-        assert peak <= 2
-        assert {service.get(r.id).status for r in records} == {Status.COMPLETED}
-        assert len(emulator_jobs(service)) == 4
-    finally:
-        service.close()
+def test_concurrency_cap_queues_the_rest_locally(settings, make_service):
+    service = make_service(using=dataclasses.replace(settings, max_concurrent_jobs=2), from_settings=True)
+    records = [service.generate(dataclasses.replace(FOX, prompt=f"clip {i}")) for i in range(4)]
+    assert [r.status for r in records] == [Status.PROCESSING] * 2 + [Status.PENDING] * 2
+    peak = 0
+    while service.count_records(RecordQuery.open_jobs()):
+        service.poll_once()
+        peak = max(peak, service.count_records(RecordQuery(statuses=frozenset({Status.PROCESSING}))))
+        time.sleep(0.05)
+    assert peak <= 2
+    assert {service.get(r.id).status for r in records} == {Status.COMPLETED}
+    assert len(emulator_jobs(service)) == 4
 
 
 def test_poller_starts_once_and_finishes_jobs_in_the_background(service):
@@ -184,123 +189,101 @@ def test_wait_all_returns_every_open_record_finished(service):
 
 
 # -- surviving restarts and neighbours ----------------------------------------------------------
-def test_a_new_service_resumes_open_jobs_from_the_store(settings):
-    first = VideoService(settings, autostart=False)
+def test_a_new_service_resumes_open_jobs_from_the_store(make_service):
+    first = make_service(from_settings=True)
     record = first.generate(FOX)
     first.close()
 
-    second = VideoService(settings, autostart=False)
-    try:
-        drive(second)
-        assert second.get(record.id).status == Status.COMPLETED
-        assert len(emulator_jobs(second)) == 1
-    finally:
-        second.close()
+    second = make_service(from_settings=True)
+    drive(second)
+    assert second.get(record.id).status == Status.COMPLETED
+    assert len(emulator_jobs(second)) == 1
 
 
-def test_two_services_on_one_store_download_each_video_once(settings):
-    a = VideoService(settings, autostart=False)
-    b = VideoService(settings, autostart=False)
-    try:
-        record = a.generate(FOX)
-        # wait until the emulator says completed, then let both race to store it
-        wait_at_provider(a, record.id)
-        assert a.get(record.id).status == Status.PROCESSING
-        barrier = threading.Barrier(2)
+def test_two_services_on_one_store_download_each_video_once(make_service):
+    a = make_service(from_settings=True)
+    b = make_service(from_settings=True)
+    record = a.generate(FOX)
+    # wait until the emulator says completed, then let both race to store it
+    wait_at_provider(a, record.id)
+    assert a.get(record.id).status == Status.PROCESSING
+    barrier = threading.Barrier(2)
 
-        def race(service: VideoService) -> None:
-            barrier.wait()
-            for _ in range(3):
-                service.poll_once()
+    def race(service: VideoService) -> None:
+        barrier.wait()
+        for _ in range(3):
+            service.poll_once()
 
-        threads = [threading.Thread(target=race, args=(s,)) for s in (a, b)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        downloads = [e.message for s in (a, b) for e in s.log.entries() if "/content?variant=video" in e.message]
-        assert a.get(record.id).status == Status.COMPLETED
-        assert len(downloads) == 1
-    finally:
-        a.close()
-        b.close()
+    threads = [threading.Thread(target=race, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    downloads = [e.message for s in (a, b) for e in s.log.entries() if "/content?variant=video" in e.message]
+    assert a.get(record.id).status == Status.COMPLETED
+    assert len(downloads) == 1
 
 
 # -- faults -------------------------------------------------------------------------------------
-def test_a_lost_create_answer_never_makes_a_second_job(settings):
-    service = emulated(settings, faults={"lost-response": 1.0})
-    try:
-        record = service.generate(FOX)
-        assert record.status == Status.PROCESSING
-        jobs = emulator_jobs(service)
-        assert len(jobs) == 1 and record.openai_job_id == jobs[0].id
-        assert any("found job" in e.message for e in service.log.entries())
-    finally:
-        service.close()
+def test_a_lost_create_answer_never_makes_a_second_job(make_service):
+    service = make_service(faults={"lost-response": 1.0})
+    record = service.generate(FOX)
+    assert record.status == Status.PROCESSING
+    jobs = emulator_jobs(service)
+    assert len(jobs) == 1 and record.openai_job_id == jobs[0].id
+    assert any("found job" in e.message for e in service.log.entries())
 
 
-def test_an_unanswered_create_keeps_the_record_and_is_retried_after_checking(settings):
-    service = emulated(settings, faults={"reset": 1.0})
-    try:
-        with pytest.raises(ProviderUnreachable):
-            service.generate(FOX)
-        (kept,) = service.list_records()
-        assert kept.status == Status.PENDING and "create_attempted_at" in kept.metadata
-        assert emulator_jobs(service) == []
-        service.provider.emulator.faults.set_faults({})
-        drive(service)
-        assert service.get(kept.id).status == Status.COMPLETED
-        assert len(emulator_jobs(service)) == 1
-    finally:
-        service.close()
-
-
-def test_a_5xx_storm_keeps_the_record_and_the_poller_recovers(settings):
-    service = emulated(settings, faults={"server-error": 1.0})
-    try:
-        with pytest.raises(ProviderUnavailable) as caught:
-            service.generate(FOX)
-        assert "answered 5" in str(caught.value)
-        (kept,) = service.list_records()
-        assert kept.status == Status.PENDING
-        report = service.poll_once()  # the poller logs and backs off; it does not give up at once
-        assert report.submitted == [] and report.next_delay_s >= 1.0
-        assert service.get(kept.id).status == Status.PENDING  # nothing lost while the storm lasts
-        assert any("stays pending" in e.message for e in service.log.entries())
-        service.provider.emulator.faults.set_faults({})
-        drive(service)
-        assert service.get(kept.id).status == Status.COMPLETED
-    finally:
-        service.close()
-
-
-def test_rate_limits_surface_with_retry_after_and_back_off(settings):
-    service = emulated(settings)
-    try:
+def test_an_unanswered_create_keeps_the_record_and_is_retried_after_checking(make_service):
+    service = make_service(faults={"reset": 1.0})
+    with pytest.raises(ProviderUnreachable):
         service.generate(FOX)
-        service.provider.emulator.faults.set_faults({"rate-limit": 1.0})
-        from soranb.errors import RateLimited
-
-        with pytest.raises(RateLimited) as caught:
-            service.poll_once()
-        assert caught.value.retry_after == pytest.approx(1.0)
-        assert service.schedule.after_failure(caught.value.retry_after) >= 1.0
-        assert service.schedule.after_failure(30.0) == 30.0
-    finally:
-        service.close()
+    (kept,) = service.list_records()
+    assert kept.status == Status.PENDING and "create_attempted_at" in kept.metadata
+    assert emulator_jobs(service) == []
+    service.provider.emulator.faults.set_faults({})
+    drive(service)
+    assert service.get(kept.id).status == Status.COMPLETED
+    assert len(emulator_jobs(service)) == 1
 
 
-def test_a_job_that_expires_before_download_is_marked_expired(settings):
-    service = emulated(settings, expires_after_s=0.001)
-    try:
-        record = service.generate(FOX)
-        drive(service)
-        expired = service.get(record.id)
-        assert expired.status == Status.EXPIRED
-        assert "expired" in (expired.error_message or "")
-        assert expired.video_key is None
-    finally:
-        service.close()
+def test_a_5xx_storm_keeps_the_record_and_the_poller_recovers(make_service):
+    service = make_service(faults={"server-error": 1.0})
+    with pytest.raises(ProviderUnavailable) as caught:
+        service.generate(FOX)
+    assert "answered 5" in str(caught.value)
+    (kept,) = service.list_records()
+    assert kept.status == Status.PENDING
+    report = service.poll_once()  # the poller logs and backs off; it does not give up at once
+    assert report.submitted == [] and report.next_delay_s >= 1.0
+    assert service.get(kept.id).status == Status.PENDING  # nothing lost while the storm lasts
+    assert any("stays pending" in e.message for e in service.log.entries())
+    service.provider.emulator.faults.set_faults({})
+    drive(service)
+    assert service.get(kept.id).status == Status.COMPLETED
+
+
+def test_rate_limits_surface_with_retry_after_and_back_off(make_service):
+    service = make_service()
+    service.generate(FOX)
+    service.provider.emulator.faults.set_faults({"rate-limit": 1.0})
+    from soranb.errors import RateLimited
+
+    with pytest.raises(RateLimited) as caught:
+        service.poll_once()
+    assert caught.value.retry_after == pytest.approx(1.0)
+    assert service.schedule.after_failure(caught.value.retry_after) >= 1.0
+    assert service.schedule.after_failure(30.0) == 30.0
+
+
+def test_a_job_that_expires_before_download_is_marked_expired(make_service):
+    service = make_service(expires_after_s=0.001)
+    record = service.generate(FOX)
+    drive(service)
+    expired = service.get(record.id)
+    assert expired.status == Status.EXPIRED
+    assert "expired" in (expired.error_message or "")
+    assert expired.video_key is None
 
 
 def test_moderation_failure_keeps_the_providers_message(service):
@@ -311,50 +294,41 @@ def test_moderation_failure_keeps_the_providers_message(service):
     assert "moderation_blocked" in failed.error_message
 
 
-def test_wrong_key_fails_clearly_and_never_shows_the_key(settings):
-    service = emulated(settings, api_key="sk-right-key-0000000000")
+def test_wrong_key_fails_clearly_and_never_shows_the_key(make_service):
+    service = make_service(api_key="sk-right-key-0000000000")
     service.provider._client.api_key = "sk-wrong-key-1234567890"
     service.provider._create_client.api_key = "sk-wrong-key-1234567890"
-    try:
-        with pytest.raises(AuthenticationFailed) as caught:
-            service.generate(FOX)
-        assert "OPENAI_API_KEY" in str(caught.value)
-        assert "sk-wrong-key-1234567890" not in str(caught.value)
-        (kept,) = service.list_records()
-        assert kept.status == Status.FAILED  # kept in the history, with the reason
-        assert all("sk-wrong-key-1234567890" not in e.message for e in service.log.entries())
-    finally:
-        service.close()
+    with pytest.raises(AuthenticationFailed) as caught:
+        service.generate(FOX)
+    assert "OPENAI_API_KEY" in str(caught.value)
+    assert "sk-wrong-key-1234567890" not in str(caught.value)
+    (kept,) = service.list_records()
+    assert kept.status == Status.FAILED  # kept in the history, with the reason
+    assert all("sk-wrong-key-1234567890" not in e.message for e in service.log.entries())
 
 
-def test_unreachable_base_url_says_where_and_what_to_check(settings, unused_tcp_port):
+def test_unreachable_base_url_says_where_and_what_to_check(settings, unused_tcp_port, make_service):
     paid = dataclasses.replace(
         settings.with_overrides(openai_api_key="sk-test-unreachable-000000"),
         openai_base_url=f"http://127.0.0.1:{unused_tcp_port}/v1",
         request_timeout_s=5,
     )
-    service = VideoService(paid, autostart=False)
-    try:
-        with pytest.raises(ProviderUnreachable) as caught:
-            service.generate(FOX)
-        message = str(caught.value)
-        assert f"127.0.0.1:{unused_tcp_port}" in message and "check the address" in message
-        assert "sk-test-unreachable" not in message
-        assert service.list_records()[0].status == Status.PENDING
-    finally:
-        service.close()
+    service = make_service(using=paid, from_settings=True)
+    with pytest.raises(ProviderUnreachable) as caught:
+        service.generate(FOX)
+    message = str(caught.value)
+    assert f"127.0.0.1:{unused_tcp_port}" in message and "check the address" in message
+    assert "sk-test-unreachable" not in message
+    assert service.list_records()[0].status == Status.PENDING
 
 
-def test_a_retired_model_is_named_plainly(settings):
-    service = emulated(settings, retired_models=frozenset({"sora-2"}))
-    try:
-        with pytest.raises(ModelRetired) as caught:
-            service.generate(FOX)
-        assert RETIREMENT_HINT in str(caught.value)
-        assert "OPENAI_BASE_URL" in str(caught.value)
-        assert service.list_records()[0].status == Status.FAILED
-    finally:
-        service.close()
+def test_a_retired_model_is_named_plainly(make_service):
+    service = make_service(retired_models=frozenset({"sora-2"}))
+    with pytest.raises(ModelRetired) as caught:
+        service.generate(FOX)
+    assert RETIREMENT_HINT in str(caught.value)
+    assert "OPENAI_BASE_URL" in str(caught.value)
+    assert service.list_records()[0].status == Status.FAILED
 
 
 def test_a_full_disk_keeps_the_job_open_until_there_is_room(service, tmp_path, monkeypatch):
@@ -442,15 +416,12 @@ def test_diagnostics_checks_pass_offline(service):
     assert service.count_records(RecordQuery(statuses=frozenset({Status.COMPLETED}))) == 1
 
 
-def test_generation_check_asks_before_spending_on_a_paid_provider(settings):
-    service = emulated(settings)
+def test_generation_check_asks_before_spending_on_a_paid_provider(make_service):
+    service = make_service()
     service.provider.is_paid = True
-    try:
-        result = service.run_check("generation")
-        assert result.status == "skipped" and "$0.40" in result.summary and "allow_spend=True" in result.summary
-        assert service.list_records() == []
-    finally:
-        service.close()
+    result = service.run_check("generation")
+    assert result.status == "skipped" and "$0.40" in result.summary and "allow_spend=True" in result.summary
+    assert service.list_records() == []
 
 
 def test_the_debug_log_shows_every_provider_and_store_call_with_status_and_duration(service):
