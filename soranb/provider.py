@@ -144,36 +144,35 @@ class VideoProvider:
     @classmethod
     def from_settings(cls, settings: Any, log: DebugLog) -> VideoProvider:
         """The provider the settings choose: OpenAI (or a gateway) with a key, else the emulator."""
-        timeout = httpx2.Timeout(settings.request_timeout_s, connect=10.0)
+        timeout_s = settings.request_timeout_s
         if settings.provider == "openai":
             settings.validate()
             base = settings.openai_base_url or OPENAI_BASE_URL
             return cls(
                 api_key=settings.openai_api_key.reveal(),
                 base_url=base,
-                http_client=httpx2.AsyncClient(timeout=timeout),
+                http_client=_http_client(timeout_s),
                 log=log,
                 label=f"openai ({httpx2.URL(base).host})",
-                timeout_s=settings.request_timeout_s,
+                timeout_s=timeout_s,
             )
         if settings.emulator_url:
             return cls(
                 api_key=os.environ.get("SORANB_EMULATOR_API_KEY", "emulator"),
                 base_url=settings.emulator_url,
-                http_client=httpx2.AsyncClient(timeout=timeout),
+                http_client=_http_client(timeout_s),
                 log=log,
                 label=f"emulator ({settings.emulator_url})",
+                timeout_s=timeout_s,
                 is_paid=False,
                 key_is_secret="SORANB_EMULATOR_API_KEY" in os.environ,
             )
         from .emulator import IN_PROCESS_SPEED, EmulatorConfig
 
-        config = _replace(
-            EmulatorConfig.from_env(),
-            speed=settings.emulator_speed or IN_PROCESS_SPEED,
-            state_dir=settings.data_dir / "emulator",
+        config = EmulatorConfig.from_env(
+            speed=settings.emulator_speed or IN_PROCESS_SPEED, state_dir=settings.data_dir / "emulator"
         )
-        return cls.in_process(config, log, timeout_s=settings.request_timeout_s)
+        return cls.in_process(config, log, timeout_s=timeout_s)
 
     @classmethod
     def in_process(cls, config: Any, log: DebugLog, *, timeout_s: float = 60.0, max_retries: int = 2) -> VideoProvider:
@@ -184,9 +183,8 @@ class VideoProvider:
         provider = cls(
             api_key=config.api_key or "emulator",
             base_url=EMULATOR_BASE_URL,
-            http_client=httpx2.AsyncClient(
-                transport=EmulatorTransport(app), timeout=httpx2.Timeout(timeout_s, connect=10.0)
-            ),
+            http_client=_http_client(timeout_s, EmulatorTransport(app)),
+            timeout_s=timeout_s,
             log=log,
             label=f"emulator (in-process, speed x{config.speed:g})",
             is_paid=False,
@@ -400,7 +398,6 @@ def _retry_after(response: httpx2.Response) -> float | None:
     return None
 
 
-def _replace(config: Any, **changes: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)
+def _http_client(timeout_s: float, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
+    """The one HTTP client a provider shares between its SDK calls (10 s to connect, `timeout_s` per request)."""
+    return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s, connect=10.0))
