@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from .catalog import estimate_cost
+from .errors import InvalidTransition
 
 __all__ = ["OPEN_STATUSES", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
 
@@ -49,10 +50,6 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.EXPIRED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
-
-
-class InvalidTransition(ValueError):
-    """A status change the machine above does not allow (a bug, not user input)."""
 
 
 def utcnow() -> datetime:
