@@ -19,10 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +38,7 @@ from .errors import (
 )
 from .events import EventBus, ServiceEvent
 from .images import inspect_image
+from .leases import new_owner_id
 from .provider import VideoProvider
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
@@ -70,7 +68,7 @@ class VideoService:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.log = provider.log if provider is not None else DebugLog(self.settings.secrets())
-        self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner_id = new_owner_id()
         self._events = EventBus()
         self._thread = LoopThread()
         self._poll_task: asyncio.Task[None] | None = None

@@ -30,6 +30,7 @@ from ..errors import (
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store
 
@@ -123,6 +124,7 @@ class LocalStore(Store):
                 "or restore it from a backup"
             ) from None
         conn.create_function("soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True)
+        conn.create_function("soranb_holder_gone", 1, holder_is_gone)
         self._conn = conn
 
     async def close(self) -> None:
@@ -196,13 +198,17 @@ class LocalStore(Store):
                 await self.delete_media(key)
 
     # -- leases ---------------------------------------------------------------------
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
+        """One statement checks the lease (free, expired, own, or its holder gone) and the status."""
         now = utcnow()
         sql = (
             "update video_generations set lease_owner = ?, lease_expires_at = ? where id = ? "
-            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ?)"
+            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ? or soranb_holder_gone(lease_owner))"
         )
-        params = (owner, (now + ttl).isoformat(), record_id, owner, now.isoformat())
+        params: builtins.list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat()]
+        if expect_status is not None:
+            sql += " and status = ?"
+            params.append(Status(expect_status).value)
         return bool(await self._run(lambda c: c.execute(sql, params).rowcount))
 
     async def release(self, record_id: str, owner: str) -> None:

@@ -41,6 +41,7 @@ from ..errors import (
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store
 
@@ -303,21 +304,46 @@ class SupabaseStore(Store):
             raise RecordNotFound(f"no record {record_id!r} in {self.describe()}")
 
     # -- leases ---------------------------------------------------------------------------
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
-        """One conditional update; the lease clock is this machine's (keep clocks in sync, ttl >> skew)."""
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
+        """One conditional update that checks the lease and the status together.
+
+        A lease whose holder is a process on this machine that is gone is taken over with a second
+        conditional update naming that holder (PostgREST cannot ask this machine about processes).
+        The lease clock is this machine's: keep clocks in sync (ttl >> skew).
+        """
         if not _is_uuid(record_id):
             return False
         now = utcnow()
         free = f"lease_owner.is.null,lease_owner.eq.{_quote(owner)},lease_expires_at.lt.{_quote(now.isoformat())}"
+        if await self._claim_where(record_id, owner, ttl, expect_status, ("or", free)):
+            return True
+        async with self._guard(f"reading the lease of {record_id}"):
+            answer = await self.client.table(TABLE).select("lease_owner").eq("id", record_id).execute()
+        row = answer.data[0] if answer.data else None
+        holder = row.get("lease_owner") if isinstance(row, dict) else None
+        if isinstance(holder, str) and holder_is_gone(holder):
+            return await self._claim_where(record_id, owner, ttl, expect_status, ("eq", holder))
+        return False
+
+    async def _claim_where(
+        self,
+        record_id: str,
+        owner: str,
+        ttl: timedelta,
+        expect_status: Status | None,
+        lease_filter: tuple[str, str],
+    ) -> bool:
         async with self._guard(f"claiming record {record_id}", write=True):
-            answer = await (
+            request = (
                 self.client.table(TABLE)
-                .update({"lease_owner": owner, "lease_expires_at": (now + ttl).isoformat()})
+                .update({"lease_owner": owner, "lease_expires_at": (utcnow() + ttl).isoformat()})
                 .eq("id", record_id)
-                .or_(free)
-                .select("id")
-                .execute()
             )
+            kind, value = lease_filter
+            request = request.or_(value) if kind == "or" else request.eq("lease_owner", value)
+            if expect_status is not None:
+                request = request.eq("status", Status(expect_status).value)
+            answer = await request.select("id").execute()
         return bool(answer.data)
 
     async def release(self, record_id: str, owner: str) -> None:
