@@ -7,7 +7,8 @@
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS]
 
-Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings.
+Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
+`--timeout` passed (they are kept; `soranb wait` resumes them).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
 
-__all__ = ["main"]
+__all__ = ["EXIT_STILL_OPEN", "main"]
+
+EXIT_STILL_OPEN = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,11 +113,15 @@ def _generate(args: argparse.Namespace) -> int:
     request = GenerationRequest(args.prompt, args.model, args.size, args.seconds, image=image, fit=args.fit)
     request.prepared()  # bad input fails here, before any service starts
     with _open_service() as service:
-        record = service.generate(request)
+        record = service.generate(request)  # a transient failure leaves it pending; the poller retries
         if args.wait:
             with _ProgressBar(service, sys.stderr, quiet=args.json):
                 (record,) = service.wait([record.id], timeout=args.timeout)
+        elif record.status == Status.PENDING and record.metadata.get("waiting_reason"):
+            print(f"soranb: {record.metadata['waiting_reason']}; `soranb wait` finishes it", file=sys.stderr)
         _print_records(service, [record], as_json=args.json, single=True)
+        if args.wait and record.is_open:
+            return _timed_out([record], args.timeout)
         return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
 
 
@@ -123,7 +130,19 @@ def _wait(args: argparse.Namespace) -> int:
         with _ProgressBar(service, sys.stderr, quiet=args.json):
             records = service.wait_all(timeout=args.timeout)
         _print_records(service, records, as_json=args.json)
+        if any(r.is_open for r in records):
+            return _timed_out(records, args.timeout)
         return 0 if all(r.status == Status.COMPLETED for r in records) else 1
+
+
+def _timed_out(records: list[GenerationRecord], timeout: float | None) -> int:
+    still_open = sum(r.is_open for r in records)
+    print(
+        f"soranb: {still_open} job(s) still open after --timeout {timeout:g} s; they are kept, "
+        "and `soranb wait` resumes them",
+        file=sys.stderr,
+    )
+    return EXIT_STILL_OPEN
 
 
 def _list(args: argparse.Namespace) -> int:

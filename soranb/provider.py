@@ -14,7 +14,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -251,15 +251,30 @@ class VideoProvider:
         return cls.in_process(config, log, timeout_s=timeout_s)
 
     @classmethod
-    def in_process(cls, config: Any, log: DebugLog, *, timeout_s: float = 60.0, max_retries: int = 2) -> VideoProvider:
-        """The built-in emulator running in this process (no socket, no network)."""
+    def in_process(
+        cls,
+        config: Any,
+        log: DebugLog,
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+        wrap_transport: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
+    ) -> VideoProvider:
+        """The built-in emulator running in this process (no socket, no network).
+
+        `wrap_transport` puts a layer between soranb and the emulator: a network that cuts,
+        throttles or rewrites answers, for tests and experiments.
+        """
         from .emulator import EmulatorTransport, create_app
 
         app = create_app(config)
+        transport: httpx2.AsyncBaseTransport = EmulatorTransport(app)
+        if wrap_transport is not None:
+            transport = wrap_transport(transport)
         provider = cls(
             api_key=config.api_key or "emulator",
             base_url=EMULATOR_BASE_URL,
-            http_client=_http_client(timeout_s, EmulatorTransport(app)),
+            http_client=_http_client(timeout_s, transport),
             timeout_s=timeout_s,
             log=log,
             label=f"emulator (in-process, speed x{config.speed:g})",
