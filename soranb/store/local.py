@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import errno
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -27,6 +29,7 @@ from ..errors import (
     RecordConflict,
     RecordNotFound,
     StoreCorrupt,
+    StoreError,
     StoreUnavailable,
     StoreWriteFailed,
 )
@@ -116,13 +119,7 @@ class LocalStore(Store):
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if _is_full(exc) or "readonly" in str(exc).lower():
-                raise StoreWriteFailed(self._write_hint(exc)) from None
-            raise StoreCorrupt(
-                f"the history database {self.db_path} is damaged ({exc}). soranb changed nothing: "
-                f"move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
-                "or restore it from a backup"
-            ) from None
+            raise self._translate(exc, opening=True) from None
         conn.create_function("soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True)
         conn.create_function("soranb_holder_gone", 1, holder_is_gone)
         self._conn = conn
@@ -228,7 +225,8 @@ class LocalStore(Store):
         try:
             await asyncio.to_thread(_move_into_place, Path(source), dest)
         except OSError as exc:
-            raise StoreWriteFailed(self._write_hint(exc)) from None
+            why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
+            raise StoreWriteFailed(self._write_hint(why)) from None
 
     async def media_url(self, key: str) -> str:
         return self.media_path(key).resolve().as_uri()
@@ -275,24 +273,47 @@ class LocalStore(Store):
             except sqlite3.IntegrityError as exc:
                 raise RecordConflict(f"{exc}") from None
             except sqlite3.DatabaseError as exc:
-                if _is_full(exc) or "readonly" in str(exc).lower():
-                    raise StoreWriteFailed(self._write_hint(exc)) from None
-                raise StoreCorrupt(f"the history database {self.db_path} failed: {exc}") from None
+                raise self._translate(exc) from None
 
-    def _write_hint(self, exc: BaseException) -> str:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    def _translate(self, exc: sqlite3.Error, *, opening: bool = False) -> StoreError:
+        """SQLite's error code (never its message text) says which `StoreError` this is.
+
+        A full disk or a read-only folder must never be called damage: that advice would make
+        a user throw a good history away.
+        """
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == sqlite3.SQLITE_IOERR:  # the OS said no: find out why from the folder itself
+            code = _disk_trouble(self.data_dir) or code
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+            why = "the disk is full" if code == sqlite3.SQLITE_FULL else "the folder cannot be written to"
+            return StoreWriteFailed(self._write_hint(why))
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailable(f"{self.db_path} is locked by another process ({exc}); try again in a moment")
+        if code == sqlite3.SQLITE_IOERR:
+            return StoreUnavailable(f"the disk under {self.db_path} reported an I/O error ({exc}); check the disk")
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or (opening and code == 0):
+            return StoreCorrupt(
+                f"the history database {self.db_path} is damaged ({exc}). soranb changed nothing: "
+                "move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
+                "or restore it from a backup"
+            )
+        return StoreCorrupt(f"the history database {self.db_path} failed: {exc}")
+
+    def _write_hint(self, reason: str) -> str:
         return (
             f"cannot write to {self.data_dir} ({reason}); free some disk space or set "
             "SORANB_DATA_DIR to a writable folder. Records already stored are unchanged."
         )
 
 
-def _fold(text: str | None) -> str:
-    return text.casefold() if text else ""
-
-
-def _is_full(exc: BaseException) -> bool:
-    return "full" in str(exc).lower()
+def _disk_trouble(folder: Path) -> int | None:
+    """SQLITE_FULL or SQLITE_READONLY when the folder itself shows why a write failed, else None."""
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free < 1024 * 1024:
+            return sqlite3.SQLITE_FULL
+        if not os.access(folder, os.W_OK):
+            return sqlite3.SQLITE_READONLY
+    return None
 
 
 def _move_into_place(source: Path, dest: Path) -> None:
