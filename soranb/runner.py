@@ -438,13 +438,13 @@ class JobRunner:
             video_key = media_key("videos", record.id)
             stored: list[str] = []
             try:
+                path = self.tmp_path(".mp4")
                 try:
-                    path = await self.provider.download(job.id, "video", self.tmp_path(".mp4"))
-                except ContentExpired as exc:
-                    return await self._close(record, Status.EXPIRED, str(exc))
-                try:
+                    await self.provider.download(job.id, "video", path)
                     await asyncio.to_thread(verify_video, path, record.seconds)
                     await self.store.put_media(video_key, path, "video/mp4")
+                except ContentExpired as exc:
+                    return await self._close(record, Status.EXPIRED, str(exc))
                 finally:
                     path.unlink(missing_ok=True)
                 stored.append(video_key)

@@ -77,6 +77,7 @@ class VideoService:
         self._thread = LoopThread()
         self._poll_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.last_poll_delay_s: float | None = None  # how long the background poller last chose to sleep
         self._wake: asyncio.Event | None = None
         self._seen: dict[str, datetime | None] = {}  # record id -> updated_at this service last told its views
         self._snapshot: dict[str, GenerationRecord] | None = None  # the newest records at the last watch
@@ -234,13 +235,17 @@ class VideoService:
             self._wake.set()
 
     async def _poll_forever(self) -> None:
+        """Repeat `runner.step()`; a wake-up (a new record) never cuts short a Retry-After."""
         assert self._wake is not None
         while True:
+            retry_after = None
+            started = time.monotonic()
             try:
                 report = await self.runner.step()
-                delay = report.next_delay_s
+                delay, retry_after = report.next_delay_s, report.retry_after_s
             except RateLimited as exc:
-                delay = self.schedule.after_failure(exc.retry_after)
+                retry_after = exc.retry_after
+                delay = self.schedule.after_failure(retry_after)
                 self.log.warning(f"poller: rate limited; next try in {delay:.1f} s")
             except SoranbError as exc:
                 delay = self.schedule.after_failure()
@@ -248,9 +253,12 @@ class VideoService:
             except Exception as exc:  # never let the poller die silently
                 delay = self.schedule.after_failure()
                 self.log.error(f"poller: unexpected {type(exc).__name__}: {exc}; next try in {delay:.1f} s")
+            self.last_poll_delay_s = delay
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if retry_after:  # woken early: still wait as long as the provider asked
+                await asyncio.sleep(max(0.0, min(delay, retry_after) - (time.monotonic() - started)))
 
     # -- changes made elsewhere --------------------------------------------------------------------
     async def _watch_forever(self) -> None:

@@ -43,7 +43,8 @@ def make_service(settings):
         chosen = using or settings
         provider = None
         if not from_settings:
-            config = EmulatorConfig(speed=SPEED, state_dir=chosen.data_dir / "emulator", seed=7, **knobs)
+            knobs.setdefault("speed", SPEED)
+            config = EmulatorConfig(state_dir=chosen.data_dir / "emulator", seed=7, **knobs)
             log = DebugLog([knobs["api_key"]] if knobs.get("api_key") else [])
             provider = VideoProvider.in_process(config, log, max_retries=max_retries, wrap_transport=wrap_transport)
         service = VideoService(chosen, provider=provider, autostart=False)

@@ -19,15 +19,27 @@ Rule = Callable[[httpx2.Request, httpx2.Response, bytes], Awaitable[httpx2.Respo
 
 
 class Tamper(httpx2.AsyncBaseTransport):
-    """Forwards to `inner`, then lets `rule` replace the answer; counts what passed by path."""
+    """Forwards to `inner`, then lets `rule` replace the answer; counts what passed by path.
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, rule: Rule) -> None:
+    `refuse(request)` may answer instead of the provider: the request never reaches it.
+    """
+
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        rule: Rule,
+        refuse: Callable[[httpx2.Request], httpx2.Response | None] | None = None,
+    ) -> None:
         self.inner = inner
         self.rule = rule
+        self.refuse = refuse
         self.requests: list[str] = []
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         self.requests.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+        refusal = self.refuse(request) if self.refuse else None
+        if refusal is not None:
+            return refusal
         response = await self.inner.handle_async_request(request)
         body = await response.aread()
         replaced = self.rule(request, response, body)
