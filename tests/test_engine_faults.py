@@ -452,3 +452,83 @@ def test_a_record_changed_or_deleted_by_another_service_is_announced(make_servic
     before = len(seen)
     a._run(a.watch_once())
     assert ("created", own.id) not in seen[before:]  # a service's own changes are not announced twice
+
+
+# -- 2. a killed process never holds a job hostage --------------------------------------------------------
+_KILLED_WAITER = """
+import sys, pathlib
+sys.path.insert(0, {tests!r})
+from netfaults import Tamper, trickle_body
+from soranb.config import Settings
+from soranb.debuglog import DebugLog
+from soranb.emulator import EmulatorConfig
+from soranb.provider import VideoProvider
+from soranb.request import GenerationRequest
+from soranb.service import VideoService
+
+marker = pathlib.Path({marker!r})
+settings = Settings.from_env()
+
+def rule(request, response, body):
+    if "variant=video" in str(request.url):
+        marker.write_text("downloading")
+        return trickle_body(request, body, seconds=600)  # far longer than this process will live
+
+config = EmulatorConfig.from_env(speed=settings.emulator_speed, state_dir=settings.data_dir / "emulator")
+provider = VideoProvider.in_process(config, DebugLog(), wrap_transport=lambda inner: Tamper(inner, rule))
+service = VideoService(settings, provider=provider, autostart=False)
+record = service.generate(GenerationRequest("a red fox running through snow", "sora-2", "1280x720", 4))
+print(record.id, flush=True)
+while True:
+    service.poll_once()
+"""
+
+
+def test_a_waiter_killed_mid_download_is_taken_over_by_the_next_soranb_wait(settings, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from soranb.leases import LEASE_TTL
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SUPABASE_", "SORANB_"))},
+        "SORANB_DATA_DIR": str(settings.data_dir),
+        "SORANB_EMULATOR_SPEED": "240",
+    }
+    marker = tmp_path / "downloading"
+    script = _KILLED_WAITER.format(tests=str(Path(__file__).parent), marker=str(marker))
+    first = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        record_id = first.stdout.readline().strip()
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    leftovers = [p for p in (settings.data_dir / "tmp").rglob("*") if p.is_file()]
+    assert leftovers  # the killed process left its half download behind
+
+    # the next process takes the lease at once, well within one lease period: a lease that merely
+    # expired would still hold the job for up to a whole period after the last heartbeat
+    within = LEASE_TTL.total_seconds() / 3
+    finished = subprocess.run(
+        [sys.executable, "-m", "soranb.cli", "wait", "--json", "--timeout", str(within)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    (record,) = json.loads(finished.stdout)
+    assert record["id"] == record_id and record["status"] == "completed"
+    with av.open(record["video_path"]) as container:
+        assert float(container.duration / av.time_base) == pytest.approx(4.0, abs=0.2)
+    assert [p for p in (settings.data_dir / "tmp").rglob("*") if p.is_file()] == []
