@@ -410,6 +410,8 @@ class SupabaseStore(Store):
     # -- diagnostics --------------------------------------------------------------------------
     async def check_schema(self) -> builtins.list[str]:
         problems = await self._check_columns()
+        if any("refuses signed-out access" in p for p in problems):
+            return problems  # a per-user project also hides its buckets from signed-out callers
         for bucket, migration in (
             (self.video_bucket, MIGRATION_VIDEO_BUCKET),
             (self.image_bucket, MIGRATION_IMAGE_BUCKET),
