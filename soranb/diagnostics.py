@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .checks import CHECKS, CheckResult
+from .debuglog import redact
 from .errors import SoranbError
 from .records import Status
 from .request import GenerationRequest
@@ -44,6 +45,8 @@ async def run_check(service: VideoService, name: str, *, allow_spend: bool = Fal
         status, summary, detail = "failed", str(exc), type(exc).__name__
     except Exception as exc:  # a check must report, not crash the panel
         status, summary, detail = "failed", f"unexpected {type(exc).__name__}: {exc}", ""
+    secrets = service.settings.secrets()  # e.g. user:pass inside OPENAI_BASE_URL never reaches the panel
+    summary, detail = redact(summary, secrets), redact(detail, secrets)
     result = CheckResult(name, status, summary, detail, time.perf_counter() - started)  # type: ignore[arg-type]
     level = "INFO" if result.status != "failed" else "ERROR"
     service.log.add(level, f"check {name}: {result.status}: {result.summary}")

@@ -31,6 +31,7 @@ from storage3.utils import StorageException
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from supabase_auth.errors import AuthError
 
+from ..debuglog import redact
 from ..errors import (
     ConfigError,
     RecordConflict,
@@ -562,11 +563,8 @@ class SupabaseStore(Store):
         return failed(f"{action}: {where} failed ({type(exc).__name__})")
 
     def _scrub(self, text: str) -> str:
-        """Whatever a server echoes, a key or password never reaches a message."""
-        for secret in (self._key, self._access_token, self._password):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        """Whatever a server echoes, a key or password never reaches a message (soranb's one redactor)."""
+        return redact(text, [s for s in (self._key, self._access_token, self._password) if s])
 
 
 # -- rows ------------------------------------------------------------------------------------
