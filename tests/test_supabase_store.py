@@ -327,3 +327,28 @@ async def test_bad_media_keys_never_become_paths(double_for: Callable[[str], Sup
         for key in ("videos/../secret", "../videos/x.mp4", "other/x.mp4", "videos/", "videos/a/b.mp4"):
             with pytest.raises(ValueError):
                 await store.media_url(key)
+
+
+# -- a damaged row ------------------------------------------------------------------------------------
+
+
+async def test_a_row_an_older_app_damaged_is_a_failed_record_that_can_be_deleted(
+    double_for: Callable[[str], SupabaseDouble],
+) -> None:
+    double = double_for("single-user")
+    async with opened(double) as store:
+        good = await store.insert(make("kept"))
+        bad = await store.insert(make("damaged"))
+        _sql(
+            double,
+            "update public.video_generations set video_url = 'C:/videos/x.mp4' where id = %s returning id",
+            (bad.id,),
+        )
+        listed = {r.id: r for r in await store.list(RecordQuery())}
+        assert set(listed) == {good.id, bad.id} and not listed[good.id].is_unreadable
+        broken = listed[bad.id]
+        assert broken.status == Status.FAILED and broken.is_unreadable and broken.video_key is None
+        assert "video_url is neither a store key nor an http(s) URL" in (broken.error_message or "")
+        assert (await store.get(bad.id)).is_unreadable
+        await store.delete(bad.id)
+        assert [r.id for r in await store.list(RecordQuery())] == [good.id]

@@ -587,11 +587,33 @@ def _to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_row(row: Any) -> GenerationRecord:
-    """A record from a PostgREST row (a JSON object); columns soranb does not know are ignored."""
-    data = {_COLUMN_FIELDS[c]: v for c, v in row.items() if c in _COLUMN_FIELDS}
-    data["id"] = str(data["id"])
-    data["progress"] = int(data.get("progress") or 0)
-    return GenerationRecord.from_dict(data)
+    """A record from a PostgREST row (a JSON object); columns soranb does not know are ignored.
+
+    A damaged row (an unknown status, a missing column, a media column that is neither a store key
+    nor an http(s) URL) becomes a failed record that says why, so one row never stops the history.
+    """
+    data = {_COLUMN_FIELDS[c]: v for c, v in row.items() if c in _COLUMN_FIELDS} if isinstance(row, dict) else {}
+    try:
+        missing = [c for c in _FIELD_COLUMNS.values() if c not in row]
+        if missing:
+            raise ValueError(f"missing column {', '.join(missing)}")
+        data["id"] = str(data["id"])
+        data["progress"] = int(data.get("progress") or 0)
+        if not isinstance(data.get("metadata"), dict):
+            raise ValueError("metadata is not a JSON object")
+        for name in ("video_key", "thumbnail_key", "image_key"):
+            value = data.get(name)
+            if value is not None and not (isinstance(value, str) and (_KEY.match(value) or _is_http_url(value))):
+                raise ValueError(f"{_FIELD_COLUMNS[name]} is neither a store key nor an http(s) URL")
+        return GenerationRecord.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        return GenerationRecord.unreadable(data, f"missing {exc}" if isinstance(exc, KeyError) else str(exc))
+
+
+def _is_http_url(value: str) -> bool:
+    """A full URL an older app kept in a media column (played as it is, never fetched by soranb)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _statuses(expect: Status | Iterable[Status] | None) -> builtins.list[str]:
