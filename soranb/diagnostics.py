@@ -71,7 +71,11 @@ async def _provider(service: VideoService) -> tuple[str, str, str]:
 async def _store(service: VideoService) -> tuple[str, str, str]:
     total = await service.store.count(RecordQuery())
     open_jobs = await service.store.count(RecordQuery.open_jobs())
-    return "ok", f"{service.store.describe()}: {total} records, {open_jobs} open", ""
+    summary = f"{service.store.describe()}: {total} records, {open_jobs} open"
+    # The count above worked with the bare project key: a single-user project's policies let it in.
+    warning = getattr(service.store, "single_user_warning", None)
+    note = warning() if callable(warning) else None
+    return "ok", f"{summary}; warning: {note}" if note else summary, note or ""
 
 
 async def _schema(service: VideoService) -> tuple[str, str, str]:

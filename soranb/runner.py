@@ -35,6 +35,7 @@ from .errors import (
     RequestInvalid,
     SoranbError,
 )
+from .provenance import may_submit
 from .provider import ProviderJob, VideoProvider
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
@@ -140,7 +141,7 @@ class JobRunner:
             report = PollReport()
             open_records = await self.store.list(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
-            pending = [r for r in open_records if r.status == Status.PENDING]
+            pending = [r for r in open_records if r.status == Status.PENDING and may_submit(self.store, r)]
             running = [r for r in open_records if r.status == Status.PROCESSING and r.openai_job_id]
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
