@@ -16,6 +16,7 @@ A starting image is read only from the store's own keys (`images/<id>.<ext>`), n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .records import GenerationRecord
 
 __all__ = ["SIGNATURE", "installation_secret", "is_signed_by", "may_submit", "sign"]
@@ -33,18 +35,30 @@ _SECRET_FILE = "installation.key"
 
 
 def installation_secret(data_dir: Path) -> bytes:
-    """This installation's signing secret, made on first use and kept in the data folder (mode 600)."""
+    """This installation's signing secret, made on first use and kept in the data folder (mode 600).
+
+    Made atomically (written aside, then linked into place), so a kernel and a CLI starting together
+    agree on one secret instead of one overwriting the other's.
+    """
     path = Path(data_dir) / _SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_hex(32) + "\n")
+            with contextlib.suppress(FileExistsError):  # someone else was first: theirs counts
+                os.link(aside, path)
+        finally:
+            aside.unlink(missing_ok=True)
     try:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except (FileNotFoundError, ValueError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(value + "\n")
-    return bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(
+            f"{path} is damaged (not the hex secret soranb wrote); delete it and soranb makes a new one, "
+            "after which pending rows this installation wrote before must be generated again"
+        ) from None
 
 
 def _signature(secret: bytes, record: GenerationRecord) -> str:

@@ -125,7 +125,10 @@ def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(s
                     prompt="a copied signature", model="sora-2", size="1280x720", seconds=4, metadata=copied
                 ),
             ]
-            return [await stranger.insert(r) for r in rows]
+            try:
+                return [await stranger.insert(r) for r in rows]
+            finally:
+                await stranger.close()
 
         planted = service._run(as_stranger())
         # the owner's own record, tampered with before it was sent: it no longer matches its signature
@@ -166,8 +169,11 @@ def test_per_user_mode_submits_the_signed_in_users_rows_from_any_machine(setting
         async def from_another_machine() -> GenerationRecord:
             other = SupabaseStore(double.url, double.anon_key, http_client=http, installation_secret=b"server", **ada)
             await other.open()
-            record = GenerationRecord(prompt="queued on the server", model="sora-2", size="1280x720", seconds=4)
-            return await other.insert(record)
+            try:
+                record = GenerationRecord(prompt="queued on the server", model="sora-2", size="1280x720", seconds=4)
+                return await other.insert(record)
+            finally:
+                await other.close()
 
         record = service._run(from_another_machine())
         _poll_until_settled(service, [record.id])
@@ -200,3 +206,16 @@ def _sql(conninfo: str, query: str, params: tuple = ()) -> None:
 
     with psycopg.connect(conninfo) as conn:
         conn.execute(query, params)  # type: ignore[arg-type]
+
+
+def test_the_installation_secret_is_made_once_private_and_shared_by_every_process(tmp_path):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from soranb.provenance import installation_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: installation_secret(tmp_path / "data"), range(16)))
+    assert len(made) == 1 and len(made.pop()) == 32
+    assert os.stat(tmp_path / "data" / "installation.key").st_mode & 0o077 == 0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["installation.key"]
