@@ -5,7 +5,7 @@
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
     soranb doctor [--allow-spend] [--json]
-    soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS]
+    soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
 
 Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
 `--timeout` passed (they are kept; `soranb wait` resumes them).
@@ -98,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--fault", action="append", default=[], metavar="NAME=RATE", help="inject faults (repeatable)")
     emu.add_argument("--latency-ms", type=int, default=0)
     emu.add_argument("--state-dir", type=Path, help="keep jobs and files here (default: a temp folder)")
+    emu.add_argument(
+        "--api-key",
+        help="accept only this bearer key (default: SORANB_EMULATOR_API_KEY, else any key; a request "
+        "without one always gets 401)",
+    )
     emu.set_defaults(command="emulator", run=_emulator)
     return parser
 
@@ -182,6 +187,7 @@ def _emulator(args: argparse.Namespace) -> int:
     import logging
 
     from .emulator import EmulatorConfig, parse_fault, serve
+    from .emulator.server import exposure_warning
 
     try:
         faults = dict(parse_fault(spec) for spec in args.fault)
@@ -191,8 +197,12 @@ def _emulator(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"speed": args.speed, "faults": faults, "latency_ms": args.latency_ms}
     if args.state_dir is not None:
         overrides["state_dir"] = args.state_dir
+    if args.api_key:
+        overrides["api_key"] = args.api_key
     config = EmulatorConfig.from_env(**overrides)
     print(f"soranb emulator on http://{args.host}:{args.port}/v1 (speed x{config.speed:g})", file=sys.stderr)
+    if warning := exposure_warning(args.host, config.api_key):
+        print(warning, file=sys.stderr)
     serve(config, host=args.host, port=args.port)
     return 0
 

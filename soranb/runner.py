@@ -53,6 +53,7 @@ from .errors import (
 )
 from .leases import LEASE_TTL, holder_is_gone, tmp_folder_name, tmp_folder_owner
 from .media_check import verify_video
+from .provenance import may_submit
 from .provider import ProviderJob, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
@@ -256,7 +257,8 @@ class JobRunner:
             report = PollReport()
             open_records = await self.store.list(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
-            pending = [r for r in open_records if r.status == Status.PENDING]
+            # only records this installation (or this signed-in user) made: a stranger's row never spends
+            pending = [r for r in open_records if r.status == Status.PENDING and may_submit(self.store, r)]
             running: list[GenerationRecord] = []
             for record in open_records:
                 if record.status != Status.PROCESSING:

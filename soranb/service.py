@@ -132,7 +132,9 @@ class VideoService:
 
     def describe(self) -> str:
         why = self.settings.sources.get("SORANB_PROVIDER", "set by SORANB_PROVIDER")
-        return f"provider: {self.provider.label} ({why}) · store: {self.store.describe()}"
+        env = self.settings.describe_sources()  # which .env was read (or why not): planted files show
+        text = f"provider: {self.provider.label} ({why}) · store: {self.store.describe()}"
+        return f"{text} · {env}" if env else text
 
     @property
     def provider_is_paid(self) -> bool:

@@ -370,6 +370,22 @@ def _to_row_partial(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
-    data = dict(zip(_COLUMNS, row, strict=True))
-    data["metadata"] = json.loads(data["metadata"] or "{}")
-    return GenerationRecord.from_dict(data)
+    """The record of a row; a damaged row becomes a failed record that says why (see `unreadable`)."""
+    data = dict(zip(_COLUMNS, row, strict=False))
+    try:
+        if len(row) != len(_COLUMNS):
+            raise ValueError(f"{len(row)} columns instead of {len(_COLUMNS)}")
+        data["metadata"] = json.loads(data["metadata"] or "{}")
+        if not isinstance(data["metadata"], dict):
+            raise ValueError("metadata is not a JSON object")
+        for name in ("video_key", "thumbnail_key", "image_key"):
+            if data[name] is not None and not (isinstance(data[name], str) and _KEY.match(data[name])):
+                raise ValueError(f"{name} is not a media key")
+        return GenerationRecord.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        return GenerationRecord.unreadable(data, _why(exc))
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for an unreadable row (a missing column is a KeyError)."""
+    return f"missing {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 import ipywidgets as widgets
 
+from ..debuglog import redact  # defence in depth: soranb's one redactor, also for unexpected errors
 from ..errors import SoranbError
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
@@ -27,12 +27,6 @@ Kind = Literal["success", "error", "info"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _COLORS = {"success": "#16a34a", "error": "#dc2626", "info": "#2563eb"}
-# Defence in depth: a secret-looking token in an unexpected exception never reaches the page.
-_SECRET = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-.]+)")
-
-
-def redact(text: str) -> str:
-    return _SECRET.sub("[redacted]", text)
 
 
 def describe_exception(exc: BaseException) -> str:
