@@ -352,16 +352,18 @@ def test_a_lost_create_is_found_on_a_later_attempt_never_created_again(make_serv
 
 
 def test_a_lost_create_never_links_a_job_that_another_record_already_has(make_service):
+    """The second, identical create never reaches the provider: the look-up finds only the first
+    record's job, which must not be taken for the lost one."""
     state = {"posts": 0}
 
-    async def rule(request: httpx2.Request, response: httpx2.Response, body: bytes):
+    def refuse(request: httpx2.Request):
         if request.method == "POST" and request.url.path == "/v1/videos":
             state["posts"] += 1
-            if state["posts"] == 2:  # the second, identical request's answer is lost
+            if state["posts"] == 2:
                 raise httpx2.ReadError("[Errno 104] Connection reset by peer")
         return None
 
-    service, _ = tampered(make_service, rule)
+    service, _ = tampered(make_service, lambda *_: None, refuse)
     first = service.generate(FOX)
     second = service.generate(FOX)  # same prompt, model, size and seconds
     assert first.openai_job_id != second.openai_job_id
