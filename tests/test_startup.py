@@ -116,3 +116,20 @@ app.state.emulator.close()
 """
     assert "uvicorn" not in _loaded_after(in_process, tmp_path / "data")
     assert "uvicorn" in _loaded_after("from soranb.emulator import serve", tmp_path / "data")
+
+
+def test_a_browsing_kernel_still_finishes_a_job_the_cli_started(tmp_path: Path) -> None:
+    """The poller that has not built its provider yet keeps asking the store, and takes over new jobs."""
+    from soranb import GenerationRequest, Settings
+    from soranb.records import Status
+    from soranb.service import VideoService
+
+    environ = {"SORANB_DATA_DIR": str(tmp_path / "data"), "SORANB_EMULATOR_SPEED": "240"}
+    settings = Settings.from_env({**environ, "SORANB_POLL_INTERVAL_MAX": "0.2"}, dotenv=False)
+    with VideoService(settings) as browsing:  # its poller runs; nothing is open, so no provider yet
+        assert browsing.list_records() == []
+        with VideoService(settings, autostart=False) as cli:  # `soranb generate` without --wait
+            record = cli.generate(GenerationRequest("started from the CLI", "sora-2", "1280x720", 4))
+        (finished,) = browsing.wait([record.id], timeout=60)
+        assert finished.status == Status.COMPLETED and finished.video_key
+        assert browsing.media_path(finished.video_key) is not None
