@@ -135,3 +135,30 @@ async def test_a_really_full_disk_is_called_full_never_damaged_and_nothing_is_lo
     await again.open()
     assert "keep me" in [r.prompt for r in await again.list(RecordQuery())]
     await again.close()
+
+
+async def test_a_database_made_by_the_first_release_is_upgraded_in_place(tmp_path):
+    """`tests/data/soranb-0.1.0.db` was written by soranb 0.1.0 (main at 457ec68): one completed and
+    one pending record. Opening it upgrades the table in place and keeps every row as it was."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    from soranb.records import Status
+    from soranb.store.local import _MIGRATIONS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "soranb-0.1.0.db", data / "soranb.db")
+    for _ in range(2):  # the second open finds nothing left to do
+        store = LocalStore(data)
+        await store.open()
+        done = await store.get("11111111-1111-4111-8111-111111111111")
+        assert done.status == Status.COMPLETED and done.prompt == "a fox from the first release"
+        assert done.video_key == f"videos/{done.id}.mp4" and done.metadata["completed_at"] == 1
+        waiting = await store.get("22222222-2222-4222-8222-222222222222")
+        assert waiting.status == Status.PENDING and waiting.model == "sora-2-pro" and waiting.seconds == 8
+        assert await store.check_schema() == []
+        await store.close()
+    version = sqlite3.connect(data / "soranb.db").execute("pragma user_version").fetchone()[0]
+    assert version == len(_MIGRATIONS)
