@@ -31,6 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .catalog import MODELS
 from .debuglog import DebugLog
 from .errors import (
     AuthenticationFailed,
@@ -68,6 +69,7 @@ _STRIKES = 3  # invalid answers or unexpected errors in a row before a record is
 _MAX_DAMAGED_DOWNLOADS = 4  # a video that arrives cut short this often is ended as damaged
 _PARALLEL_DOWNLOADS = 4  # finished jobs stored at once in one poll step
 _THUMBNAIL_TRIES = 3
+_MIN_JOB_DEADLINE_S = 2 * 3600.0
 # Failures that pass: the record stays as it is and the next step tries again.
 _TRANSIENT = (ProviderUnreachable, ProviderUnavailable, RateLimited, StoreWriteFailed)
 # The provider's final word on a create: the record ends failed with its message.
@@ -121,6 +123,7 @@ class JobRunner:
         self._strikes: dict[str, int] = {}
         self._damaged: dict[str, int] = {}
         self._retry_after: float | None = None
+        self.job_deadline_s: float | None = None  # None: ten times a job's usual render time, at least 2 h
         self._lock = asyncio.Lock()  # one step at a time, whoever asks (poller, button, test)
 
     # -- leases ------------------------------------------------------------------------
@@ -262,11 +265,14 @@ class JobRunner:
             for record in open_records:
                 if record.status != Status.PROCESSING:
                     continue
-                if _usable_job_id(record.openai_job_id):
-                    running.append(record)
-                else:  # it can never be followed at the provider
+                if not _usable_job_id(record.openai_job_id):  # it can never be followed at the provider
                     reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
                     await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
+                elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
+                    reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
+                    await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
+                else:
+                    running.append(record)
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
                 updated = await self._isolated(record, self._submit_pending(record))
@@ -306,6 +312,15 @@ class JobRunner:
             if stuck or self._retry_after:  # refused, unanswered or throttled: back off before trying again
                 report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure(self._retry_after))
             return report
+
+    def _deadline_s(self, record: GenerationRecord) -> float:
+        """How long a job may stay open before soranb stops waiting for it (a provider that never
+        finishes must not hold `soranb wait` forever): ten times its usual render time, at least two hours."""
+        if self.job_deadline_s is not None:
+            return self.job_deadline_s
+        spec = MODELS.get(record.model)
+        usual = record.seconds * (spec.render_seconds_per_clip_second if spec else 30.0) * 1.5
+        return max(_MIN_JOB_DEADLINE_S, 10 * usual)
 
     async def _isolated(
         self, record: GenerationRecord, work: Coroutine[Any, Any, GenerationRecord | None]

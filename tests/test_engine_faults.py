@@ -98,6 +98,16 @@ def test_an_invalid_field_from_the_provider_ends_that_record_with_the_reason(mak
     assert len(emulator_jobs(service)) == 2
 
 
+def test_a_job_the_provider_never_finishes_is_ended_so_waiting_always_returns(make_service):
+    service, _ = tampered(make_service, hostile(lambda video: video.update(status="in_progress", progress=50)))
+    good = service.generate(FOX)
+    stuck = service.generate(HOSTILE)
+    service.runner.job_deadline_s = 3.0  # instead of hours: ten times the usual render time
+    records = service.wait([good.id, stuck.id], timeout=60)
+    assert [r.status for r in records] == [Status.COMPLETED, Status.FAILED]
+    assert "has not finished it" in records[1].error_message and stuck.openai_job_id in records[1].error_message
+
+
 def test_a_stored_record_with_a_broken_job_id_is_ended_and_deletable(service):
     broken = GenerationRecord(prompt="from an older soranb", model="sora-2", size="1280x720", seconds=4)
     broken = dataclasses.replace(broken, status=Status.PROCESSING, openai_job_id="..")
