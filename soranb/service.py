@@ -76,8 +76,7 @@ class VideoService:
         self._poll_task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._closed = False
-        speed = 1.0 if self.settings.provider != "emulator" else (self.settings.emulator_speed or 6.0)
-        self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
+        self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s)  # learns the pace itself
         try:
             self.provider = provider or VideoProvider.from_settings(self.settings, self.log)
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
@@ -223,7 +222,7 @@ class VideoService:
         assert self._wake is not None
         while True:
             try:
-                report = await self.runner.step()
+                report = await self.runner.step(only_when_due=True)
                 delay = report.next_delay_s
             except RateLimited as exc:
                 delay = self.schedule.after_failure(exc.retry_after)
