@@ -126,6 +126,7 @@ class PollSchedule:
             seen.last_point = (now, job.progress)
 
     def forget(self, job_ids: Iterable[str]) -> None:
+        """Stop following jobs (deleted records); what they taught stays."""
         for job_id in job_ids:
             self._jobs.pop(job_id, None)
 
@@ -139,7 +140,7 @@ class PollSchedule:
         if not expected:
             return
         told: Interval = (-math.inf, math.inf)
-        if job.completed_at and job.created_at > 0:
+        if job.completed_at and job.created_at > 0 and job.completed_at >= job.created_at:
             took = job.completed_at - job.created_at  # whole seconds of the provider's clock
             told = (took - 1.0, took + 1.0)
         own: Interval = (-math.inf, math.inf)
@@ -147,7 +148,7 @@ class PollSchedule:
             slack = seen.start_err + _SLACK_S
             own = (seen.open_for - slack, now - seen.start + slack)
         duration = _intersect(told, own) or told
-        if math.isfinite(duration[0]) and math.isfinite(duration[1]):
+        if math.isfinite(duration[0]) and math.isfinite(duration[1]) and duration[1] > 0:
             self._paces.append((max(0.0, duration[0]) / expected, duration[1] / expected))
 
     # -- estimates --------------------------------------------------------------------------

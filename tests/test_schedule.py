@@ -130,6 +130,15 @@ def test_failed_jobs_teach_nothing_and_are_dropped():
     assert schedule.eta_s("job") is None
 
 
+def test_a_completion_time_before_the_creation_time_teaches_nothing():
+    clock = Clock()
+    schedule = PollSchedule(clock=clock)
+    created = int(clock.now + OFFSET)
+    job = ProviderJob("job", "completed", 100, created, "sora-2", "1280x720", "4", completed_at=created - 30)
+    schedule.observe(job)  # never seen open either: nothing to learn from
+    assert not schedule.learned
+
+
 def test_an_overdue_job_is_asked_about_less_and_less_often():
     clock = Clock()
     provider = Provider(clock)
