@@ -10,9 +10,13 @@ import time
 
 import pytest
 
+from soranb.config import Settings
 from soranb.provider import ProviderJob
 from soranb.request import GenerationRequest
 from soranb.schedule import GUESS_SPREAD, PollSchedule
+from soranb.service import VideoService
+
+from conftest import TEST_EMULATOR_SPEED
 
 OFFSET = 1_700_000_000.4  # provider clock minus our clock
 SORA2_4S = {"model": "sora-2", "size": "1280x720", "seconds": 4}  # the catalog says 60 s
@@ -232,3 +236,25 @@ def test_the_runner_teaches_the_schedule_from_finished_jobs(service):
     second = service.generate(GenerationRequest("second", "sora-2", "1280x720", 4))
     eta = service.schedule.eta_s(second.openai_job_id or "", **SORA2_4S)
     assert eta is not None and eta < 60.0 / GUESS_SPREAD  # the emulator runs fast: the guess is gone
+
+
+def test_a_finished_job_frees_its_slot_for_the_next_record_at_once(tmp_path, monkeypatch):
+    settings = Settings.from_env(
+        {
+            "SORANB_DATA_DIR": str(tmp_path / "data"),
+            "SORANB_EMULATOR_SPEED": TEST_EMULATOR_SPEED,
+            "SORANB_MAX_CONCURRENT_JOBS": "2",
+        },
+        dotenv=False,
+    )
+    with VideoService(settings, autostart=False) as service:
+        monkeypatch.setattr(service.schedule, "eta_s", lambda *args, **kwargs: 30.0)  # open jobs: no look soon
+        first = service.generate(GenerationRequest("first", "sora-2", "1280x720", 4))
+        service.generate(GenerationRequest("long", "sora-2-pro", "1792x1024", 12))  # still open after the first
+        waiting = service.generate(GenerationRequest("waiting", "sora-2", "1280x720", 4))
+        assert waiting.openai_job_id is None  # the cap holds it back
+        deadline = time.monotonic() + 60
+        while first.id not in (report := service.poll_once()).completed:
+            assert time.monotonic() < deadline, "the first job never completed"
+            time.sleep(0.05)
+        assert report.next_delay_s == service.schedule.min_interval_s  # not the next look at an open job
