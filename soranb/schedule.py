@@ -23,14 +23,15 @@ finish, and picks the next look at it:
 
 - narrow (at most `late_s` wide): at the latest finish, so a finished job is seen
   at most `late_s` after it finished;
-- wide: in between (the geometric middle of the elapsed times), at least `late_s`
-  after the earliest; each look adds evidence, so a few looks narrow it;
+- wide: a quarter of the way in (at least `late_s` after the earliest), so a job that
+  ends early is not seen much later; each look adds evidence, so a few looks narrow it;
 - nothing but the guess: at the guess's optimistic end, then at gaps growing with age;
 - overdue (still open after its latest finish): again after `late_s`, then less and less often.
 
-A wait between refreshes is never below `min_interval_s`, and never above
-`max_interval_s` while the pace is unlearned or `settled_interval_s` once a
-finished job has taught it (a safety net for jobs that fail early).
+A wait between refreshes is never below `min_interval_s`, and never runs past
+`max_interval_s` after the last refresh while the pace is unlearned, or past
+`settled_interval_s` once a finished job has taught it (a safety net for jobs that
+fail early). The `openai-poll-after-ms` hint is used only when no job has an estimate.
 """
 
 from __future__ import annotations
@@ -236,7 +237,8 @@ class PollSchedule:
         - seconds left is >= 0 until the likeliest finish, then 0.0 (the job is late, the next
           refresh will tell); None when the job was never observed (then progress is 0);
         - it makes no request and changes no schedule state except the remembered progress;
-          it costs microseconds, so call it as often as a view repaints (say once a second).
+          it is cheap, so call it as often as a view repaints (say once a second), on the
+          service's loop thread like every other method here (the schedule has no lock).
         """
         job = self._remember(job_id, model, size, seconds)
         if job is None:
