@@ -196,6 +196,7 @@ class JobRunner:
     ) -> GenerationRecord:
         known = {r.openai_job_id for r in await self.store.list(RecordQuery(limit=200)) if r.openai_job_id}
         job: ProviderJob | None = None
+        created = False
         attempted = record.metadata.get("create_attempted_at")
         if attempted:  # an earlier answer was lost: the job may exist already
             job = await self.provider.find_job(request, since=float(attempted) - 5, exclude=known)
@@ -206,9 +207,10 @@ class JobRunner:
                 job = await self.provider.remix(remix_of.openai_job_id or "", request.prompt)
             else:
                 job = await self.provider.create(request, known_job_ids=known)
+            created = True
+        self.schedule.observe(job, just_created=created)  # a job just created starts now on its clock
         record = await self._apply_job(record, job, expect=Status.PENDING)
         self._create_failures.pop(record.id, None)
-        self.schedule.observe(job.id, job.progress)
         self.log.info(f"record {record.id} -> job {job.id} ({job.status})")
         return record
 
@@ -253,7 +255,9 @@ class JobRunner:
         return await self.submit(record, request, remix_of=remix_of)
 
     # -- one poll step -----------------------------------------------------------------------
-    async def step(self) -> PollReport:
+    async def step(self, *, only_when_due: bool = False) -> PollReport:
+        """One poll step; `only_when_due` (the background loop) skips the refresh until the schedule wants one,
+        so a wake-up for a new record submits it without a list call."""
         async with self._lock:
             self._retry_after = None
             report = PollReport()
@@ -281,7 +285,10 @@ class JobRunner:
                     running.append(updated)
                 elif updated is None or updated.status == Status.PENDING:
                     stuck += 1
-            if running:
+            etas = self._etas(running) if only_when_due else []
+            if running and only_when_due and not self.schedule.due(etas):
+                report.next_delay_s = self.schedule.next_delay(etas)
+            elif running:
                 jobs, problems, report.status_requests, hint = await self._refresh(running)
                 slots = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
 
@@ -299,13 +306,13 @@ class JobRunner:
                     elif outcome is not None and not outcome.is_open:
                         report.failed.append(outcome.id)
                 still_open = [r for r in running if r.id not in report.completed and r.id not in report.failed]
-                etas = [
-                    self.schedule.eta_s(r.openai_job_id or "", model=r.model, size=r.size, seconds=r.seconds)
-                    for r in still_open
-                ]
                 report.next_delay_s = (
-                    self.schedule.next_delay(etas, hint_ms=hint) if still_open else self.schedule.min_interval_s
+                    self.schedule.next_delay(self._etas(still_open), hint_ms=hint)
+                    if still_open
+                    else self.schedule.min_interval_s
                 )
+                if len(still_open) < len(running) and len(pending) > len(report.submitted):
+                    report.next_delay_s = self.schedule.min_interval_s  # a slot is free: submit the next soon
             else:
                 report.next_delay_s = self.poll_interval_max_s if not pending else 1.0
             report.retry_after_s = self._retry_after
@@ -422,8 +429,8 @@ class JobRunner:
 
     async def _advance(self, record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
         """Move a record along with its job; returns the record when its status changed."""
+        self.schedule.observe(job)  # any status: a completed job teaches the provider's pace
         if job.status in ("queued", "in_progress"):
-            self.schedule.observe(job.id, job.progress)
             if job.progress != record.progress or record.metadata.get("provider_status") != job.status:
                 metadata = {**record.metadata, "provider_status": job.status}
                 updated = await self.store.update(
@@ -544,6 +551,12 @@ class JobRunner:
         self.log.warning(f"record {record.id} {status}: {message}")
         self._emit("failed", updated, message)
         return updated
+
+    def _etas(self, records: list[GenerationRecord]) -> list[float | None]:
+        """Seconds until each record's job is worth a refresh, by the poll schedule."""
+        return [
+            self.schedule.eta_s(r.openai_job_id or "", model=r.model, size=r.size, seconds=r.seconds) for r in records
+        ]
 
     # -- temp files ------------------------------------------------------------------------------
     def tmp_path(self, suffix: str) -> Path:

@@ -85,8 +85,7 @@ class VideoService:
         self._seen: dict[str, datetime | None] = {}  # record id -> updated_at this service last told its views
         self._snapshot: dict[str, GenerationRecord] | None = None  # the newest records at the last watch
         self._closed = False
-        speed = 1.0 if self.settings.provider != "emulator" else (self.settings.emulator_speed or 6.0)
-        self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
+        self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s)  # learns the pace itself
         self._provider = provider
         self._runner: JobRunner | None = None
         self._build_lock = threading.Lock()
@@ -275,7 +274,7 @@ class VideoService:
                 if self._runner is None and not await self.store.count(RecordQuery.open_jobs()):
                     delay = self.settings.poll_interval_max_s  # nothing to poll: the provider is not built yet
                 else:
-                    report = await self.runner.step()
+                    report = await self.runner.step(only_when_due=True)
                     delay, retry_after = report.next_delay_s, report.retry_after_s
             except RateLimited as exc:
                 retry_after = exc.retry_after
