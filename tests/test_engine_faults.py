@@ -245,14 +245,14 @@ def test_a_download_that_outlives_its_lease_period_is_fetched_once(make_service)
 
 
 def test_two_services_on_one_store_finish_every_job_and_fetch_each_video_once(make_service):
-    """Five jobs over the cap of four, two pollers racing, twenty rounds in a row."""
-    for _ in range(ROUNDS):
-        a, tamper_a = tampered(make_service, lambda *_: None)
-        b, tamper_b = tampered(make_service, lambda *_: None)
-        records = [a.generate(dataclasses.replace(FOX, prompt=f"fox number {i}")) for i in range(5)]
-        results: dict[str, list[GenerationRecord]] = {}
-
+    """Five jobs over the cap of four, two pollers racing to finish them, twenty rounds in a row."""
+    a, tamper_a = tampered(make_service, lambda *_: None)
+    b, tamper_b = tampered(make_service, lambda *_: None)
+    for round_ in range(ROUNDS):
+        fetched_before = tamper_a.count("variant=video") + tamper_b.count("variant=video")
+        records = [a.generate(dataclasses.replace(FOX, prompt=f"fox {i} of round {round_}")) for i in range(5)]
         ids = [r.id for r in records]
+        results: dict[str, list[GenerationRecord]] = {}
 
         def wait(name: str, service: VideoService, results=results, ids=ids) -> None:
             results[name] = service.wait(ids, timeout=60)
@@ -262,11 +262,10 @@ def test_two_services_on_one_store_finish_every_job_and_fetch_each_video_once(ma
             thread.start()
         for thread in threads:
             thread.join(90)
-        assert [r.status for r in results["a"]] == [Status.COMPLETED] * 5
-        assert [r.status for r in results["b"]] == [Status.COMPLETED] * 5
-        assert tamper_a.count("variant=video") + tamper_b.count("variant=video") == 5
-        for service in (a, b):  # each round counts only its own services' downloads
-            service.close()
+        assert [r.status for r in results["a"]] == [Status.COMPLETED] * 5, f"round {round_}"
+        assert [r.status for r in results["b"]] == [Status.COMPLETED] * 5, f"round {round_}"
+        fetched = tamper_a.count("variant=video") + tamper_b.count("variant=video") - fetched_before
+        assert fetched == 5, f"round {round_}: {fetched} video downloads for 5 jobs"
 
 
 def test_temp_folders_of_processes_that_are_gone_are_swept_and_live_ones_kept(settings, make_service):
