@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ __all__ = [
     "UrlFor",
     "check_results_html",
     "download_html",
+    "download_name",
     "error_html",
     "esc",
     "format_cost",
@@ -42,6 +44,8 @@ __all__ = [
     "media_html",
     "player_html",
     "pretty_json_html",
+    "price_text",
+    "progress_note_html",
     "record_meta_html",
     "status_badge_html",
     "summary_html",
@@ -137,25 +141,79 @@ def media_html(record: GenerationRecord, url_for: UrlFor, *, player: bool = True
     return thumbnail_html(record, url_for)
 
 
-def download_html(record: GenerationRecord, url_for: UrlFor) -> str:
+def download_name(record: GenerationRecord) -> str:
+    """A file name a person recognises: the prompt's first words, not a uuid."""
+    words = re.findall(r"[A-Za-z0-9]+", record.prompt)[:8]
+    stem = "-".join(words).lower()[:60].strip("-") or "soranb-video"
+    return f"{stem}-{record.id[:6]}.mp4"
+
+
+_DOWNLOAD_STYLE = (
+    "display:inline-block;padding:2px 10px;border:1px solid #2563eb;border-radius:4px;"
+    "color:#2563eb;text-decoration:none;font-size:12px"
+)
+
+
+def download_html(record: GenerationRecord, url_for: UrlFor, note: str = "") -> str:
+    """A "Download MP4" link styled as a button; `note` (escaped) says where the file is when it matters."""
     if not record.video_key:
         return ""
+    extra = f' <span class="soranb-download-note" style="color:#6b7280;font-size:11px">{esc(note)}</span>'
     return (
         f'<a class="soranb-download" href="{_safe_url(url_for(record.video_key))}" '
-        f'download="soranb-{esc(record.id)}.mp4" target="_blank">Download MP4</a>'
+        f'download="{esc(download_name(record))}" target="_blank" style="{_DOWNLOAD_STYLE}">Download MP4</a>'
+        + (extra if note else "")
     )
 
 
-def record_meta_html(record: GenerationRecord) -> str:
-    """The prompt (escaped) and the facts of one record, for a card or a row."""
-    remix = f" · remix of {esc(record.remixed_from[:8])}" if record.remixed_from else ""
+_NOT_BILLED = frozenset({Status.FAILED, Status.CANCELLED})
+
+
+def price_text(record: GenerationRecord) -> str:
+    """The price, or that nothing was billed for a job that never made a video."""
+    if record.status in _NOT_BILLED:
+        return "not billed"
+    return format_cost(record.cost)
+
+
+def record_meta_html(record: GenerationRecord, source_prompt: str | None = None) -> str:
+    """The prompt (escaped) and the facts of one record, for a card or a row.
+
+    A remix names its source by prompt when the caller knows it (else by a short id).
+    """
+    remix = ""
+    if record.remixed_from:
+        if source_prompt:
+            short = source_prompt if len(source_prompt) <= 60 else source_prompt[:59] + "…"
+            remix = f' · remix of “<span class="soranb-remix-source">{esc(short)}</span>”'
+        else:
+            remix = f" · remix of {esc(record.remixed_from[:8])}"
+    image = ""
+    if record.image_filename:
+        fit = record.metadata.get("fit") if isinstance(record.metadata, dict) else None
+        image = f" · from image {esc(record.image_filename)}" + (f" ({esc(fit)})" if fit else "")
     return (
         f'<div class="soranb-prompt-text" style="white-space:pre-wrap;word-break:break-word;'
         f'max-height:6em;overflow:auto">{esc(record.prompt)}</div>'
         f'<div class="soranb-meta" style="color:#6b7280;font-size:11px">'
-        f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {format_cost(record.cost)}"
-        f" · {esc(format_time(record.created_at))}{remix}</div>"
+        f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {price_text(record)}"
+        f" · {esc(format_time(record.created_at))}{remix}{image}</div>"
     )
+
+
+def progress_note_html(record: GenerationRecord) -> str:
+    """Why a job waits, or about how long it has left (from the service's estimate when it gives one)."""
+    if record.status == Status.PENDING:
+        reason = record.metadata.get("waiting_reason") if isinstance(record.metadata, dict) else None
+        text = str(reason) if reason else "waiting for a free slot"
+    elif record.status == Status.PROCESSING:
+        eta = record.metadata.get("eta_s") if isinstance(record.metadata, dict) else None
+        text = f"{int(record.progress)}%"
+        if isinstance(eta, (int, float)) and eta >= 0:
+            text += f" · about {max(1, round(eta))} s left"
+    else:
+        return ""
+    return f'<span class="soranb-progress-note" style="color:#6b7280;font-size:11px">{esc(text)}</span>'
 
 
 def error_html(record: GenerationRecord) -> str:

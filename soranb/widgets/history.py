@@ -2,6 +2,13 @@
 
 Only one page is ever rendered (the store does the filtering, ordering and
 paging), so a history of thousands stays as fast as a history of twelve.
+
+The grid never rebuilds what is on screen: the browser re-creates every child
+view after the first changed position of a box's `children`, and a re-created
+`<video>` stops. So the grid's children only ever grow (at the end); a card's
+place on the page is its CSS `order`, a card that leaves the page is hidden and
+kept as a spare, and the next record to show reuses a spare card. Insert,
+delete, Reload and paging change only the cards whose record changed.
 Service events arrive on the service thread: they touch only the card of their
 record (a dict record id -> card) under a lock, and never call back into the
 service, which would wait on the very thread that is delivering the event.
@@ -9,6 +16,7 @@ service, which would wait on the very thread that is delivering the event.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -17,13 +25,14 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..catalog import MODELS
+from ..errors import RecordNotFound, SoranbError
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status
 from ..report import history_table_html
 from ..store.base import RecordQuery
-from ._base import StaticReprMixin, close_tree, hold, media_src
+from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
-from .toasts import Toasts, guarded
+from .toasts import Toasts, guarded, short_prompt
 
 __all__ = ["HistoryGrid"]
 
@@ -31,8 +40,10 @@ __all__ = ["HistoryGrid"]
 class HistoryGrid(StaticReprMixin, widgets.VBox):
     """One card per record on the current page, newest first by default.
 
-    `on_remix(record_id)` is called by a completed card's Remix button (the app
-    wires it to the form); without it the button is hidden.
+    A completed card's Remix opens a remix field on that card (the source is that
+    record, by id). `on_retry(record)` is called by a failed card's "Edit and retry"
+    (the app wires it to the form); without it that button is hidden.
+    `search_delay_s`: the search box filters as you type, this long after the last key.
     """
 
     def __init__(
@@ -40,7 +51,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         service: Any,
         page_size: int = 12,
         toasts: Toasts | None = None,
-        on_remix: Callable[[str], None] | None = None,
+        on_retry: Callable[[GenerationRecord], None] | None = None,
+        *,
+        search_delay_s: float = 0.35,
+        repeat_guard: RepeatGuard | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -48,13 +62,20 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.page_size = page_size
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
-        self.on_remix = on_remix
+        self.on_retry = on_retry
+        self.search_delay_s = search_delay_s
+        self.recent = repeat_guard or RepeatGuard()
         self.page = 0
         self.total = 0
         self._lock = threading.RLock()
-        self._cards: dict[str, RecordCard] = {}
+        self._cards: dict[str, RecordCard] = {}  # shown, in page order
+        self._spare: list[RecordCard] = []  # hidden, ready for the next record to show
+        self._slots: list[RecordCard] = []  # the grid's children: only ever appended to
         self._open_ids: set[str] = set()
+        self._prompts: dict[str, str] = {}  # record id -> prompt, to name a remix's source
         self._urls: dict[str, str] = {}
+        self._search_timer: threading.Timer | None = None
+        self._confirm_key: object = None  # a repeated remix the user was asked about
         self._guard = guarded(self.toasts)
         self._parts = CardParts()
 
@@ -65,7 +86,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             options=[("All models", ""), *[(spec.label, name) for name, spec in MODELS.items()]],
             description="Model",
         )
-        self.search = widgets.Text(placeholder="Search prompts", continuous_update=False, description="Search")
+        self.search = widgets.Text(placeholder="Search prompts", continuous_update=True, description="Search")
+        self.search.add_class("soranb-search")
         self.order = widgets.Dropdown(options=[("Newest first", True), ("Oldest first", False)], description="Order")
         self.prev_button = widgets.Button(description="Prev", icon="chevron-left", layout={"width": "auto"})
         self.next_button = widgets.Button(description="Next", icon="chevron-right", layout={"width": "auto"})
@@ -75,8 +97,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         )
         self.refresh_button.add_class("soranb-refresh")
         self.reload_button = widgets.Button(description="Reload", icon="repeat", layout={"width": "auto"})
+        self.reload_button.add_class("soranb-reload")
         self.empty_note = widgets.HTML("<em>No generations match.</em>")
         self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self.grid.add_class("soranb-grid")
+        # The same page controls under the grid too (one model shown twice: they stay in step).
+        self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
 
         parts: list[widgets.Widget] = [
             widgets.HBox([self.status_filter, self.model_filter]),
@@ -86,18 +112,20 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             ),
             self.empty_note,
             self.grid,
+            self.bottom_pager,
         ]
         if own_toasts:
             parts.append(self.toasts)
         super().__init__(parts)
         self.add_class("soranb-history")
 
-        for control in (self.status_filter, self.model_filter, self.search, self.order):
+        for control in (self.status_filter, self.model_filter, self.order):
             control.observe(self._guard(self._on_filter), "value")
+        self.search.observe(self._guard(self._on_search), "value")
         self.prev_button.on_click(self._guard(lambda _b: self.go_to(self.page - 1)))
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
-        self.reload_button.on_click(self._guard(lambda _b: self.reload()))
+        self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
         self.reload()
 
@@ -128,8 +156,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     @property
     def cards(self) -> list[RecordCard]:
-        """The cards on screen, in order."""
-        return [c for c in self.grid.children if isinstance(c, RecordCard)]
+        """The cards on screen, in the order they show (hidden spare cards left out)."""
+        with self._lock:
+            return list(self._cards.values())
 
     def card(self, record_id: str) -> RecordCard | None:
         return self._cards.get(record_id)
@@ -141,17 +170,33 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             url = self._urls[key] = media_src(self.service, key)
         return url
 
+    def source_prompt(self, record_id: str) -> str | None:
+        return self._prompts.get(record_id)
+
     # -- loading ----------------------------------------------------------------------
     def _on_filter(self, _change: dict[str, Any]) -> None:
         self.page = 0
         self.reload()
 
+    def _on_search(self, _change: dict[str, Any]) -> None:
+        """Filter as the user types, once they pause (one query per pause, not per key)."""
+        if self.search_delay_s <= 0:
+            self._on_filter(_change)
+            return
+        with self._lock:
+            if self._search_timer is not None:
+                self._search_timer.cancel()
+            timer = threading.Timer(self.search_delay_s, self._guard(self._on_filter), args=(_change,))
+            timer.daemon = True
+            self._search_timer = timer
+            timer.start()
+
     def go_to(self, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))
         self.reload()
 
-    def reload(self) -> None:
-        """Fetch the current page and show it, reusing the cards of records already shown.
+    def reload(self, fresh_urls: bool = False) -> None:
+        """Fetch the current page and show it; cards of records already shown are kept as they are.
 
         The service is called without holding the lock: its thread may be waiting
         for the lock to deliver an event.
@@ -163,30 +208,70 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             self.page = pages - 1
         records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
         open_records = self.service.list_records(RecordQuery.open_jobs())
+        for record in records:
+            self._prompts[record.id] = record.prompt
+        for record in records:
+            if record.remixed_from and record.remixed_from not in self._prompts:
+                with contextlib.suppress(RecordNotFound):
+                    self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
+        if fresh_urls:
+            self._refresh_urls(records)
         with self._lock:
             self.total = total
             self._open_ids = {r.id for r in open_records}
-            self._show(records)
+            self._place(records)
             self._update_controls()
 
-    def _make_card(self, record: GenerationRecord) -> RecordCard:
-        return RecordCard(record, self.url_for, self._delete, self.on_remix, wrap=self._guard, parts=self._parts)
+    def _refresh_urls(self, records: list[GenerationRecord]) -> None:
+        """Ask again for URLs that can change (signed ones); an unchanged URL leaves its player alone."""
+        for record in records:
+            for key in (record.video_key, record.thumbnail_key):
+                if key:
+                    self._urls[key] = media_src(self.service, key)
+        with self._lock:
+            for record in records:
+                card = self._cards.get(record.id)
+                if card is not None:
+                    card.refresh_media()
 
-    def _show(self, records: list[GenerationRecord]) -> None:
-        """Lock held: put `records` on screen; existing cards are updated, not rebuilt."""
-        keep: dict[str, RecordCard] = {}
+    def _make_card(self, record: GenerationRecord) -> RecordCard:
+        return RecordCard(
+            record,
+            self.url_for,
+            self._delete,
+            self.remix,
+            wrap=self._guard,
+            parts=self._parts,
+            on_retry=self.on_retry,
+            source_prompt=self.source_prompt,
+        )
+
+    def _place(self, records: list[GenerationRecord]) -> None:
+        """Lock held: show `records` in this order; shown cards stay, spare cards are reused, none rebuilt."""
+        wanted = {r.id for r in records}
+        freed = [card for rid, card in self._cards.items() if rid not in wanted]
+        spare = freed + self._spare
+        shown: dict[str, RecordCard] = {}
+        added = False
         for record in records:
             card = self._cards.get(record.id)
-            if card is None:
-                card = self._make_card(record)
-            else:
+            if card is not None:
                 card.update(record)
-            keep[record.id] = card
-        gone = [card for record_id, card in self._cards.items() if record_id not in keep]
-        self._cards = keep
-        self.grid.children = tuple(keep.values())
-        for card in gone:  # after the grid lets go of them
-            card.close_all()
+            elif spare:
+                card = spare.pop(0)
+                card.show(record)
+            else:
+                card = self._make_card(record)
+                self._slots.append(card)
+                added = True
+            shown[record.id] = card
+        for position, card in enumerate(shown.values()):
+            card.place(position)
+        for card in spare:
+            card.hide()
+        self._cards, self._spare = shown, spare
+        if added:  # appended at the end only: the cards already in the page keep their views
+            self.grid.children = tuple(self._slots)
 
     def _update_controls(self) -> None:
         with hold(self.page_label, self.prev_button, self.next_button, self.refresh_button.layout, self.empty_note):
@@ -205,13 +290,34 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def _delete(self, record_id: str) -> None:
         """A card's Confirm: delete in the service, then refill the page."""
-        self.service.delete(record_id)
+        try:
+            self.service.delete(record_id)
+        except RecordNotFound:
+            self.toasts.info("That video was already deleted elsewhere.")
+        else:
+            self.toasts.success("Deleted the video and its files")
         with self._lock:
             if self._remove_card(record_id):
                 self.total = max(0, self.total - 1)
             self._open_ids.discard(record_id)
-        self.toasts.success("Deleted the video and its files")
         self.reload()
+
+    def remix(self, record_id: str, text: str) -> GenerationRecord | None:
+        """Remix a record (a card's Start remix). The same remix again within seconds asks first."""
+        key = ("remix", record_id, text.strip())
+        ago = self.recent.seconds_since(key)
+        if ago is not None and self._confirm_key != key:
+            self._confirm_key = key
+            self.toasts.info(
+                f"You started this same remix {ago:.0f} s ago. Press Start remix again to start another one."
+            )
+            return None
+        self._confirm_key = None
+        record: GenerationRecord = self.service.remix(record_id, text)
+        self.recent.started(key)
+        source = self._prompts.get(record_id, "")
+        self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({record.cost:.2f} USD)")
+        return record
 
     # -- events (service thread) ----------------------------------------------------------
     def _on_event(self, event: ServiceEvent) -> None:
@@ -219,13 +325,14 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         if record is None or event.kind == "log":
             return
         with self._lock:
+            self._prompts.setdefault(record.id, record.prompt)
             if event.kind == "deleted" or record.status not in OPEN_STATUSES:
                 self._open_ids.discard(record.id)
             else:
                 self._open_ids.add(record.id)
             card = self._cards.get(record.id)
             if event.kind == "deleted":
-                if self._remove_card(record.id):
+                if self._remove_card(record.id) or self._matches(record):
                     self.total = max(0, self.total - 1)
             elif event.kind == "created":
                 if card is None and self._matches(record):
@@ -237,6 +344,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                     card.update(record)
                 except RuntimeError:  # the URL needs a service call (e.g. a signed URL): not from its thread
                     threading.Thread(target=self._update_later, args=(record,), daemon=True).start()
+            if event.kind == "failed" and record.status == Status.FAILED:
+                reason = record.error_message or "the provider gave no reason"
+                retry = " Use Edit and retry on its card." if self.on_retry is not None else ""
+                self.toasts.error(f"“{short_prompt(record.prompt)}” failed: {reason}.{retry}")
             self._update_controls()
 
     def _update_later(self, record: GenerationRecord) -> None:
@@ -249,37 +360,37 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                 card = self._cards.get(record.id)
                 if card is not None:
                     card.update(record)
+        except SoranbError as exc:
+            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {exc}")
         except Exception as exc:
-            self.toasts.error(f"could not show the video of {record.id[:8]}: {type(exc).__name__}: {exc}")
+            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {type(exc).__name__}")
 
     def _remove_card(self, record_id: str) -> bool:
-        """Lock held: take a card off the page and close it; False when it was not shown."""
+        """Lock held: take a card off the page (hidden, kept as a spare); False when it was not shown."""
         card = self._cards.pop(record_id, None)
         if card is None:
             return False
-        self.grid.children = tuple(c for c in self.grid.children if c is not card)
-        card.close_all()
+        card.hide()
+        self._spare.append(card)
+        for position, shown in enumerate(self._cards.values()):
+            shown.place(position)
         return True
 
     def _insert_first(self, record: GenerationRecord) -> None:
         """Lock held: a new record on page 1 goes on top; the last card falls off the page."""
-        card = self._make_card(record)
-        shown = [card, *self.grid.children]
-        dropped = shown[self.page_size :]
-        self._cards = {record.id: card, **self._cards}
-        self.grid.children = tuple(shown[: self.page_size])
-        for old in dropped:
-            if isinstance(old, RecordCard):
-                self._cards.pop(old.record.id, None)
-                old.close_all()
+        shown = [record, *(card.record for card in self._cards.values())][: self.page_size]
+        self._place(shown)
 
     def close(self) -> None:
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
+        timer = getattr(self, "_search_timer", None)
+        if timer is not None:
+            timer.cancel()
         if hasattr(self, "_parts"):  # absent when __init__ failed early
             with self._lock:
-                cards, self._cards = list(self._cards.values()), {}
+                cards, self._cards, self._spare, self._slots = list(self._slots), {}, [], []
                 self.grid.children = ()
             for card in cards:  # each closes every widget it made, shown or not
                 card.close_all()
@@ -289,7 +400,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     # -- static view ------------------------------------------------------------------
     def _static_html(self) -> str:
         with self._lock:
-            records = [card.record for card in self.cards]
+            records = [card.record for card in self._cards.values()]
         footer = f"page {self.page + 1} of {self.pages} · {self.total:,} records"
         return history_table_html(records, self.url_for, title="soranb history", footer=footer)
 

@@ -20,7 +20,7 @@ from ..errors import SoranbError
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
 
-__all__ = ["Toasts", "describe_exception", "guarded"]
+__all__ = ["Toasts", "describe_exception", "guarded", "short_prompt"]
 
 _log = logging.getLogger("soranb.widgets")
 Kind = Literal["success", "error", "info"]
@@ -33,6 +33,12 @@ _SECRET = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0
 
 def redact(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
+
+
+def short_prompt(prompt: str, limit: int = 40) -> str:
+    """A prompt short enough for a one-line notice."""
+    prompt = " ".join(prompt.split())
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
 
 
 def describe_exception(exc: BaseException) -> str:
