@@ -108,17 +108,32 @@ def _safe_url(url: str) -> str:
     return esc(url)
 
 
+_DATA_IMAGE = re.compile(r"^data:image/(?:jpeg|png|webp);base64,[A-Za-z0-9+/]+={0,2}$")
+
+
+def _image_src(url: str) -> str:
+    """An `<img>` source: a small embedded image we encoded ourselves, or a URL that passes `_safe_url`."""
+    if _DATA_IMAGE.match(url):
+        return url
+    return _safe_url(url)
+
+
 def thumbnail_html(record: GenerationRecord, url_for: UrlFor, width: int = _THUMB_WIDTH) -> str:
-    """An `<img>` of the record's thumbnail by URL, or a grey placeholder box."""
-    if record.thumbnail_key:
+    """An `<img>` of the record's thumbnail (by URL or embedded), or a grey placeholder box.
+
+    `url_for` may return "" for a thumbnail it will not provide (e.g. past a report's size budget).
+    """
+    src = url_for(record.thumbnail_key) if record.thumbnail_key else ""
+    if src:
+        lazy = "" if src.startswith("data:") else ' loading="lazy"'
         return (
-            f'<img class="soranb-thumb" src="{_safe_url(url_for(record.thumbnail_key))}" '
-            f'alt="{esc(record.prompt[:120])}" loading="lazy" style="width:{width}px;border-radius:4px">'
+            f'<img class="soranb-thumb" src="{_image_src(src)}" '
+            f'alt="{esc(record.prompt[:120])}"{lazy} style="width:{width}px;border-radius:4px">'
         )
     height = width * 9 // 16
     return (
-        f'<div class="soranb-thumb-empty" style="width:{width}px;height:{height}px;background:#e5e7eb;'
-        f'border-radius:4px"></div>'
+        f'<div class="soranb-thumb-empty" title="{esc(record.prompt[:120])}" style="width:{width}px;'
+        f'height:{height}px;background:#e5e7eb;border-radius:4px"></div>'
     )
 
 
@@ -158,9 +173,12 @@ def download_html(record: GenerationRecord, url_for: UrlFor, note: str = "") -> 
     """A "Download MP4" link styled as a button; `note` (escaped) says where the file is when it matters."""
     if not record.video_key:
         return ""
+    href = url_for(record.video_key)
+    if not href:
+        return '<span class="soranb-download-missing" style="color:#6b7280;font-size:11px">video file not found</span>'
     extra = f' <span class="soranb-download-note" style="color:#6b7280;font-size:11px">{esc(note)}</span>'
     return (
-        f'<a class="soranb-download" href="{_safe_url(url_for(record.video_key))}" '
+        f'<a class="soranb-download" href="{_safe_url(href)}" '
         f'download="{esc(download_name(record))}" target="_blank" style="{_DOWNLOAD_STYLE}">Download MP4</a>'
         + (extra if note else "")
     )
@@ -223,9 +241,19 @@ def error_html(record: GenerationRecord) -> str:
 
 
 def history_table_html(
-    records: Sequence[GenerationRecord], url_for: UrlFor, *, title: str | None = None, footer: str = ""
+    records: Sequence[GenerationRecord],
+    url_for: UrlFor,
+    *,
+    title: str | None = None,
+    footer: str = "",
+    link_for: UrlFor | None = None,
+    link_note: str = "",
 ) -> str:
-    """A table of records with thumbnails and download links: the history as a report."""
+    """A table of records with thumbnails and download links: the history as a report.
+
+    `link_for` turns a video key into the download link when it differs from `url_for`
+    (a report read offline); `link_note` says where that link works.
+    """
     head = f"<h4>{esc(title)}</h4>" if title else ""
     if not records:
         return f'{head}<div class="soranb-history-static"><em>No generations yet.</em></div>'
@@ -237,7 +265,7 @@ def history_table_html(
             f"<td>{status_badge_html(record.status.value)}"
             f"{('<br>' + f'{record.progress}%') if record.is_open else ''}</td>"
             f"<td>{record_meta_html(record)}{error_html(record)}</td>"
-            f"<td>{download_html(record, url_for)}</td>"
+            f"<td>{download_html(record, link_for or url_for, link_note)}</td>"
             "</tr>"
         )
     foot = f'<div style="color:#6b7280;font-size:11px">{esc(footer)}</div>' if footer else ""
