@@ -171,10 +171,10 @@ def test_generate_notebook_in_jupyterlab(chromium: str, lab: tuple[LabServer, Pa
             # One double-click on Generate is one job: the second click asks instead of spending.
             page.locator(".soranb-prompt textarea").fill(DOUBLE_PROMPT)
             page.locator("button.soranb-generate").dblclick()
-            page.locator(".soranb-repeat-note").wait_for(state="visible", timeout=20_000)
             _card(page, DOUBLE_PROMPT).wait_for(state="visible", timeout=VIDEO_READY_MS)
-            _wait_idle(page)
+            _wait_idle(page)  # both clicks handled
             assert page.locator(".soranb-card .soranb-prompt-text").filter(has_text=DOUBLE_PROMPT).count() == 1
+            page.locator(".soranb-repeat-note").wait_for(state="visible", timeout=20_000)
             page.locator(".soranb-repeat button", has_text="Cancel").click()
 
             # A card's Remix opens a field on that card; its source stays that video while others finish.

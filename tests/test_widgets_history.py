@@ -396,3 +396,18 @@ def test_search_filters_as_you_type_after_a_pause(service, settings, toasts):
     assert grid.total == 2 and {c.record.prompt[:3] for c in grid.cards} == {"owl"}
     assert len(calls) == 1  # one query for the pause, not one per key
     grid.close()
+
+
+def test_a_card_reused_for_another_record_never_carries_an_open_remix(service, settings, toasts):
+    source = _completed(service, "hummingbird 0000")
+    grid = grid_for(service, toasts, page_size=1)
+    card = grid.card(source.id)
+    card.remix_button.click()
+    card.remix_text.value = "make it night"
+    (other,) = make_records(1, prompt="Northern lights")
+    grid._on_event(ServiceEvent("created", other))  # pushes the source off the one-card page
+    reused = grid.card(other.id)
+    assert reused is card  # the same model now shows another record...
+    assert not reused.remixing and reused.remix_text.value == ""  # ...with no remix of it half-typed
+    assert reused.remix_box not in reused.children
+    grid.close()
