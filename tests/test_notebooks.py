@@ -124,3 +124,23 @@ def test_no_api_key_anywhere_in_executed_notebooks(
         assert FAKE_KEY not in text
         assert FAKE_KEY[-16:] not in text  # no tail of it either
     assert "configuration" in diagnostics_text and "soranb-badge-ok" in diagnostics_text
+
+
+def test_background_log_lines_never_land_in_a_cell(tmp_path: Path) -> None:
+    """A warning logged by a background thread (as the poller logs a failed job) stays out of every cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import logging, threading\n"
+            "import soranb.widgets\n"
+            "logging.getLogger('soranb.runner').error('record 84c2 failed: Your request was blocked')\n"
+            "threading.Thread(target=lambda: logging.getLogger('soranb').warning('from the poller thread')).start()"
+        ),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(0.5)\nprint('next cell')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    streams = [out for cell in nb.cells for out in cell.outputs if out.output_type == "stream"]
+    assert [out.text for out in streams if out.name == "stderr"] == []
+    assert [out.text for out in streams if out.name == "stdout"] == ["next cell\n"]

@@ -12,6 +12,8 @@ notebook shared without a kernel still shows what happened.
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,7 +35,30 @@ __all__ = [
     "Toasts",
     "app",
     "guarded",
+    "keep_logs_out_of_cells",
 ]
+
+
+def keep_logs_out_of_cells() -> None:
+    """soranb's log goes to the debug log and the diagnostics panel, never to a notebook cell.
+
+    In a kernel, `sys.stderr` is the output of whichever cell ran last: a warning logged by the
+    background poller (through a root handler, or logging's last-resort handler for WARNING and
+    up) would land in red under an unrelated cell and be saved with the notebook. What a person
+    must see is a toast instead. Idempotent; the CLI, which never calls this, still logs to stderr.
+    """
+    logger = logging.getLogger("soranb")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+def _in_kernel() -> bool:
+    return "ipykernel" in sys.modules and type(sys.stderr).__module__.startswith("ipykernel")
+
+
+if _in_kernel():
+    keep_logs_out_of_cells()
 
 
 class SoranbApp(StaticReprMixin, widgets.VBox):
