@@ -20,6 +20,7 @@ from ..records import GenerationRecord
 from ..report import check_results_html, esc, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
 from ._base import StaticReprMixin, close_tree, hold
+from .style import stylesheet
 from .toasts import Toasts, guarded
 
 __all__ = ["DiagnosticsPanel"]
@@ -104,6 +105,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self._job_rows: dict[str, tuple[widgets.HBox, widgets.HTML]] = {}
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
             widgets.HTML(f"<b>soranb diagnostics</b> · {esc(service.describe())}"),
             *self.rows.values(),
             widgets.HBox([self.run_all_button, self.allow_spend]),

@@ -24,7 +24,8 @@ from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
-from .toasts import Toasts, guarded
+from .style import stylesheet
+from .toasts import Toasts, guarded, short_prompt
 
 __all__ = ["GenerationForm"]
 
@@ -108,6 +109,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.repeat_box.add_class("soranb-repeat")
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
             widgets.HTML('<div class="soranb-section-title">New video</div>'),
             self.prompt,
             self.char_count,
@@ -298,7 +300,10 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.generate.description = "Generate"
             self._update()
         self.last_record = record
-        self.toasts.success(f"Started {record.model} {record.size} {record.seconds} s ({format_cost(record.cost)})")
+        self.toasts.success(
+            f"Started “{short_prompt(record.prompt)}” ({record.model} {record.size} {record.seconds} s, "
+            f"{format_cost(record.cost)})"
+        )
         return record
 
     def _ask_repeat(self, ago: float, request: GenerationRequest) -> None:

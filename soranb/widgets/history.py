@@ -28,10 +28,11 @@ from ..catalog import MODELS
 from ..errors import RecordNotFound, SoranbError
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status
-from ..report import history_table_html
+from ..report import format_cost, history_table_html
 from ..store.base import RecordQuery
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
+from .style import stylesheet
 from .toasts import Toasts, guarded, short_prompt
 
 __all__ = ["HistoryGrid"]
@@ -105,6 +106,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
+            widgets.HTML('<div class="soranb-section-title">History</div>'),
             widgets.HBox([self.status_filter, self.model_filter]),
             widgets.HBox([self.search, self.order]),
             widgets.HBox(
@@ -316,7 +319,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         record: GenerationRecord = self.service.remix(record_id, text)
         self.recent.started(key)
         source = self._prompts.get(record_id, "")
-        self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({record.cost:.2f} USD)")
+        self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({format_cost(record.cost)})")
         return record
 
     # -- events (service thread) ----------------------------------------------------------
