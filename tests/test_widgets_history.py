@@ -411,3 +411,15 @@ def test_a_card_reused_for_another_record_never_carries_an_open_remix(service, s
     assert not reused.remixing and reused.remix_text.value == ""  # ...with no remix of it half-typed
     assert reused.remix_box not in reused.children
     grid.close()
+
+
+def test_diagnostic_records_are_not_shown(service, settings, toasts):
+    (mine,) = insert_records(settings.data_dir, make_records(1, prompt="mine"))
+    insert_records(settings.data_dir, make_records(1, prompt="soranb diagnostics", metadata={"diagnostic": True}))
+    grid = grid_for(service, toasts)
+    assert [c.record.id for c in grid.cards] == [mine.id]
+    (later,) = make_records(1, prompt="soranb diagnostics")
+    grid._on_event(ServiceEvent("created", later))
+    grid._on_event(ServiceEvent("progress", later.evolve(progress=5, metadata={"diagnostic": True})))
+    assert [c.record.id for c in grid.cards] == [mine.id]
+    grid.close()

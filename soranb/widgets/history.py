@@ -38,6 +38,11 @@ from .toasts import Toasts, guarded, short_prompt
 __all__ = ["HistoryGrid"]
 
 
+def _is_diagnostic(record: GenerationRecord) -> bool:
+    """Made by a diagnostics check (hidden from the history; the check deletes it afterwards)."""
+    return isinstance(record.metadata, dict) and bool(record.metadata.get("diagnostic"))
+
+
 class HistoryGrid(StaticReprMixin, widgets.VBox):
     """One card per record on the current page, newest first by default.
 
@@ -210,6 +215,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         if self.page > pages - 1:
             self.page = pages - 1
         records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
+        records = [r for r in records if not _is_diagnostic(r)]
         open_records = self.service.list_records(RecordQuery.open_jobs())
         for record in records:
             self._prompts[record.id] = record.prompt
@@ -334,6 +340,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             else:
                 self._open_ids.add(record.id)
             card = self._cards.get(record.id)
+            if _is_diagnostic(record) and event.kind != "deleted":
+                if card is not None:  # marked after it was shown: a diagnostics check, not the person's video
+                    self._remove_card(record.id)
+                    self.total = max(0, self.total - 1)
+                self._update_controls()
+                return
             if event.kind == "deleted":
                 if self._remove_card(record.id) or self._matches(record):
                     self.total = max(0, self.total - 1)
