@@ -423,3 +423,10 @@ def test_diagnostic_records_are_not_shown(service, settings, toasts):
     grid._on_event(ServiceEvent("progress", later.evolve(progress=5, metadata={"diagnostic": True})))
     assert [c.record.id for c in grid.cards] == [mine.id]
     grid.close()
+
+
+def test_the_saved_app_says_it_was_the_live_view_and_points_to_the_report(service):
+    view = app(service)
+    static = view._repr_mimebundle_()["text/html"]
+    assert "live soranb app" in static and "report at the end of the notebook" in static
+    view.close()

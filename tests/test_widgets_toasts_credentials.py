@@ -212,3 +212,18 @@ def test_toasts_float_in_a_corner():
 
     rule = STYLESHEET.split(".soranb-toasts {", 1)[1].split("}", 1)[0]
     assert "position: fixed" in rule and "bottom" in rule and "right" in rule
+
+
+def test_the_set_up_cell_says_when_the_previous_kernel_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    from soranb.widgets import restart_note
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert restart_note(tmp_path, "generate.ipynb", pid=gone.pid) == ""  # first kernel: nothing to say
+    note = restart_note(tmp_path, "generate.ipynb", pid=gone.pid + 100_000)
+    assert "kernel was restarted" in note and "disconnected" in note and "Run All" in note
+    assert restart_note(tmp_path, "generate.ipynb", pid=gone.pid + 100_000) == ""  # the same kernel again
+    assert restart_note(tmp_path, "diagnostics.ipynb", pid=12345) == ""  # another notebook

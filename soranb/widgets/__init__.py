@@ -24,6 +24,7 @@ from .credentials import Credentials
 from .diagnostics import DiagnosticsPanel
 from .form import GenerationForm
 from .history import HistoryGrid
+from .restart import restart_note
 from .toasts import Toasts, guarded
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "app",
     "guarded",
     "keep_logs_out_of_cells",
+    "restart_note",
 ]
 
 
@@ -82,7 +84,13 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
         close_tree(self)
 
     def _static_html(self) -> str:
-        return self.header.value + self.form._static_html() + self.history._static_html()
+        # Saved with the notebook when the app is first shown, so it is an early state: say so plainly.
+        note = (
+            '<div class="soranb-live-note" style="padding:4px 8px;background:#fef9c3;border:1px solid #facc15">'
+            "<b>This was the live soranb app</b>; it needs a running kernel. Below is how it looked when it was "
+            "first shown; the report at the end of the notebook holds the final state of the jobs.</div>"
+        )
+        return note + self.header.value + self.form._static_html() + self.history._static_html()
 
     def _static_text(self) -> str:
         return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"
