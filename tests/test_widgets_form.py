@@ -212,3 +212,20 @@ def test_uploaded_bytes_are_not_in_widget_state(form):
     assert base64.b64encode(big)[:200].decode() not in state
     assert form.upload.get_state()["value"] == []
     assert len(state) < 100_000  # ~75 small widget models and a thumbnail of a few KB
+
+
+def test_the_preview_shows_the_cropped_or_padded_result(form):
+    import io
+
+    form.size.value = "1280x720"
+    form.load_image(png(640, 640, "red"), "square.png")
+
+    def preview():
+        with Image.open(io.BytesIO(form.preview.value)) as image:
+            return image.size, image.convert("RGB").getpixel((0, 0))
+
+    (width, height), corner = preview()
+    assert abs(width / height - 16 / 9) < 0.05 and corner == (255, 0, 0)  # cropped to fill
+    form.fit.value = "pad"
+    (width, height), corner = preview()
+    assert abs(width / height - 16 / 9) < 0.05 and corner != (255, 0, 0)  # bars at the sides

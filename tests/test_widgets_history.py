@@ -430,3 +430,30 @@ def test_the_saved_app_says_it_was_the_live_view_and_points_to_the_report(servic
     static = view._repr_mimebundle_()["text/html"]
     assert "live soranb app" in static and "report at the end of the notebook" in static
     view.close()
+
+
+def test_signed_urls_are_asked_again_before_they_expire(service, settings, toasts, monkeypatch):
+    import soranb.widgets.history as history_module
+
+    (record,) = insert_records(settings.data_dir, make_records(1))
+    signed = []
+
+    def sign(_service, key):
+        signed.append(key)
+        return f"https://storage.example/{key}?token=t{len(signed)}"
+
+    monkeypatch.setattr(history_module, "media_src", sign)
+    now = [1000.0]
+    grid = grid_for(service, toasts, clock=lambda: now[0])
+    card = grid.card(record.id)
+    first = card.media.value
+    assert "token=t" in first
+    grid.reload()  # soon after: the same URLs, the player is left alone
+    assert card.media.value == first
+    now[0] += grid.url_max_age_s + 1  # the signed URLs would soon expire
+    grid.reload()
+    assert card.media.value != first and "token=t" in card.media.value
+    second = card.media.value
+    grid.reload_button.click()  # Reload asks for fresh URLs whatever their age
+    assert card.media.value != second
+    grid.close()

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
 from ..errors import RequestInvalid
-from ..images import ImageInfo, inspect_image
+from ..images import ImageInfo, fit_image, inspect_image
 from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
@@ -65,6 +65,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._image_error: str | None = None
         self._lock = threading.Lock()
         self._busy = False
+        self._preview_key: tuple[str, str] | None = None
 
         self.prompt = widgets.Textarea(
             placeholder="Describe the video: subject, setting, camera, light, motion…",
@@ -199,6 +200,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             )
             self.cost.value = self._cost_html()
             fit_needed = self._fit_needed()
+            self._show_fitted_preview()
             self.fit_box.layout.display = "" if fit_needed else "none"
             if fit_needed and self._image_info is not None:
                 self.fit_note.value = (
@@ -211,6 +213,22 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.reason.value = (
                 f'<span class="soranb-reason" style="color:#dc2626">{esc(shown[0])}</span>' if shown else ""
             )
+
+    def _show_fitted_preview(self) -> None:
+        """The preview shows what will be sent: the image cropped or padded to the video size."""
+        if self._image is None:
+            return
+        key = (self.size.value, self.fit.value) if self._fit_needed() else None
+        if key == self._preview_key:
+            return
+        data = self._image.data
+        if key is not None:
+            try:
+                data = fit_image(data, self.size.value, self.fit.value)
+            except Exception:  # the fit is checked again on Generate; the preview just stays as it was
+                return
+        self._preview_key = key
+        self.preview.value = _preview_png(data)
 
     def _cost_html(self) -> str:
         try:
@@ -250,6 +268,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self._update()
             return
         self._image, self._image_info, self._image_error = ImageInput(filename, data), info, None
+        self._preview_key = None
         with hold(self.preview, self.preview.layout):
             self.preview.value = _preview_png(data)
             self.preview.layout.display = ""

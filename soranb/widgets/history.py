@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +62,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         *,
         search_delay_s: float = 0.35,
         repeat_guard: RepeatGuard | None = None,
+        url_max_age_s: float = 40 * 60,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -79,7 +82,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._slots: list[RecordCard] = []  # the grid's children: only ever appended to
         self._open_ids: set[str] = set()
         self._prompts: dict[str, str] = {}  # record id -> prompt, to name a remix's source
-        self._urls: dict[str, str] = {}
+        self._urls: dict[str, tuple[str, float]] = {}  # media key -> (URL, when it was asked for)
+        self.url_max_age_s = url_max_age_s  # signed URLs last an hour: ask again well before that
+        self._clock = clock
         self._search_timer: threading.Timer | None = None
         self._confirm_key: object = None  # a repeated remix the user was asked about
         self._guard = guarded(self.toasts)
@@ -172,10 +177,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         return self._cards.get(record_id)
 
     def url_for(self, key: str) -> str:
-        """A media key's browser URL, cached: a card re-renders without asking the service again."""
-        url = self._urls.get(key)
-        if url is None:
-            url = self._urls[key] = media_src(self.service, key)
+        """A media key's browser URL, cached for `url_max_age_s` (a signed URL expires after an hour)."""
+        cached = self._urls.get(key)
+        if cached is not None and self._clock() - cached[1] < self.url_max_age_s:
+            return cached[0]
+        url = media_src(self.service, key)
+        self._urls[key] = (url, self._clock())
         return url
 
     def source_prompt(self, record_id: str) -> str | None:
@@ -223,20 +230,25 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             if record.remixed_from and record.remixed_from not in self._prompts:
                 with contextlib.suppress(RecordNotFound):
                     self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
-        if fresh_urls:
-            self._refresh_urls(records)
+        self._refresh_urls(records, force=fresh_urls)
         with self._lock:
             self.total = total
             self._open_ids = {r.id for r in open_records}
             self._place(records)
             self._update_controls()
 
-    def _refresh_urls(self, records: list[GenerationRecord]) -> None:
-        """Ask again for URLs that can change (signed ones); an unchanged URL leaves its player alone."""
+    def _refresh_urls(self, records: list[GenerationRecord], force: bool = False) -> None:
+        """Ask again for URLs that are old (or all, on Reload); only a card whose URL changed re-renders."""
+        now = self._clock()
+        stale = False
         for record in records:
             for key in (record.video_key, record.thumbnail_key):
-                if key:
-                    self._urls[key] = media_src(self.service, key)
+                cached = self._urls.get(key) if key else None
+                if key and cached is not None and (force or now - cached[1] >= self.url_max_age_s):
+                    self._urls[key] = (media_src(self.service, key), now)
+                    stale = True
+        if not stale:
+            return
         with self._lock:
             for record in records:
                 card = self._cards.get(record.id)
