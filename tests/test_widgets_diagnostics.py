@@ -128,8 +128,13 @@ def test_badges_show_the_checks_the_cells_above_already_ran(service):
     view.close()
 
 
-def test_the_generation_check_leaves_nothing_in_the_history(service):
-    before = service.count_records()
+def test_the_generation_check_is_marked_and_kept_out_of_the_history_view(service):
+    from soranb.widgets import HistoryGrid
+
     result = service.run_check("generation")
     assert result.status == "ok", result.summary
-    assert service.count_records() == before
+    (record,) = service.list_records()
+    assert record.metadata.get("diagnostic") is True
+    grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None))
+    assert grid.cards == []  # no "calm blue sky" among the person's videos
+    grid.close()

@@ -457,3 +457,35 @@ def test_signed_urls_are_asked_again_before_they_expire(service, settings, toast
     grid.reload_button.click()  # Reload asks for fresh URLs whatever their age
     assert card.media.value != second
     grid.close()
+
+
+def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_shows(
+    service, settings, toasts, monkeypatch
+):
+    """On the service's thread a signed URL cannot be asked for: the card comes by a reload instead."""
+    import time
+
+    import soranb.widgets.history as history_module
+
+    insert_records(settings.data_dir, make_records(2))
+    grid = grid_for(service, toasts)
+    before = _views(grid)
+    on_service_thread = [True]
+    real = history_module.media_src
+
+    def sign(svc, key):
+        if on_service_thread[0]:
+            raise RuntimeError("a service call from the service's own thread")
+        return real(svc, key)
+
+    monkeypatch.setattr(history_module, "media_src", sign)
+    (other,) = insert_records(settings.data_dir, make_records(1, prompt="made by the CLI"))
+    grid._on_event(ServiceEvent("created", other))
+    on_service_thread[0] = False
+    deadline = time.monotonic() + 10
+    while grid.card(other.id) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert grid.card(other.id) is not None and grid.total == 3
+    assert '<video class="soranb-player"' in grid.card(other.id).media.value
+    _assert_untouched(grid, before, [r for r in before[1]])
+    grid.close()

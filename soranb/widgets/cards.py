@@ -138,14 +138,19 @@ class RecordCard(widgets.VBox):
         return True
 
     def show(self, record: GenerationRecord) -> None:
-        """Give this card model another record (a reused card starts fresh: no open remix or delete)."""
-        if self._hidden or record.id != self.record.id:
-            self.remove_class(f"soranb-card-{self.record.id}")
-            self.add_class(f"soranb-card-{record.id}")
-            self._hidden = False
+        """Give this card model another record (a reused card starts fresh: no open remix or delete).
+
+        The content is computed first: a URL lookup that raises leaves the card as it was.
+        """
+        old_id = self.record.id
+        if self._hidden or record.id != old_id:
+            self._apply(record, force=True)
             self._confirming = self._remixing = False
             self.remix_text.value = ""
-            self._apply(record, force=True)
+            self.remove_class(f"soranb-card-{old_id}")
+            self.add_class(f"soranb-card-{record.id}")
+            self._hidden = False
+            self._arrange()
         else:
             self.update(record)
 

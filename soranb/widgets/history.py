@@ -365,7 +365,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                 if card is None and self._matches(record):
                     self.total += 1
                     if self.page == 0 and self.order.value:
-                        self._insert_first(record)
+                        try:
+                            self._insert_first(record)
+                        except RuntimeError:  # its URLs need a service call: not from the service's thread
+                            threading.Thread(target=self._guard(self.reload), daemon=True).start()
             elif card is not None:
                 try:
                     card.update(record)
