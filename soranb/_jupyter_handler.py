@@ -33,8 +33,13 @@ class MediaHandler(AuthenticatedFileHandler):
         return super().get(self._checked(path), include_body=include_body)
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str:
-        """Tornado's containment check, without Jupyter's hidden-folder rule for the root itself."""
+        """Tornado's containment check, without Jupyter's hidden-folder rule for the root itself,
+        then our own on the real path: a symlink in the media folder never leads out of it,
+        whatever tornado's version checks."""
         checked = web.StaticFileHandler.validate_absolute_path(self, root, absolute_path)
-        if checked is None or not os.path.isfile(checked):
+        if checked is None:
+            raise web.HTTPError(404)
+        real_root, real = os.path.realpath(root), os.path.realpath(checked)
+        if os.path.commonpath([real_root, real]) != real_root or not os.path.isfile(real):
             raise web.HTTPError(404)
         return checked

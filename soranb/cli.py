@@ -5,9 +5,10 @@
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
     soranb doctor [--allow-spend] [--json]
-    soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS]
+    soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
 
-Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings.
+Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
+`--timeout` passed (they are kept; `soranb wait` resumes them).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
 
-__all__ = ["main"]
+__all__ = ["EXIT_STILL_OPEN", "main"]
+
+EXIT_STILL_OPEN = 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--fault", action="append", default=[], metavar="NAME=RATE", help="inject faults (repeatable)")
     emu.add_argument("--latency-ms", type=int, default=0)
     emu.add_argument("--state-dir", type=Path, help="keep jobs and files here (default: a temp folder)")
+    emu.add_argument(
+        "--api-key",
+        help="accept only this bearer key (default: SORANB_EMULATOR_API_KEY, else any key; a request "
+        "without one always gets 401)",
+    )
     emu.set_defaults(command="emulator", run=_emulator)
     return parser
 
@@ -110,11 +118,15 @@ def _generate(args: argparse.Namespace) -> int:
     request = GenerationRequest(args.prompt, args.model, args.size, args.seconds, image=image, fit=args.fit)
     request.prepared()  # bad input fails here, before any service starts
     with _open_service() as service:
-        record = service.generate(request)
+        record = service.generate(request)  # a transient failure leaves it pending; the poller retries
         if args.wait:
             with _ProgressBar(service, sys.stderr, quiet=args.json):
                 (record,) = service.wait([record.id], timeout=args.timeout)
+        elif record.status == Status.PENDING and record.metadata.get("waiting_reason"):
+            print(f"soranb: {record.metadata['waiting_reason']}; `soranb wait` finishes it", file=sys.stderr)
         _print_records(service, [record], as_json=args.json, single=True)
+        if args.wait and record.is_open:
+            return _timed_out([record], args.timeout)
         return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
 
 
@@ -123,7 +135,19 @@ def _wait(args: argparse.Namespace) -> int:
         with _ProgressBar(service, sys.stderr, quiet=args.json):
             records = service.wait_all(timeout=args.timeout)
         _print_records(service, records, as_json=args.json)
+        if any(r.is_open for r in records):
+            return _timed_out(records, args.timeout)
         return 0 if all(r.status == Status.COMPLETED for r in records) else 1
+
+
+def _timed_out(records: list[GenerationRecord], timeout: float | None) -> int:
+    still_open = sum(r.is_open for r in records)
+    print(
+        f"soranb: {still_open} job(s) still open after --timeout {timeout:g} s; they are kept, "
+        "and `soranb wait` resumes them",
+        file=sys.stderr,
+    )
+    return EXIT_STILL_OPEN
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -163,6 +187,7 @@ def _emulator(args: argparse.Namespace) -> int:
     import logging
 
     from .emulator import EmulatorConfig, parse_fault, serve
+    from .emulator.server import exposure_warning
 
     try:
         faults = dict(parse_fault(spec) for spec in args.fault)
@@ -172,8 +197,12 @@ def _emulator(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"speed": args.speed, "faults": faults, "latency_ms": args.latency_ms}
     if args.state_dir is not None:
         overrides["state_dir"] = args.state_dir
+    if args.api_key:
+        overrides["api_key"] = args.api_key
     config = EmulatorConfig.from_env(**overrides)
     print(f"soranb emulator on http://{args.host}:{args.port}/v1 (speed x{config.speed:g})", file=sys.stderr)
+    if warning := exposure_warning(args.host, config.api_key):
+        print(warning, file=sys.stderr)
     serve(config, host=args.host, port=args.port)
     return 0
 

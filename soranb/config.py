@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import stat
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +21,11 @@ from dotenv import dotenv_values
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_DATA_DIR_NAME", "KEYRING_SERVICE", "Secret", "Settings", "find_project_root"]
+__all__ = ["DEFAULT_DATA_DIR_NAME", "KEYRING_SERVICE", "Secret", "Settings", "env_file_problem", "find_project_root"]
 
 DEFAULT_DATA_DIR_NAME = "soranb-data"
 KEYRING_SERVICE = "soranb"  # where the notebook's credentials field saves a key when asked to
-_ROOT_MARKERS = ("pyproject.toml", ".git", ".env", DEFAULT_DATA_DIR_NAME)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 ProviderKind = Literal["emulator", "openai"]
 StoreKind = Literal["local", "supabase"]
@@ -55,17 +58,73 @@ class Secret:
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """The folder whose `soranb-data` is the default history.
+    """The folder whose `soranb-data` is the default history and whose `.env` is read.
 
-    The CLI runs from the project root and a notebook kernel from `notebooks/`:
-    both walk up to the nearest folder holding a project marker, so they share
-    one history. Without any marker, the starting folder is used.
+    The CLI runs from the project root and a notebook kernel from `notebooks/`: both walk up to
+    the nearest real project marker, so they share one history. Only a `.git` or a `pyproject.toml`
+    that names soranb (`name = "soranb"` or a `[tool.soranb]` table), owned by this user, is a
+    marker: a `.env` or `soranb-data` planted in a shared parent folder never makes that folder the
+    root. Without a marker, the starting folder is the root.
     """
     start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
-        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
+        if _is_project_marker(folder):
             return folder
     return start
+
+
+def _is_project_marker(folder: Path) -> bool:
+    git = folder / ".git"
+    if _owned_by_this_user(git):
+        return True
+    pyproject = folder / "pyproject.toml"
+    if not pyproject.is_file() or not _owned_by_this_user(pyproject):
+        return False
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    project = data.get("project")
+    tool = data.get("tool")
+    return (isinstance(project, dict) and project.get("name") == "soranb") or (
+        isinstance(tool, dict) and "soranb" in tool
+    )
+
+
+def _owned_by_this_user(path: Path) -> bool:
+    try:
+        owner = path.lstat().st_uid
+    except OSError:
+        return False
+    return not hasattr(os, "getuid") or owner in (os.getuid(), 0)
+
+
+def env_file_problem(path: Path) -> str | None:
+    """Why the `.env` at `path` must not be trusted with keys, or None when it may be read.
+
+    Another user who can write it could point `OPENAI_BASE_URL` at their own server and receive
+    the key, so it must belong to this user and be writable by nobody else.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"it belongs to another user (uid {info.st_uid}); use a .env of your own"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"other users can change it (group- or world-writable); run: chmod 600 {path}"
+    return None
+
+
+def _check_secret(name: str, value: str) -> str:
+    """A key with a control character (a pasted line break, a tab) would be refused deep inside the
+    HTTP library with the key in the message: refuse it here, without showing it."""
+    if _CONTROL.search(value):
+        raise ConfigError(
+            f"{name} contains a control character (a line break, tab or similar, often pasted along with "
+            "the key): set it again without it"
+        )
+    return value
 
 
 class _Reader:
@@ -121,7 +180,7 @@ class _Reader:
         for name in names:
             value = self.get(name) or self._from_keyring(name)
             if value:
-                return Secret(value)
+                return Secret(_check_secret(name, value))
         return None
 
     def _from_keyring(self, name: str) -> str | None:
@@ -144,7 +203,7 @@ class Settings:
 
     provider: ProviderKind = "emulator"
     openai_api_key: Secret | None = None
-    openai_base_url: str | None = None
+    openai_base_url: str | None = field(default=None, repr=False)  # may hold user:pass
     store_kind: StoreKind = "local"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR_NAME).resolve())
     supabase_url: str | None = None
@@ -156,7 +215,9 @@ class Settings:
     poll_interval_max_s: float = 15.0  # the longest the poller waits between refreshes of open jobs
     max_concurrent_jobs: int = 4
     emulator_speed: float | None = None  # None: the emulator's in-process default
-    emulator_url: str | None = None  # an emulator served elsewhere (`soranb emulator`)
+    emulator_url: str | None = field(default=None, repr=False)  # an emulator served elsewhere (`soranb emulator`)
+    env_file: Path | None = None  # the .env that was read, if any
+    env_file_ignored: str | None = None  # why a .env at the project root was not read
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     # -- construction ----------------------------------------------------------
@@ -177,8 +238,16 @@ class Settings:
         root = find_project_root(cwd)
         env_file = root / ".env" if dotenv is None else (Path(dotenv) if dotenv else None)
         file_values: dict[str, str] = {}
+        ignored: str | None = None
         if env_file is not None and env_file.is_file():
-            file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+            problem = env_file_problem(env_file)
+            if problem:
+                ignored = f"{env_file} was not read: {problem}"
+                env_file = None
+            else:
+                file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        else:
+            env_file = None
         read = _Reader(
             dict(os.environ if environ is None else environ), file_values, env_file, use_keyring=environ is None
         )
@@ -221,6 +290,8 @@ class Settings:
             max_concurrent_jobs=int(read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
             emulator_speed=speed or None,
             emulator_url=read.get("SORANB_EMULATOR_URL"),
+            env_file=env_file,
+            env_file_ignored=ignored,
             sources=read.sources,
         )
 
@@ -229,7 +300,9 @@ class Settings:
         sources = dict(self.sources)
         for name, value in list(changes.items()):
             if name in _SECRET_FIELDS and isinstance(value, str):
-                changes[name] = Secret(value) if value else None
+                changes[name] = Secret(_check_secret(name.upper(), value)) if value else None
+            elif name in _SECRET_FIELDS and isinstance(value, Secret):
+                _check_secret(name.upper(), value.reveal())
             sources[name] = "set in this session"
         if "openai_api_key" in changes and "provider" not in changes and changes["openai_api_key"]:
             changes["provider"] = "openai"
@@ -240,6 +313,12 @@ class Settings:
     def is_paid_provider(self) -> bool:
         """True when a job may cost money (anything but the built-in emulator)."""
         return self.provider != "emulator"
+
+    def describe_sources(self) -> str:
+        """The `.env` file the settings were read from, or why one was not read; "" when neither."""
+        if self.env_file_ignored:
+            return self.env_file_ignored
+        return f"settings from {self.env_file}" if self.env_file is not None else ""
 
     def missing_secrets(self) -> list[str]:
         """Environment names of the secrets the chosen provider and store still need."""
@@ -257,7 +336,10 @@ class Settings:
         """Raise ConfigError naming every missing setting."""
         missing = self.missing_secrets()
         if missing:
-            raise ConfigError(f"missing {', '.join(missing)}: set it in the environment or in .env at the project root")
+            note = f" ({self.env_file_ignored})" if self.env_file_ignored else ""
+            raise ConfigError(
+                f"missing {', '.join(missing)}: set it in the environment or in .env at the project root{note}"
+            )
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction in logs (never for display)."""

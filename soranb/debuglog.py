@@ -22,19 +22,29 @@ __all__ = ["DebugLog", "LogEntry", "redact"]
 _logger = logging.getLogger("soranb")
 _KEY_PATTERNS = [
     re.compile(r"sk-[A-Za-z0-9_\-]{6,}"),  # OpenAI-style keys
+    re.compile(r"sb_(?:secret|publishable)_[A-Za-z0-9_\-]{6,}"),  # Supabase's newer API keys
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),  # JWTs
+    re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{6,}"),  # JWTs
+    # Credentials inside a URL (`https://user:pass@host/v1`): keep the scheme, mask the user info.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^\s/?#]+@"),
 ]
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with known secret values and anything shaped like a key replaced by a mask."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+    """`text` with known secret values and anything shaped like a key replaced by a mask.
+
+    The one redactor of soranb: the debug log, the provider's and the store's error messages,
+    the diagnostics and the notebook's toasts all pass their text through it.
+    """
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
     for pattern in _KEY_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", text)
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]" + _at(m), text)
     return text
+
+
+def _at(match: re.Match[str]) -> str:
+    return "@" if match.group(0).endswith("@") else ""
 
 
 @dataclass(frozen=True)

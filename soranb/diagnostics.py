@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .checks import CHECKS, CheckResult
+from .debuglog import redact
 from .errors import SoranbError
 from .records import GenerationRecord, Status
 from .request import GenerationRequest
@@ -57,6 +58,8 @@ async def run_check(service: VideoService, name: str, *, allow_spend: bool = Fal
         status, summary, detail = "failed", str(exc), type(exc).__name__
     except Exception as exc:  # a check must report, not crash the panel
         status, summary, detail = "failed", f"unexpected {type(exc).__name__}: {exc}", ""
+    secrets = service.settings.secrets()  # e.g. user:pass inside OPENAI_BASE_URL never reaches the panel
+    summary, detail = redact(summary, secrets), redact(detail, secrets)
     result = CheckResult(name, status, summary, detail, time.perf_counter() - started)  # type: ignore[arg-type]
     level = "INFO" if result.status != "failed" else "ERROR"
     service.log.add(level, f"check {name}: {result.status}: {result.summary}")
@@ -83,7 +86,11 @@ async def _provider(service: VideoService) -> tuple[str, str, str]:
 async def _store(service: VideoService) -> tuple[str, str, str]:
     total = await service.store.count(RecordQuery())
     open_jobs = await service.store.count(RecordQuery.open_jobs())
-    return "ok", f"{service.store.describe()}: {total} records, {open_jobs} open", ""
+    summary = f"{service.store.describe()}: {total} records, {open_jobs} open"
+    # The count above worked with the bare project key: a single-user project's policies let it in.
+    warning = getattr(service.store, "single_user_warning", None)
+    note = warning() if callable(warning) else None
+    return "ok", f"{summary}; warning: {note}" if note else summary, note or ""
 
 
 async def _schema(service: VideoService) -> tuple[str, str, str]:

@@ -2,6 +2,7 @@
 
     SoranbError                      anything soranb raises on purpose
     ├── ConfigError                  a setting is missing or malformed
+    ├── InvalidTransition            a status change the record's machine forbids (a bug, not input)
     ├── RequestInvalid               a generation request breaks a rule; `field` names it
     ├── ProviderError                the Videos API (or the way to it) said no
     │   ├── AuthenticationFailed     401/403: the key is missing, wrong or lacks access
@@ -11,6 +12,8 @@
     │   ├── ModelRetired             the provider says the model or endpoint is gone
     │   ├── JobNotFound              404 for a job id
     │   ├── ContentExpired           the job's files are past `expires_at`
+    │   ├── ContentIncomplete        a download was cut short or does not decode as a whole video
+    │   ├── ProviderAnswerInvalid    the provider's answer breaks the API's shape (bad id, status, number)
     │   └── ProviderRejected         any other 4xx; carries the provider's message
     └── StoreError                   the history store failed
         ├── StoreUnavailable         cannot open or reach the store
@@ -29,8 +32,11 @@ __all__ = [
     "AuthenticationFailed",
     "ConfigError",
     "ContentExpired",
+    "ContentIncomplete",
+    "InvalidTransition",
     "JobNotFound",
     "ModelRetired",
+    "ProviderAnswerInvalid",
     "ProviderError",
     "ProviderRejected",
     "ProviderUnavailable",
@@ -104,6 +110,22 @@ class ContentExpired(ProviderError):
     """The job's files can no longer be downloaded (past `expires_at`)."""
 
 
+class ContentIncomplete(ProviderError):
+    """A downloaded file is shorter than announced, or does not open and decode as the asked video."""
+
+
+class ProviderAnswerInvalid(ProviderError):
+    """The provider answered with something the API never sends (an id like `..`, `progress: "50%"`).
+
+    `job_id` is set when the answer still named a usable job id, so a job that was created (and billed)
+    is never lost even when the rest of its answer is broken.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.job_id = job_id
+
+
 class ProviderRejected(ProviderError):
     """Any other 4xx answer; the message is the provider's own."""
 
@@ -133,3 +155,7 @@ class RecordNotFound(StoreError, KeyError):
 
 class RecordConflict(StoreError):
     """A compare-and-set lost: the record changed since it was read."""
+
+
+class InvalidTransition(SoranbError, ValueError):
+    """A status change the record's machine does not allow (a bug, not user input)."""

@@ -49,6 +49,15 @@ def _base_url() -> str:
 
 
 def _is_local_store(service: Any) -> bool:
+    """Whether the service's store, the one actually in use, keeps media in a local folder.
+
+    The store decides, not `settings.store_kind`: a service built with another store than its
+    settings name must not send the browser to the local route (or a local store to a remote URL).
+    """
+    store = getattr(service, "store", None)
+    if store is not None:
+        store = getattr(store, "inner", store)  # the service wraps its store in a logging layer
+        return callable(getattr(store, "media_path", None))
     settings = getattr(service, "settings", None)
     kind = getattr(settings, "store_kind", None)
     if kind is not None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 import warnings
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +26,10 @@ from .debuglog import DebugLog, redact
 from .errors import (
     AuthenticationFailed,
     ContentExpired,
+    ContentIncomplete,
     JobNotFound,
     ModelRetired,
+    ProviderAnswerInvalid,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
@@ -39,9 +42,12 @@ from .request import GenerationRequest
 
 __all__ = ["RETIREMENT_HINT", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
 
-# The SDK marks every videos call deprecated (the hosted API was retired on 2026-09-24).
-# soranb knows; the warning would only be noise in every cell and CLI run.
-warnings.filterwarnings("ignore", message="The Sora API is scheduled", category=DeprecationWarning)
+# The SDK marks every videos call deprecated (the hosted API was retired on 2026-09-24). soranb knows, so
+# the warning is silenced for soranb's own calls only: a warning is attributed to the module that made
+# the call (this one), or, for the SDK's raw and streaming wrappers, to the wrapper's module. A user's
+# own `client.videos.*` call keeps its warning.
+for _module in (r"soranb\.provider", r"openai\._legacy_response", r"openai\._response"):
+    warnings.filterwarnings("ignore", "The Sora API is scheduled", DeprecationWarning, _module)
 
 Variant = Literal["video", "thumbnail", "spritesheet"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -52,14 +58,17 @@ RETIREMENT_HINT = (
     "gateway that still serves /v1/videos."
 )
 _CHUNK = 1024 * 1024
+JOB_STATUSES = ("queued", "in_progress", "completed", "failed", "canceled", "cancelled", "expired")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_MAX_TIMESTAMP = 2**37  # unix seconds, year ~6300: anything larger is not a time
 
 
 @dataclass(frozen=True)
 class ProviderJob:
-    """A provider's video object, reduced to what soranb uses (plus the raw JSON)."""
+    """A provider's video object, validated and reduced to what soranb uses (plus the raw JSON)."""
 
     id: str
-    status: str  # queued | in_progress | completed | failed (| canceled | expired)
+    status: str  # one of JOB_STATUSES
     progress: int
     created_at: int
     model: str = ""
@@ -74,27 +83,93 @@ class ProviderJob:
 
     @classmethod
     def from_sdk(cls, video: Any) -> ProviderJob:
-        raw = video.model_dump(mode="json") if hasattr(video, "model_dump") else dict(video)
-        error = raw.get("error") or {}
+        """Validate an SDK video object (built without validation) or a plain dict."""
+        if hasattr(video, "model_dump"):
+            video = video.model_dump(mode="python", warnings=False)
+        return cls.parse(video)
+
+    @classmethod
+    def parse(cls, raw: Any) -> ProviderJob:
+        """Every field checked against the API's shape; anything else is `ProviderAnswerInvalid`.
+
+        A hostile or broken provider can send any JSON: nothing it sends becomes a path, a URL,
+        a huge number or a status soranb does not know.
+        """
+        if not isinstance(raw, Mapping):
+            raise ProviderAnswerInvalid(f"the provider sent {_show(raw)} where a video object belongs")
+        job_id = check_job_id(raw.get("id"))
+
+        def bad(name: str, why: str) -> ProviderAnswerInvalid:
+            return ProviderAnswerInvalid(
+                f"the provider's answer for job {job_id} is invalid: {name} {_show(raw.get(name))} {why}",
+                job_id=job_id,
+            )
+
+        status = raw.get("status")
+        if status not in JOB_STATUSES:
+            raise bad("status", f"is not one of {', '.join(JOB_STATUSES)}")
+        progress = _whole(raw.get("progress", 0), 0, 100)
+        if progress is None:
+            raise bad("progress", "is not a whole number from 0 to 100")
+        stamps: dict[str, int | None] = {}
+        for name in ("created_at", "completed_at", "expires_at"):
+            stamps[name] = _whole(raw.get(name), 0, _MAX_TIMESTAMP)
+            if stamps[name] is None and raw.get(name) is not None:
+                raise bad(name, "is not a unix time in seconds")
+        texts: dict[str, str | None] = {}
+        for name, limit in (("model", 100), ("size", 20), ("seconds", 10), ("prompt", 40_000)):
+            value = raw.get(name)
+            if value is not None and not (isinstance(value, str | int) and not isinstance(value, bool)):
+                raise bad(name, "is not text")
+            texts[name] = None if value is None else str(value)[:limit]
+        error = raw.get("error")
+        if error is not None and not isinstance(error, Mapping):
+            raise bad("error", "is not an object")
+        error = error or {}
+        code, message = error.get("code"), error.get("message")
         return cls(
-            id=raw["id"],
-            status=str(raw.get("status", "")),
-            progress=int(raw.get("progress") or 0),
-            created_at=int(raw.get("created_at") or 0),
-            model=str(raw.get("model") or ""),
-            size=str(raw.get("size") or ""),
-            seconds=str(raw.get("seconds") or ""),
-            prompt=raw.get("prompt"),
-            completed_at=raw.get("completed_at"),
-            expires_at=raw.get("expires_at"),
-            error_code=error.get("code"),
-            error_message=error.get("message"),
-            raw=raw,
+            id=job_id,
+            status=str(status),
+            progress=progress,
+            created_at=stamps["created_at"] or 0,
+            model=texts["model"] or "",
+            size=texts["size"] or "",
+            seconds=texts["seconds"] or "",
+            prompt=texts["prompt"],
+            completed_at=stamps["completed_at"],
+            expires_at=stamps["expires_at"],
+            error_code=str(code)[:100] if code is not None else None,
+            error_message=str(message)[:1000] if message is not None else None,
+            raw=dict(raw),
         )
 
     @property
     def is_finished(self) -> bool:
         return self.status not in ("queued", "in_progress")
+
+
+def check_job_id(value: object) -> str:
+    """A job id as the API makes them (`video_` + hex): never `..`, empty, a path or markup."""
+    if isinstance(value, str) and _JOB_ID.fullmatch(value):
+        return value
+    raise ProviderAnswerInvalid(
+        f"the provider sent an invalid job id {_show(value)}; a job id is 1-128 letters, digits, '_' or '-'"
+    )
+
+
+def _whole(value: object, low: int, high: int) -> int | None:
+    """`value` as an int in [low, high], or None (bools, strings like "50%", NaN and huge numbers are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or not low <= value <= high:  # NaN compares unequal to itself
+        return None
+    return round(value)
+
+
+def _show(value: object) -> str:
+    """A short, safe rendering of something a provider sent (for error messages)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -103,6 +178,7 @@ class JobPage:
     has_more: bool
     last_id: str | None
     poll_after_ms: int | None = None
+    invalid: dict[str, str] = field(default_factory=dict)  # job id -> why its entry was refused
 
 
 class VideoProvider:
@@ -175,15 +251,30 @@ class VideoProvider:
         return cls.in_process(config, log, timeout_s=timeout_s)
 
     @classmethod
-    def in_process(cls, config: Any, log: DebugLog, *, timeout_s: float = 60.0, max_retries: int = 2) -> VideoProvider:
-        """The built-in emulator running in this process (no socket, no network)."""
+    def in_process(
+        cls,
+        config: Any,
+        log: DebugLog,
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+        wrap_transport: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
+    ) -> VideoProvider:
+        """The built-in emulator running in this process (no socket, no network).
+
+        `wrap_transport` puts a layer between soranb and the emulator: a network that cuts,
+        throttles or rewrites answers, for tests and experiments.
+        """
         from .emulator import EmulatorTransport, create_app
 
         app = create_app(config)
+        transport: httpx2.AsyncBaseTransport = EmulatorTransport(app)
+        if wrap_transport is not None:
+            transport = wrap_transport(transport)
         provider = cls(
             api_key=config.api_key or "emulator",
             base_url=EMULATOR_BASE_URL,
-            http_client=_http_client(timeout_s, EmulatorTransport(app)),
+            http_client=_http_client(timeout_s, transport),
             timeout_s=timeout_s,
             log=log,
             label=f"emulator (in-process, speed x{config.speed:g})",
@@ -247,6 +338,7 @@ class VideoProvider:
         return None
 
     async def retrieve(self, job_id: str) -> ProviderJob:
+        check_job_id(job_id)
         async with self._translated("retrieve", job_id=job_id):
             video = await self._client.videos.retrieve(job_id)
         return ProviderJob.from_sdk(video)
@@ -254,38 +346,66 @@ class VideoProvider:
     async def list_page(
         self, *, after: str | None = None, limit: int = 100, order: Literal["asc", "desc"] = "desc"
     ) -> JobPage:
+        """One page of jobs; an entry the API would never send is set aside in `invalid`, not fatal."""
         kwargs: dict[str, Any] = {"limit": limit, "order": order}
         if after:
-            kwargs["after"] = after
+            kwargs["after"] = check_job_id(after)
         async with self._translated("list"):
             raw = await self._client.videos.with_raw_response.list(**kwargs)
-            page = raw.parse()
+            body = raw.http_response.json()
+        if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
+            raise ProviderAnswerInvalid(f"list: the provider's answer has no list of jobs ({_show(body)})")
+        jobs: list[ProviderJob] = []
+        invalid: dict[str, str] = {}
+        for entry in body["data"]:
+            try:
+                jobs.append(ProviderJob.parse(entry))
+            except ProviderAnswerInvalid as exc:
+                if exc.job_id is not None:
+                    invalid[exc.job_id] = str(exc)
+        last_id = body.get("last_id")
         hint = raw.headers.get("openai-poll-after-ms")
         return JobPage(
-            jobs=[ProviderJob.from_sdk(v) for v in page.data],
-            has_more=bool(page.has_more),
-            last_id=page.last_id,
-            poll_after_ms=int(hint) if hint and hint.isdigit() else None,
+            jobs=jobs,
+            has_more=body.get("has_more") is True,
+            last_id=last_id if isinstance(last_id, str) and _JOB_ID.fullmatch(last_id) else None,
+            poll_after_ms=int(hint) if hint and hint.isdigit() and len(hint) < 9 else None,
+            invalid=invalid,
         )
 
     async def delete(self, job_id: str) -> None:
+        check_job_id(job_id)
         async with self._translated("delete", job_id=job_id):
             await self._client.videos.delete(job_id)
 
     async def remix(self, job_id: str, prompt: str) -> ProviderJob:
+        check_job_id(job_id)
         async with self._translated("remix", job_id=job_id):
             video = await self._create_client.videos.remix(job_id, prompt=prompt)
         return ProviderJob.from_sdk(video)
 
     async def download(self, job_id: str, variant: Variant, dest: Path) -> Path:
-        """Stream one content variant to `dest` (through a temp file: never half a file, never all in RAM)."""
+        """Stream one content variant to `dest`: never half a file, never all in RAM.
+
+        The body goes to `dest.part` and becomes `dest` only when it is whole: as long as the
+        Content-Length the provider announced (a connection cut early is `ContentIncomplete`).
+        """
+        check_job_id(job_id)
         partial = dest.with_name(dest.name + ".part")
         try:
             stream = self._client.videos.with_streaming_response.download_content(job_id, variant=variant)
             async with self._translated(f"download {variant}", job_id=job_id), stream as response:
+                announced = response.headers.get("content-length")
+                received = 0
                 with partial.open("wb") as out:
                     async for chunk in response.iter_bytes(_CHUNK):
                         out.write(chunk)
+                        received += len(chunk)
+                if announced and announced.isdigit() and int(announced) != received:
+                    raise ContentIncomplete(
+                        f"download {variant} of {job_id}: got {received} of {announced} bytes; "
+                        "soranb will fetch it again"
+                    )
             partial.replace(dest)
         except OSError as exc:
             raise StoreWriteFailed(
@@ -300,20 +420,21 @@ class VideoProvider:
     # -- the one place errors are translated ---------------------------------------
     @contextlib.asynccontextmanager
     async def _translated(self, action: str, job_id: str | None = None) -> AsyncIterator[None]:
+        """Translate whatever the SDK or the network raises into `soranb.errors`, by one table."""
         try:
             yield
         except SoranbError:
             raise
         except openai.APIStatusError as exc:
             raise self._status_error(action, exc, job_id) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            cause = exc.__cause__ or exc
-            raise ProviderUnreachable(
-                self._safe(
-                    f"{action}: no answer from {self.label} at {self.base_url} "
-                    f"({type(cause).__name__}: {cause}); check the address and your network"
-                )
-            ) from None
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
+            for kinds, error, advice in _TRANSLATIONS:
+                if isinstance(cause, kinds):
+                    detail = f"{type(cause).__name__}: {cause}"
+                    advice_text = advice.format(label=self.label, url=self.base_url)
+                    raise error(self._safe(f"{action}: {advice_text} ({detail})")) from None
+            raise
 
     def _status_error(self, action: str, exc: openai.APIStatusError, job_id: str | None) -> ProviderError:
         status = exc.status_code
@@ -401,3 +522,28 @@ def _retry_after(response: httpx2.Response) -> float | None:
 def _http_client(timeout_s: float, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
     """The one HTTP client a provider shares between its SDK calls (10 s to connect, `timeout_s` per request)."""
     return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s, connect=10.0))
+
+
+# What each lower-layer error means, most specific first (as httpx maps httpcore's errors).
+_TRANSLATIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], type[ProviderError], str], ...] = (
+    (
+        (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError, httpx2.ReadTimeout),
+        ProviderUnreachable,
+        "the connection to {label} broke mid-answer; soranb will try again",
+    ),
+    (
+        (openai.APITimeoutError, httpx2.TimeoutException, TimeoutError),
+        ProviderUnreachable,
+        "no answer from {label} at {url} in time; check the address and your network",
+    ),
+    (
+        (openai.APIConnectionError, httpx2.TransportError, ConnectionError),
+        ProviderUnreachable,
+        "no answer from {label} at {url}; check the address and your network",
+    ),
+    (
+        (openai.APIResponseValidationError, httpx2.DecodingError, ValueError, TypeError, KeyError),
+        ProviderAnswerInvalid,
+        "{label} sent an answer that is not the Videos API's shape",
+    ),
+)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -22,8 +23,11 @@ from enum import StrEnum
 from typing import Any
 
 from .catalog import estimate_cost
+from .errors import InvalidTransition
 
-__all__ = ["OPEN_STATUSES", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
+__all__ = ["OPEN_STATUSES", "UNREADABLE", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
+
+UNREADABLE = "unreadable_row"  # metadata flag of a record that stands in for a damaged stored row
 
 
 class Status(StrEnum):
@@ -49,10 +53,6 @@ _ALLOWED: dict[Status, frozenset[Status]] = {
     Status.EXPIRED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
-
-
-class InvalidTransition(ValueError):
-    """A status change the machine above does not allow (a bug, not user input)."""
 
 
 def utcnow() -> datetime:
@@ -132,3 +132,44 @@ class GenerationRecord:
                 values[key] = datetime.fromisoformat(values[key])
         values["metadata"] = dict(values.get("metadata") or {})
         return cls(**values)
+
+    @classmethod
+    def unreadable(cls, row: Mapping[str, Any], reason: str) -> GenerationRecord:
+        """A `failed` record standing in for a stored row that cannot be read (an unknown status, a
+        missing column, a media column that is neither a key nor a URL).
+
+        One damaged row must not stop the history from being built: it shows as an error card that
+        says why, it can still be deleted, and nothing of it becomes a path, a URL or a job.
+        """
+        reason = " ".join(str(reason).split())[:200] or "unknown problem"
+
+        def text(name: str, default: str) -> str:
+            value = row.get(name)
+            return value if isinstance(value, str) and value else default
+
+        stamps: dict[str, datetime] = {}
+        for name in ("created_at", "updated_at"):
+            value = row.get(name)
+            if isinstance(value, datetime):
+                stamps[name] = value
+            else:
+                try:
+                    stamps[name] = datetime.fromisoformat(str(value))
+                except ValueError:
+                    stamps[name] = datetime(1970, 1, 1, tzinfo=UTC)
+        return cls(
+            prompt=text("prompt", "(unreadable row)"),
+            model=text("model", "unknown"),
+            size=text("size", "unknown"),
+            seconds=0,
+            id=str(row.get("id") or ""),
+            status=Status.FAILED,
+            error_message=f"This row could not be read ({reason}); delete it, or repair it in the store.",
+            metadata={UNREADABLE: reason},
+            created_at=stamps["created_at"],
+            updated_at=stamps["updated_at"],
+        )
+
+    @property
+    def is_unreadable(self) -> bool:
+        return UNREADABLE in self.metadata

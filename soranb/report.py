@@ -100,10 +100,17 @@ def status_badge_html(status: str) -> str:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_ALLOWED_SCHEMES = ("http", "https")
+
+
 def _safe_url(url: str) -> str:
-    """Only http(s), relative and file URLs go into src/href: never `javascript:`."""
-    lowered = url.strip().lower()
-    if lowered.startswith(("javascript:", "data:text", "vbscript:")):
+    """Only http(s) and relative URLs go into src/href: an allowlist, checked after removing control
+    characters and spaces the way a browser does (so `java\tscript:` is a scheme too)."""
+    cleaned = _CONTROL.sub("", url or "")
+    scheme, sep, _rest = cleaned.partition(":")
+    has_scheme = bool(sep) and not any(c in scheme for c in "/?#")  # else a relative URL
+    if has_scheme and scheme.lower() not in _ALLOWED_SCHEMES:
         return "#"
     return esc(url)
 

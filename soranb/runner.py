@@ -4,10 +4,18 @@ One `step()` is what the background poller repeats (tests call it directly):
 
     pending     submit while slots are free (a lost create answer is looked up first, never re-sent blindly)
     processing  one list call refreshes every open job (retrieve for the rest, or when there is no list)
-    finished    stream the video and thumbnail into the store under a lease, then mark the record
+    finished    stream the video and thumbnail to disk, check the video is whole, store it, mark the record
 
-Every status change goes through the store as a compare-and-set, so two runners on
-one store (two kernels, a kernel and the CLI) never submit or download a job twice.
+Two rules keep it trustworthy with several services on one store and a provider that misbehaves:
+
+- Leases follow their holder. A record is claimed (in the same statement that checks its status) for a
+  short time and renewed by a heartbeat while its holder works, so a long download keeps it; a holder
+  on this machine whose process is gone loses it at once. Two services never submit or download a job
+  twice, and a killed one never holds a job hostage.
+- One record's trouble is that record's trouble. Every record is advanced in isolation: a transient
+  failure (rate limit, outage, cut download, full disk) leaves it open for the next step; an answer that
+  breaks the API's shape, or an unexpected error, counts against that record and ends it `failed` with
+  the reason after a few in a row. Every other record keeps moving.
 """
 
 from __future__ import annotations
@@ -15,27 +23,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .debuglog import DebugLog
 from .errors import (
     AuthenticationFailed,
     ContentExpired,
+    ContentIncomplete,
     JobNotFound,
     ModelRetired,
+    ProviderAnswerInvalid,
     ProviderError,
     ProviderRejected,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
     RecordConflict,
     RecordNotFound,
     RequestInvalid,
     SoranbError,
+    StoreWriteFailed,
 )
-from .provider import ProviderJob, VideoProvider
+from .leases import LEASE_TTL, holder_is_gone, tmp_folder_name, tmp_folder_owner
+from .media_check import verify_video
+from .provenance import may_submit
+from .provider import ProviderJob, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
@@ -43,9 +62,17 @@ from .store.base import RecordQuery, Store, media_key
 
 __all__ = ["JobRunner", "PollReport"]
 
-_LEASE = timedelta(minutes=10)
+T = TypeVar("T")
+
 _MAX_CREATE_ATTEMPTS = 8  # with backoff 1, 2, 4 ... s: about four minutes of outage
+_STRIKES = 3  # invalid answers or unexpected errors in a row before a record is ended
+_MAX_DAMAGED_DOWNLOADS = 4  # a video that arrives cut short this often is ended as damaged
 _PARALLEL_DOWNLOADS = 4  # finished jobs stored at once in one poll step
+_THUMBNAIL_TRIES = 3
+# Failures that pass: the record stays as it is and the next step tries again.
+_TRANSIENT = (ProviderUnreachable, ProviderUnavailable, RateLimited, StoreWriteFailed)
+# The provider's final word on a create: the record ends failed with its message.
+_REFUSED = (RequestInvalid, ProviderRejected, ModelRetired, AuthenticationFailed)
 
 
 @dataclass
@@ -58,6 +85,7 @@ class PollReport:
     completed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     next_delay_s: float = 0.0
+    retry_after_s: float | None = None  # the longest Retry-After the provider asked for in this step
 
 
 class JobRunner:
@@ -75,6 +103,7 @@ class JobRunner:
         tmp_dir: Path,
         max_concurrent_jobs: int,
         poll_interval_max_s: float,
+        lease_ttl: timedelta = LEASE_TTL,
     ) -> None:
         self.provider = provider
         self.store = store
@@ -82,13 +111,50 @@ class JobRunner:
         self._emit = emit
         self.schedule = schedule
         self.owner_id = owner_id
-        self.tmp_dir = tmp_dir
+        self.tmp_root = tmp_dir
+        # Each process keeps its temp files in its own folder, so a new process can sweep a dead one's.
+        self.tmp_dir = tmp_dir / tmp_folder_name(owner_id)
         self.max_concurrent_jobs = max_concurrent_jobs
         self.poll_interval_max_s = poll_interval_max_s
+        self.lease_ttl = lease_ttl
         self.list_supported = True  # one list call refreshes many jobs; some gateways have no list
         self._create_failures: dict[str, int] = {}
+        self._strikes: dict[str, int] = {}
+        self._damaged: dict[str, int] = {}
+        self._retry_after: float | None = None
         self._lock = asyncio.Lock()  # one step at a time, whoever asks (poller, button, test)
 
+    # -- leases ------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _leased(self, record_id: str, expect: Status) -> AsyncIterator[bool]:
+        """Hold the record's lease while the block runs (yields False when someone else holds it).
+
+        The claim checks the status in the same statement; a heartbeat renews the lease every
+        third of its time, so work that outlives one lease period (a slow download) keeps it.
+        """
+        if not await self.store.claim(record_id, self.owner_id, self.lease_ttl, expect_status=expect):
+            yield False
+            return
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+                try:
+                    await self.store.claim(record_id, self.owner_id, self.lease_ttl)
+                except SoranbError as exc:
+                    self.log.warning(f"record {record_id}: could not renew its lease ({exc})")
+
+        beat = asyncio.get_running_loop().create_task(heartbeat())
+        try:
+            yield True
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            with contextlib.suppress(SoranbError):
+                await self.store.release(record_id, self.owner_id)
+
+    # -- submitting ----------------------------------------------------------------------
     async def submit(
         self,
         record: GenerationRecord,
@@ -97,69 +163,131 @@ class JobRunner:
         remix_of: GenerationRecord | None = None,
         raise_errors: bool = False,
     ) -> GenerationRecord:
-        """Create the provider job for a pending record, at most once across services."""
-        if not await self.store.claim(record.id, self.owner_id, _LEASE):
-            return record  # another service is submitting it
-        try:
-            known = {r.openai_job_id for r in await self.store.list(RecordQuery(limit=200)) if r.openai_job_id}
-            job: ProviderJob | None = None
-            attempted = record.metadata.get("create_attempted_at")
-            if attempted:  # an earlier answer was lost: the job may exist already
-                job = await self.provider.find_job(request, since=float(attempted) - 5, exclude=known)
-            if job is None:
-                metadata = {**record.metadata, "create_attempted_at": time.time()}
-                record = await self.store.update(record.id, {"metadata": metadata}, expect_status=Status.PENDING)
-                if remix_of is not None:
-                    job = await self.provider.remix(remix_of.openai_job_id or "", request.prompt)
-                else:
-                    job = await self.provider.create(request, known_job_ids=known)
-            record = await self._apply_job(record, job, expect=Status.PENDING)
-            self.schedule.observe(job.id, job.progress)
-            self.log.info(f"record {record.id} -> job {job.id} ({job.status})")
-            return record
-        except (RequestInvalid, ProviderRejected, ModelRetired, AuthenticationFailed) as exc:
-            record = await self._fail(record, str(exc), expect=Status.PENDING)
-            if raise_errors:
-                raise
-            return record
-        except ProviderError as exc:
-            failures = self._create_failures[record.id] = self._create_failures.get(record.id, 0) + 1
-            if failures >= _MAX_CREATE_ATTEMPTS:
-                record = await self._fail(record, f"gave up after {failures} attempts: {exc}", Status.PENDING)
-            else:
-                self.log.warning(f"record {record.id} stays pending and will be retried: {exc}")
-            if raise_errors:
-                raise
-            return record
-        finally:
-            await self.store.release(record.id, self.owner_id)
+        """Create the provider job for a pending record, at most once across services.
 
+        With `raise_errors`, a refusal (bad request, rejected, retired model, wrong key) is raised
+        after the record is ended; a transient failure never is: the record stays pending and the
+        poller tries again, honouring Retry-After.
+        """
+        async with self._leased(record.id, Status.PENDING) as held:
+            if not held:  # another service is submitting it, or did already
+                return await self.store.get(record.id)
+            try:
+                return await self._create(record, request, remix_of)
+            except _REFUSED as exc:
+                record = await self._fail(record, str(exc), expect=Status.PENDING)
+                if raise_errors:
+                    raise
+                return record
+            except ProviderAnswerInvalid as exc:
+                if exc.job_id is not None:  # created (and billed): follow it, never create again
+                    self.log.warning(f"record {record.id}: {exc}; following job {exc.job_id} anyway")
+                    job = ProviderJob(id=exc.job_id, status="queued", progress=0, created_at=int(time.time()))
+                    return await self._apply_job(record, job, expect=Status.PENDING)
+                message = f"{exc}. The job may have been created (and billed): check the provider's dashboard"
+                return await self._fail(record, message, expect=Status.PENDING)
+            except ProviderError as exc:
+                return await self._create_failed(record, exc)
+
+    async def _create(
+        self, record: GenerationRecord, request: GenerationRequest, remix_of: GenerationRecord | None
+    ) -> GenerationRecord:
+        known = {r.openai_job_id for r in await self.store.list(RecordQuery(limit=200)) if r.openai_job_id}
+        job: ProviderJob | None = None
+        attempted = record.metadata.get("create_attempted_at")
+        if attempted:  # an earlier answer was lost: the job may exist already
+            job = await self.provider.find_job(request, since=float(attempted) - 5, exclude=known)
+        if job is None:
+            metadata = {**record.metadata, "create_attempted_at": time.time()}
+            record = await self.store.update(record.id, {"metadata": metadata}, expect_status=Status.PENDING)
+            if remix_of is not None:
+                job = await self.provider.remix(remix_of.openai_job_id or "", request.prompt)
+            else:
+                job = await self.provider.create(request, known_job_ids=known)
+        record = await self._apply_job(record, job, expect=Status.PENDING)
+        self._create_failures.pop(record.id, None)
+        self.schedule.observe(job.id, job.progress)
+        self.log.info(f"record {record.id} -> job {job.id} ({job.status})")
+        return record
+
+    async def _create_failed(self, record: GenerationRecord, exc: ProviderError) -> GenerationRecord:
+        """A create that got no usable answer: the record stays pending (and says why) until it is given up."""
+        failures = self._create_failures[record.id] = self._create_failures.get(record.id, 0) + 1
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            self._retry_after = max(self._retry_after or 0.0, exc.retry_after)
+        if failures >= _MAX_CREATE_ATTEMPTS:
+            return await self._fail(record, f"gave up after {failures} attempts: {exc}", Status.PENDING)
+        self.log.warning(f"record {record.id} stays pending and will be retried: {exc}")
+        reason = (
+            "the provider is busy (rate limited)"
+            if isinstance(exc, RateLimited)
+            else f"no answer from the provider ({exc})"
+        )
+        with contextlib.suppress(RecordConflict, RecordNotFound):
+            record = await self.store.get(record.id)  # keeps `create_attempted_at`, written since `record` was read
+            waiting = f"{reason}; soranb tries again (attempt {failures + 1})"
+            metadata = {**record.metadata, "waiting_reason": waiting}
+            record = await self.store.update(record.id, {"metadata": metadata}, expect_status=Status.PENDING)
+            self._emit("updated", record)
+        return record
+
+    async def _submit_pending(self, record: GenerationRecord) -> GenerationRecord:
+        request = GenerationRequest(prompt=record.prompt, model=record.model, size=record.size, seconds=record.seconds)
+        remix_of = None
+        if record.remixed_from:
+            with contextlib.suppress(RecordNotFound):
+                remix_of = await self.store.get(record.remixed_from)
+        if record.image_key:
+            tmp = self.tmp_path(".img")
+            try:
+                await self.store.fetch_media(record.image_key, tmp)
+                data = await asyncio.to_thread(tmp.read_bytes)
+            except RecordNotFound:
+                message = "its starting image is gone from the store; start a new generation with the image"
+                return await self._fail(record, message, expect=Status.PENDING)
+            finally:
+                tmp.unlink(missing_ok=True)
+            request = replace(request, image=ImageInput(record.image_filename or "image", data))
+        return await self.submit(record, request, remix_of=remix_of)
+
+    # -- one poll step -----------------------------------------------------------------------
     async def step(self) -> PollReport:
-        assert self._lock is not None
         async with self._lock:
+            self._retry_after = None
             report = PollReport()
             open_records = await self.store.list(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
-            pending = [r for r in open_records if r.status == Status.PENDING]
-            running = [r for r in open_records if r.status == Status.PROCESSING and r.openai_job_id]
+            # only records this installation (or this signed-in user) made: a stranger's row never spends
+            pending = [r for r in open_records if r.status == Status.PENDING and may_submit(self.store, r)]
+            running: list[GenerationRecord] = []
+            for record in open_records:
+                if record.status != Status.PROCESSING:
+                    continue
+                if _usable_job_id(record.openai_job_id):
+                    running.append(record)
+                else:  # it can never be followed at the provider
+                    reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
+                    await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
-                updated = await self._submit_pending(record)
-                if updated.status == Status.PROCESSING:
+                updated = await self._isolated(record, self._submit_pending(record))
+                if updated is not None and updated.status == Status.PROCESSING:
                     report.submitted.append(updated.id)
                     running.append(updated)
-                elif updated.status == Status.PENDING:
+                elif updated is None or updated.status == Status.PENDING:
                     stuck += 1
             if running:
-                jobs, report.status_requests, hint = await self._refresh(running)
+                jobs, problems, report.status_requests, hint = await self._refresh(running)
                 slots = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
 
-                async def advance(record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
+                async def advance(record: GenerationRecord) -> GenerationRecord | None:
+                    job_id = record.openai_job_id or ""
+                    if job_id in problems:
+                        return await self._isolated(record, _raise(problems[job_id]))
                     async with slots:
-                        return await self._advance(record, job)
+                        return await self._isolated(record, self._advance(record, jobs[job_id]))
 
-                pairs = [(r, jobs[r.openai_job_id]) for r in running if r.openai_job_id in jobs]
-                outcomes = await asyncio.gather(*(advance(r, job) for r, job in pairs))
+                outcomes = await asyncio.gather(*(advance(r) for r in running))
                 for outcome in outcomes:
                     if outcome is not None and outcome.status == Status.COMPLETED:
                         report.completed.append(outcome.id)
@@ -175,31 +303,68 @@ class JobRunner:
                 )
             else:
                 report.next_delay_s = self.poll_interval_max_s if not pending else 1.0
-            if stuck:  # the provider refused or did not answer: back off before the next attempt
-                report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure())
+            report.retry_after_s = self._retry_after
+            if stuck or self._retry_after:  # refused, unanswered or throttled: back off before trying again
+                report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure(self._retry_after))
             return report
 
-    async def _submit_pending(self, record: GenerationRecord) -> GenerationRecord:
-        request = GenerationRequest(prompt=record.prompt, model=record.model, size=record.size, seconds=record.seconds)
-        remix_of = None
-        if record.remixed_from:
-            with contextlib.suppress(RecordNotFound):
-                remix_of = await self.store.get(record.remixed_from)
-        if record.image_key:
-            tmp = await self.store.fetch_media(record.image_key, self.tmp_path(".img"))
-            data = await asyncio.to_thread(tmp.read_bytes)
-            tmp.unlink(missing_ok=True)
-            request = replace(request, image=ImageInput(record.image_filename or "image", data))
-        try:
-            return await self.submit(record, request, remix_of=remix_of)
-        except RecordConflict:
-            return await self.store.get(record.id)
+    async def _isolated(
+        self, record: GenerationRecord, work: Coroutine[Any, Any, GenerationRecord | None]
+    ) -> GenerationRecord | None:
+        """Run one record's work so that nothing it raises reaches the other records.
 
-    async def _refresh(self, running: list[GenerationRecord]) -> tuple[dict[str, ProviderJob], int, int | None]:
-        """The provider's view of every running job: one list call covers many; retrieve the rest."""
+        Returns the record when its status changed, else None.
+        """
+        try:
+            outcome = await work
+        except (RecordConflict, RecordNotFound):
+            return None  # changed or deleted meanwhile (another service, or the user)
+        except _TRANSIENT as exc:
+            if isinstance(exc, RateLimited) and exc.retry_after:
+                self._retry_after = max(self._retry_after or 0.0, exc.retry_after)
+            self.log.warning(f"record {record.id}: {exc}; trying again on the next step")
+            return None
+        except ContentIncomplete as exc:
+            damaged = self._damaged[record.id] = self._damaged.get(record.id, 0) + 1
+            if damaged < _MAX_DAMAGED_DOWNLOADS:
+                self.log.warning(f"record {record.id}: {exc}; soranb downloads it again")
+                return None
+            return await self._end(record, f"the provider's video arrived damaged {damaged} times: {exc}")
+        except Exception as exc:  # an invalid answer, or a bug: it counts against this record only
+            strikes = self._strikes[record.id] = self._strikes.get(record.id, 0) + 1
+            reason = str(exc) if isinstance(exc, SoranbError) else f"unexpected {type(exc).__name__}: {exc}"
+            if strikes < _STRIKES:
+                self.log.warning(f"record {record.id}: {reason} ({strikes} of {_STRIKES} before it is ended)")
+                return None
+            return await self._end(record, f"soranb ended this job after {strikes} failed attempts: {reason}")
+        self._strikes.pop(record.id, None)
+        return outcome
+
+    async def _end(self, record: GenerationRecord, message: str) -> GenerationRecord | None:
+        """End an open record as failed with `message`, whatever state it is in now."""
+        self._strikes.pop(record.id, None)
+        self._damaged.pop(record.id, None)
+        try:
+            current = await self.store.get(record.id)
+            if not current.is_open:
+                return None
+            return await self._fail(current, message, expect=current.status)
+        except SoranbError as exc:
+            self.log.error(f"record {record.id}: could not mark it failed ({exc})")
+            return None
+
+    async def _refresh(
+        self, running: list[GenerationRecord]
+    ) -> tuple[dict[str, ProviderJob], dict[str, ProviderError], int, int | None]:
+        """The provider's view of every running job: one list call covers many; retrieve the rest.
+
+        Returns the jobs found, the per-job problems (an invalid entry, a failed retrieve), the
+        number of status requests made and the provider's poll hint.
+        """
         wanted = {r.openai_job_id for r in running if r.openai_job_id}
         oldest = min(r.created_at for r in running).timestamp() - 60
         found: dict[str, ProviderJob] = {}
+        problems: dict[str, ProviderError] = {}
         requests, hint, after = 0, None, None
         for _ in range(5 if self.list_supported else 0):  # the 500 newest; older ones one by one
             try:
@@ -208,17 +373,23 @@ class JobRunner:
                 self.list_supported = False
                 self.log.warning(f"poller: the provider cannot list jobs ({exc}); asking for each job instead")
                 break
+            except ProviderAnswerInvalid as exc:
+                self.log.warning(f"poller: {exc}; asking for each job instead this time")
+                break
             requests += 1
             hint = page.poll_after_ms if page.poll_after_ms is not None else hint
             for job in page.jobs:
                 if job.id in wanted:
                     found[job.id] = job
-            if len(found) == len(wanted) or not page.has_more or not page.jobs:
+            for job_id, reason in page.invalid.items():
+                if job_id in wanted:
+                    problems[job_id] = ProviderAnswerInvalid(reason, job_id=job_id)
+            if len(found) + len(problems) >= len(wanted) or not page.has_more or not page.jobs:
                 break
-            if page.jobs[-1].created_at < oldest:
+            if page.jobs[-1].created_at < oldest or page.last_id is None:
                 break
             after = page.last_id
-        for job_id in wanted - found.keys():
+        for job_id in wanted - found.keys() - problems.keys():
             requests += 1
             try:
                 found[job_id] = await self.provider.retrieve(job_id)
@@ -231,94 +402,123 @@ class JobRunner:
                     error_code="not_found",
                     error_message="the provider no longer knows this job (deleted or expired there)",
                 )
-        return found, requests, hint
+            except ProviderError as exc:
+                problems[job_id] = exc
+        return found, problems, requests, hint
 
     async def _advance(self, record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
         """Move a record along with its job; returns the record when its status changed."""
-        try:
-            if job.status in ("queued", "in_progress"):
-                self.schedule.observe(job.id, job.progress)
-                if job.progress != record.progress or record.metadata.get("provider_status") != job.status:
-                    metadata = {**record.metadata, "provider_status": job.status}
-                    updated = await self.store.update(
-                        record.id,
-                        {"progress": job.progress, "metadata": metadata},
-                        expect_status=Status.PROCESSING,
-                    )
-                    self._emit("progress", updated)
-                return None
-            self.schedule.forget([job.id])
-            if job.status == "completed":
-                return await self._finish(record, job)
-            if job.status in ("canceled", "cancelled"):
-                return await self._close(record, Status.CANCELLED, "the provider cancelled this job")
-            if job.status == "expired":
-                return await self._close(record, Status.EXPIRED, "the provider's files expired before download")
-            message = job.error_message or job.error_code or "the provider reported a failure without a reason"
-            if job.error_code and job.error_code not in message:
-                message = f"{message} ({job.error_code})"
-            return await self._fail(record, message, expect=Status.PROCESSING)
-        except (RecordConflict, RecordNotFound):
-            return None  # changed or deleted meanwhile (another service, or the user)
+        if job.status in ("queued", "in_progress"):
+            self.schedule.observe(job.id, job.progress)
+            if job.progress != record.progress or record.metadata.get("provider_status") != job.status:
+                metadata = {**record.metadata, "provider_status": job.status}
+                updated = await self.store.update(
+                    record.id,
+                    {"progress": job.progress, "metadata": metadata},
+                    expect_status=Status.PROCESSING,
+                )
+                self._emit("progress", updated)
+            return None
+        self.schedule.forget([job.id])
+        if job.status == "completed":
+            return await self._finish(record, job)
+        if job.status in ("canceled", "cancelled"):
+            return await self._close(record, Status.CANCELLED, "the provider cancelled this job")
+        if job.status == "expired":
+            return await self._close(record, Status.EXPIRED, "the provider's files expired before download")
+        message = job.error_message or job.error_code or "the provider reported a failure without a reason"
+        if job.error_code and job.error_code not in message:
+            message = f"{message} ({job.error_code})"
+        return await self._fail(record, message, expect=Status.PROCESSING)
 
+    # -- storing a finished video ----------------------------------------------------------------
     async def _finish(self, record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
-        """Stream the video and thumbnail into the store, then mark the record completed."""
-        if not await self.store.claim(record.id, self.owner_id, _LEASE):
-            return None  # another service is downloading it
-        try:
-            if (await self.store.get(record.id)).status != Status.PROCESSING:
-                return None  # another service finished it between our read and our claim
+        """Stream the video and thumbnail to disk, check the video is whole, store both, mark the record."""
+        async with self._leased(record.id, Status.PROCESSING) as held:
+            if not held:
+                return None  # another service is downloading it, or finished it already
             video_key = media_key("videos", record.id)
+            stored: list[str] = []
             try:
-                path = await self.provider.download(job.id, "video", self.tmp_path(".mp4"))
-            except ContentExpired as exc:
-                return await self._close(record, Status.EXPIRED, str(exc))
-            await self.store.put_media(video_key, path, "video/mp4")
-            thumbnail_key: str | None = media_key("thumbnails", record.id)
-            try:
-                thumb = await self.provider.download(job.id, "thumbnail", self.tmp_path(".webp"))
-                await self.store.put_media(thumbnail_key or "", thumb, "image/webp")
-            except ProviderError as exc:
-                self.log.warning(f"record {record.id}: no thumbnail ({exc})")
-                thumbnail_key = None
-            metadata = {
-                **record.metadata,
-                "provider_status": job.status,
-                "completed_at": job.completed_at,
-                "expires_at": job.expires_at,
-            }
-            changes = {
-                "status": Status.COMPLETED,
-                "progress": 100,
-                "video_key": video_key,
-                "thumbnail_key": thumbnail_key,
-                "metadata": metadata,
-            }
-            record.evolve(**changes)  # the status machine must allow it
-            updated = await self.store.update(record.id, changes, expect_status=Status.PROCESSING)
+                path = self.tmp_path(".mp4")
+                try:
+                    await self.provider.download(job.id, "video", path)
+                    await asyncio.to_thread(verify_video, path, record.seconds)
+                    await self.store.put_media(video_key, path, "video/mp4")
+                except ContentExpired as exc:
+                    return await self._close(record, Status.EXPIRED, str(exc))
+                finally:
+                    path.unlink(missing_ok=True)
+                stored.append(video_key)
+                thumbnail_key = await self._store_thumbnail(record, job)
+                if thumbnail_key:
+                    stored.append(thumbnail_key)
+                metadata = {
+                    **record.metadata,
+                    "provider_status": job.status,
+                    "completed_at": job.completed_at,
+                    "expires_at": job.expires_at,
+                }
+                metadata.pop("waiting_reason", None)
+                changes = {
+                    "status": Status.COMPLETED,
+                    "progress": 100,
+                    "video_key": video_key,
+                    "thumbnail_key": thumbnail_key,
+                    "metadata": metadata,
+                }
+                record.evolve(**changes)  # the status machine must allow it
+                updated = await self.store.update(record.id, changes, expect_status=Status.PROCESSING)
+            except RecordNotFound:
+                for key in stored:  # deleted while it downloaded: leave no orphan file behind
+                    with contextlib.suppress(SoranbError):
+                        await self.store.delete_media(key)
+                raise
+            self._damaged.pop(record.id, None)
             self.log.info(f"record {record.id} completed: {video_key}")
             self._emit("completed", updated)
             return updated
-        finally:
-            with contextlib.suppress(SoranbError):
-                await self.store.release(record.id, self.owner_id)
 
+    async def _store_thumbnail(self, record: GenerationRecord, job: ProviderJob) -> str | None:
+        """The thumbnail's key once stored; transient failures are retried (honouring Retry-After)."""
+        key = media_key("thumbnails", record.id)
+        for attempt in range(1, _THUMBNAIL_TRIES + 1):
+            path = self.tmp_path(".webp")
+            try:
+                await self.provider.download(job.id, "thumbnail", path)
+                await self.store.put_media(key, path, "image/webp")
+                return key
+            except (*_TRANSIENT, ContentIncomplete) as exc:
+                if attempt == _THUMBNAIL_TRIES:
+                    self.log.warning(f"record {record.id}: no thumbnail after {attempt} tries ({exc})")
+                    return None
+                wait = getattr(exc, "retry_after", None) or float(2 ** (attempt - 1))
+                self.log.info(f"record {record.id}: thumbnail not fetched ({exc}); again in {min(wait, 30):.1f} s")
+                await asyncio.sleep(min(wait, 30.0))
+            except ProviderError as exc:
+                self.log.warning(f"record {record.id}: no thumbnail ({exc})")
+                return None
+            finally:
+                path.unlink(missing_ok=True)
+        return None
+
+    # -- status changes --------------------------------------------------------------------------
     async def _apply_job(self, record: GenerationRecord, job: ProviderJob, *, expect: Status) -> GenerationRecord:
-        changes = {
-            "status": Status.PROCESSING,
-            "openai_job_id": job.id,
-            "progress": job.progress,
-            "metadata": {**record.metadata, "provider_status": job.status},
-        }
+        metadata = {**record.metadata, "provider_status": job.status}
+        metadata.pop("waiting_reason", None)
+        changes = {"status": Status.PROCESSING, "openai_job_id": job.id, "progress": job.progress, "metadata": metadata}
         record.evolve(**changes)
         updated = await self.store.update(record.id, changes, expect_status=expect)
         self._emit("updated", updated)
         return updated
 
-    async def _fail(self, record: GenerationRecord, message: str, expect: Status) -> GenerationRecord:
+    async def _fail(self, record: GenerationRecord, message: str, expect: Status | None = None) -> GenerationRecord:
         updated = await self.store.update(
-            record.id, {"status": Status.FAILED, "error_message": message}, expect_status=expect
+            record.id,
+            {"status": Status.FAILED, "error_message": message},
+            expect_status=expect or Status.PROCESSING,
         )
+        self._create_failures.pop(record.id, None)
         self.log.warning(f"record {record.id} failed: {message}")
         self._emit("failed", updated, message)
         return updated
@@ -331,9 +531,36 @@ class JobRunner:
         self._emit("failed", updated, message)
         return updated
 
+    # -- temp files ------------------------------------------------------------------------------
     def tmp_path(self, suffix: str) -> Path:
-        """A fresh temp file beside the store's media, so moving it into the store is a rename."""
+        """A fresh temp file beside the store's media (so moving it in is a rename), in this process's folder."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp_dir)
         os.close(handle)
         return Path(name)
+
+    def sweep_tmp(self) -> int:
+        """Remove the temp folders of processes on this machine that are gone (killed mid-download)."""
+        removed = 0
+        if not self.tmp_root.is_dir():
+            return 0
+        for entry in self.tmp_root.iterdir():
+            owner = tmp_folder_owner(entry.name) if entry.is_dir() else None
+            stale_file = entry.is_file() and time.time() - entry.stat().st_mtime > 3600  # from older versions
+            if (owner and holder_is_gone(owner)) or stale_file:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                    removed += 1
+        return removed
+
+
+def _usable_job_id(job_id: str | None) -> bool:
+    try:
+        check_job_id(job_id)
+    except ProviderAnswerInvalid:
+        return False
+    return True
+
+
+async def _raise(error: BaseException) -> None:
+    raise error

@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +39,7 @@ from .errors import (
 )
 from .events import EventBus, ServiceEvent
 from .images import inspect_image
+from .leases import new_owner_id
 from .provider import VideoProvider
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
@@ -53,6 +52,9 @@ from .store.logged import LoggedStore
 __all__ = ["PollReport", "VideoService"]
 
 T = TypeVar("T")
+WATCH_INTERVAL_S = 5.0  # how often the store is read for changes made by other processes
+WATCH_WINDOW = 100  # how many of the newest records the watch compares
+WAIT_RECHECK_S = 30.0  # a waiter reads the store again after this long without news
 
 
 class VideoService:
@@ -70,11 +72,15 @@ class VideoService:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.log = provider.log if provider is not None else DebugLog(self.settings.secrets())
-        self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner_id = new_owner_id()
         self._events = EventBus()
         self._thread = LoopThread()
         self._poll_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self.last_poll_delay_s: float | None = None  # how long the background poller last chose to sleep
         self._wake: asyncio.Event | None = None
+        self._seen: dict[str, datetime | None] = {}  # record id -> updated_at this service last told its views
+        self._snapshot: dict[str, GenerationRecord] | None = None  # the newest records at the last watch
         self._closed = False
         speed = 1.0 if self.settings.provider != "emulator" else (self.settings.emulator_speed or 6.0)
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
@@ -110,9 +116,14 @@ class VideoService:
     async def _open(self) -> None:
         self._wake = asyncio.Event()
         await self.store.open()
+        swept = await asyncio.to_thread(self.runner.sweep_tmp)
+        if swept:
+            self.log.info(f"removed {swept} temp folder(s) left by stopped soranb processes")
         self.log.info(f"service ready: {self.describe()}")
 
     def _emit(self, kind: Any, record: GenerationRecord | None = None, message: str = "") -> None:
+        if record is not None:  # so the store watch does not announce this service's own changes again
+            self._seen[record.id] = None if kind == "deleted" else record.updated_at
         self._events.emit(ServiceEvent(kind, record, message))
 
     def subscribe(self, callback: Callable[[ServiceEvent], None]) -> Callable[[], None]:
@@ -121,7 +132,9 @@ class VideoService:
 
     def describe(self) -> str:
         why = self.settings.sources.get("SORANB_PROVIDER", "set by SORANB_PROVIDER")
-        return f"provider: {self.provider.label} ({why}) · store: {self.store.describe()}"
+        env = self.settings.describe_sources()  # which .env was read (or why not): planted files show
+        text = f"provider: {self.provider.label} ({why}) · store: {self.store.describe()}"
+        return f"{text} · {env}" if env else text
 
     @property
     def provider_is_paid(self) -> bool:
@@ -133,8 +146,11 @@ class VideoService:
         self._run(self._start())
 
     async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._poll_task is None or self._poll_task.done():
-            self._poll_task = asyncio.get_running_loop().create_task(self._poll_forever())
+            self._poll_task = loop.create_task(self._poll_forever())
+        if self._watch_task is None or self._watch_task.done():
+            self._watch_task = loop.create_task(self._watch_forever())
 
     @property
     def poller_running(self) -> bool:
@@ -151,10 +167,11 @@ class VideoService:
         atexit.unregister(self.close)
 
     async def _aclose(self) -> None:
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll_task
+        for task in (self._poll_task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.provider.aclose()
         await self.store.close()
 
@@ -220,13 +237,17 @@ class VideoService:
             self._wake.set()
 
     async def _poll_forever(self) -> None:
+        """Repeat `runner.step()`; a wake-up (a new record) never cuts short a Retry-After."""
         assert self._wake is not None
         while True:
+            retry_after = None
+            started = time.monotonic()
             try:
                 report = await self.runner.step()
-                delay = report.next_delay_s
+                delay, retry_after = report.next_delay_s, report.retry_after_s
             except RateLimited as exc:
-                delay = self.schedule.after_failure(exc.retry_after)
+                retry_after = exc.retry_after
+                delay = self.schedule.after_failure(retry_after)
                 self.log.warning(f"poller: rate limited; next try in {delay:.1f} s")
             except SoranbError as exc:
                 delay = self.schedule.after_failure()
@@ -234,9 +255,52 @@ class VideoService:
             except Exception as exc:  # never let the poller die silently
                 delay = self.schedule.after_failure()
                 self.log.error(f"poller: unexpected {type(exc).__name__}: {exc}; next try in {delay:.1f} s")
+            self.last_poll_delay_s = delay
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if retry_after:  # woken early: still wait as long as the provider asked
+                await asyncio.sleep(max(0.0, min(delay, retry_after) - (time.monotonic() - started)))
+
+    # -- changes made elsewhere --------------------------------------------------------------------
+    async def _watch_forever(self) -> None:
+        while True:
+            try:
+                await self.watch_once()
+            except SoranbError as exc:
+                self.log.debug(f"watch: {exc}")
+            except Exception as exc:  # never let the watch die silently
+                self.log.error(f"watch: unexpected {type(exc).__name__}: {exc}")
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    async def watch_once(self) -> None:
+        """Tell the views about records another kernel or the CLI created, changed or deleted.
+
+        One read of the newest records, compared with the last one; this service's own changes
+        are not announced twice. The first call only takes the snapshot.
+        """
+        newest = await self.store.list(RecordQuery(limit=WATCH_WINDOW))
+        now = {r.id: r for r in newest}
+        before, self._snapshot = self._snapshot, now
+        if before is None:
+            return
+        for record_id, record in now.items():
+            if record_id in self._seen and self._seen[record_id] == record.updated_at:
+                continue
+            old = before.get(record_id)
+            if old is None:
+                self._emit("created", record)
+            elif old.updated_at != record.updated_at:
+                self._emit("updated", record)
+        oldest = min((r.created_at for r in newest), default=None)
+        window_full = len(newest) >= WATCH_WINDOW
+        for record_id, record in before.items():
+            # missing from a full window may only mean newer records pushed it out
+            pushed_out = window_full and oldest is not None and record.created_at < oldest
+            if record_id in now or pushed_out:
+                continue
+            if not (record_id in self._seen and self._seen[record_id] is None):
+                self._emit("deleted", record)
 
     # -- waiting -------------------------------------------------------------------------------
     def wait_all(self, timeout: float | None = None) -> list[GenerationRecord]:
@@ -257,20 +321,46 @@ class VideoService:
         return await self._wait_for(ids, timeout)
 
     async def _wait_for(self, ids: Iterable[str], timeout: float | None) -> list[GenerationRecord]:
+        """Wake on the service's own events (and the store watch); read the store only as a safety net."""
         await self._start()
         ids = list(ids)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            records = []
-            for record_id in ids:
-                with contextlib.suppress(RecordNotFound):
-                    records.append(await self.store.get(record_id))
-            if not any(r.is_open for r in records):
-                return records
-            if deadline is not None and time.monotonic() >= deadline:
-                self.log.warning(f"wait: {sum(r.is_open for r in records)} jobs still open after {timeout} s")
-                return records
-            await asyncio.sleep(0.1)
+        latest: dict[str, GenerationRecord] = {}
+        changed = asyncio.Event()
+
+        def on_event(event: ServiceEvent) -> None:
+            if event.record is None or event.record.id not in ids:
+                return
+            if event.kind == "deleted":
+                latest.pop(event.record.id, None)
+            else:
+                latest[event.record.id] = event.record
+            changed.set()
+
+        unsubscribe = self.subscribe(on_event)
+        try:
+            while True:
+                for record_id in ids:  # what no event has said yet (at first, and after a quiet spell)
+                    if record_id not in latest or latest[record_id].is_open:
+                        try:
+                            latest[record_id] = await self.store.get(record_id)
+                        except RecordNotFound:
+                            latest.pop(record_id, None)
+                while True:
+                    records = [latest[i] for i in ids if i in latest]
+                    if not any(r.is_open for r in records):
+                        return records
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        self.log.warning(f"wait: {sum(r.is_open for r in records)} jobs still open after {timeout} s")
+                        return records
+                    changed.clear()
+                    try:
+                        await asyncio.wait_for(changed.wait(), min(WAIT_RECHECK_S, remaining or WAIT_RECHECK_S))
+                    except TimeoutError:
+                        break
+        finally:
+            unsubscribe()
 
     # -- reading and deleting ---------------------------------------------------------------------
     def list_records(self, query: RecordQuery | None = None) -> list[GenerationRecord]:

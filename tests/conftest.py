@@ -10,6 +10,7 @@ from soranb.service import VideoService
 _PREFIX = __name__.rpartition(".")[0] + "." if "." in __name__ else ""
 
 pytest_plugins = [
+    f"{_PREFIX}engine_helpers",
     f"{_PREFIX}postgres",
     f"{_PREFIX}supabase_double",
 ]

@@ -77,6 +77,17 @@ def apply_sql(conninfo: str, path: Path) -> None:
         conn.commit()
 
 
+def apply_sql_statementwise(server: PostgresServer, conninfo: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """Run one SQL file the way `psql -f` does by default: statement by statement, autocommit, going on
+    after an error (the way a migration pasted into a console or run by hand behaves)."""
+    return subprocess.run(
+        [str(server.bindir / "psql"), "-X", "-q", "-d", conninfo, "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @dataclass
 class PostgresServer:
     """A running throwaway cluster and the databases made in it."""

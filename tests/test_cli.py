@@ -124,3 +124,19 @@ def test_the_emulator_command_serves_the_api_that_generate_then_uses(cli_env, ca
         _, log = server.communicate(timeout=10)
     assert f"soranb emulator on http://127.0.0.1:{port}/v1" in log
     assert "POST /v1/videos" in log  # one log line per request
+
+
+def test_generate_wait_past_its_timeout_exits_3_and_says_how_to_resume(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("SORANB_EMULATOR_SPEED", "1")  # a 4 s clip takes a minute
+    code, out, err = run(capsys, "generate", "a slow sunrise", "--wait", "--timeout", "0.5", "--json")
+    assert code == 3
+    assert json.loads(out)["status"] in ("pending", "processing")
+    assert "still open" in err and "soranb wait" in err
+
+
+def test_generate_wait_waits_through_rate_limits(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("SORANB_EMULATOR_FAULTS", "rate-limit=0.4")
+    monkeypatch.setenv("SORANB_EMULATOR_SEED", "4")  # the first two requests (the create, its retry) get 429
+    code, out, err = run(capsys, "generate", "a fox in a busy hour", "--wait", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"

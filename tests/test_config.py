@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from soranb.config import Secret, Settings, find_project_root
@@ -17,8 +19,12 @@ def test_defaults_are_offline_and_local(tmp_path):
     assert "no OPENAI_API_KEY" in settings.sources["SORANB_PROVIDER"]
 
 
-def test_a_notebook_kernel_in_notebooks_finds_the_same_data_folder_as_the_cli(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("")
+@pytest.mark.parametrize("marker", [".git", "pyproject.toml"])
+def test_a_notebook_kernel_in_notebooks_finds_the_same_data_folder_as_the_cli(tmp_path, marker):
+    if marker == ".git":
+        (tmp_path / ".git").mkdir()
+    else:
+        (tmp_path / "pyproject.toml").write_text('[project]\nname = "soranb"\n')
     (tmp_path / "notebooks").mkdir()
     from_root = Settings.from_env({}, cwd=tmp_path)
     from_notebooks = Settings.from_env({}, cwd=tmp_path / "notebooks")
@@ -103,3 +109,80 @@ def test_a_key_saved_in_the_keyring_is_found_next_time(tmp_path, monkeypatch):
         assert Settings.from_env({}, cwd=tmp_path, dotenv=False).openai_api_key is None
     finally:
         keyring.set_keyring(previous)
+
+
+# -- planted files: a shared parent folder must not redirect keys or data -------------------------------
+
+PLANTED = "OPENAI_BASE_URL=https://attacker.example/v1\nSORANB_DATA_DIR=/tmp/attacker-data\n"
+
+
+def test_a_env_and_data_folder_planted_in_a_shared_parent_are_not_the_project(tmp_path):
+    shared = tmp_path / "shared"
+    work = shared / "ada" / "videos"
+    work.mkdir(parents=True)
+    (shared / ".env").write_text(PLANTED)
+    (shared / "soranb-data").mkdir()
+    (shared / "pyproject.toml").write_text('[project]\nname = "someone-elses"\n')  # not soranb's
+    os.chmod(shared, 0o777)
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-live-abcdef123456"}, cwd=work)
+    assert find_project_root(work) == work
+    assert settings.openai_base_url is None
+    assert settings.data_dir == work / "soranb-data"
+    assert settings.env_file is None
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666])
+def test_a_env_others_can_change_is_not_read_and_says_why(tmp_path, mode):
+    (tmp_path / ".git").mkdir()
+    env = tmp_path / ".env"
+    env.write_text(PLANTED + "OPENAI_API_KEY=sk-from-file-0000000\n")
+    os.chmod(env, mode)
+    settings = Settings.from_env({"SORANB_PROVIDER": "openai"}, cwd=tmp_path)
+    assert settings.openai_base_url is None and settings.openai_api_key is None
+    assert settings.env_file is None
+    assert str(env) in settings.describe_sources() and "chmod 600" in settings.describe_sources()
+    with pytest.raises(ConfigError, match="chmod 600"):
+        settings.validate()
+    os.chmod(env, 0o600)
+    settings = Settings.from_env({"SORANB_PROVIDER": "openai"}, cwd=tmp_path)
+    assert settings.openai_base_url == "https://attacker.example/v1"
+    assert settings.env_file == env and settings.describe_sources() == f"settings from {env}"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root")
+def test_a_env_or_git_of_another_user_is_not_trusted(tmp_path):
+    other = 65534  # nobody
+    parent = tmp_path / "parent"
+    work = parent / "work"
+    work.mkdir(parents=True)
+    (parent / ".git").mkdir()
+    os.chown(parent / ".git", other, other)
+    assert find_project_root(work) == work  # someone else's .git above is no marker
+    (work / ".git").mkdir()
+    env = work / ".env"
+    env.write_text(PLANTED)
+    os.chmod(env, 0o600)
+    os.chown(env, other, other)
+    settings = Settings.from_env({}, cwd=work)
+    assert settings.openai_base_url is None
+    assert "another user" in settings.describe_sources()
+
+
+@pytest.mark.parametrize("key", ["sk-live-abc\ndef123456", "sk-live-abc\tdef123456", "sk-live-abcdef123456\x00"])
+def test_a_key_with_a_control_character_is_refused_without_showing_it(tmp_path, key):
+    with pytest.raises(ConfigError, match="control character") as caught:
+        Settings.from_env({"OPENAI_API_KEY": key}, cwd=tmp_path, dotenv=False)
+    assert "abcdef" not in str(caught.value) and "def123456" not in str(caught.value)
+    plain = Settings.from_env({}, cwd=tmp_path, dotenv=False)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY contains a control character"):
+        plain.with_overrides(openai_api_key=key)
+
+
+def test_credentials_in_the_base_url_are_not_in_the_settings_repr(tmp_path):
+    settings = Settings.from_env(
+        {"OPENAI_API_KEY": "sk-live-abcdef123456", "OPENAI_BASE_URL": "https://ada:hunter2@gw.example/v1"},
+        cwd=tmp_path,
+        dotenv=False,
+    )
+    assert settings.openai_base_url == "https://ada:hunter2@gw.example/v1"
+    assert "hunter2" not in repr(settings)

@@ -245,7 +245,7 @@ async def test_unknown_video_is_404_and_unfinished_content_is_400(make_emu: Make
 async def test_unknown_route_answers_an_openai_error_body(make_emu: MakeEmu) -> None:
     emu = await make_emu()
     async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app)) as http:
-        response = await http.get("http://emulator.soranb/v1/nothing-here")
+        response = await http.get("http://emulator.soranb/v1/nothing-here", headers={"Authorization": "Bearer sk-x"})
     assert response.status_code == 404
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 

@@ -26,6 +26,7 @@ def test_chromium_plays_the_emulator_mp4(served: Served) -> None:
         browser = launch(playwright, executable)
         try:
             page = browser.new_page()
+            page.set_extra_http_headers({"Authorization": "Bearer sk-test"})  # as the real API, a key is needed
             page.set_content(f'<video id="v" src="{url}" muted playsinline></video>')
             page.evaluate("document.getElementById('v').play()")
             page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=20_000)

@@ -19,7 +19,9 @@ from soranb.emulator import (
     EmulatorTransport,
     parse_fault,
 )
+from soranb.emulator.app import MAX_JSON_BYTES
 from soranb.emulator.faults import FaultPicker, parse_faults
+from soranb.emulator.server import exposure_warning
 
 BLOCKED = test_emulator.BLOCKED
 MakeEmu = test_emulator.MakeEmu
@@ -235,3 +237,113 @@ async def test_raw_requests_json_body_and_missing_key(make_emu: MakeEmu) -> None
             "remixed_from_video_id",
             "error",
         }
+
+
+# -- exposed to a network: a key is always needed, bodies are bounded, a warning names the risk ----------
+
+
+async def test_without_a_key_every_request_is_401_even_when_any_key_is_accepted(make_emu: MakeEmu) -> None:
+    emu = await make_emu()  # no api_key configured: any bearer key works, none does not
+    async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app), base_url=EMULATOR_BASE_URL) as http:
+        for request in (http.get("/videos"), http.post("/videos", json={"prompt": "on someone's CPU"})):
+            missing = await request
+            assert missing.status_code == 401
+            assert "You didn't provide an API key" in missing.json()["error"]["message"]
+        assert (await http.get("/videos", headers={"Authorization": "Basic abc"})).status_code == 401
+        listed = await http.get("/videos", headers={"Authorization": "Bearer any-key"})
+        assert listed.status_code == 200
+        assert listed.json()["data"] == []  # the unauthenticated create made no job
+
+
+async def _post_streamed(app: object, total: int, *, declare: bool) -> tuple[int, int]:
+    """POST a JSON body of `total` bytes in 64 KB chunks straight into the ASGI app:
+    (status, bytes the app pulled from the client)."""
+    chunk = 64 * 1024
+    pulled = 0
+    sent: dict[str, int] = {}
+
+    async def receive() -> dict[str, object]:
+        nonlocal pulled
+        size = min(chunk, total - pulled)
+        pulled += size
+        return {"type": "http.request", "body": b" " * size, "more_body": pulled < total}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            sent["status"] = int(message["status"])  # type: ignore[call-overload]
+
+    headers = [(b"authorization", b"Bearer sk-x"), (b"content-type", b"application/json")]
+    if declare:
+        headers.append((b"content-length", str(total).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/videos",
+        "raw_path": b"/v1/videos",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[operator]
+    return sent["status"], pulled
+
+
+@pytest.mark.parametrize("declare", [True, False])
+async def test_a_huge_json_body_is_refused_while_it_streams_in(make_emu: MakeEmu, declare: bool) -> None:
+    """A 200 MB JSON body is answered 413 after at most the limit was read, with or without Content-Length."""
+    emu = await make_emu()
+    status, pulled = await _post_streamed(emu.app, 200 * 1024 * 1024, declare=declare)
+    assert status == 413
+    assert pulled <= MAX_JSON_BYTES + 64 * 1024
+
+
+async def test_a_json_body_under_the_limit_still_works(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    padded = {"prompt": "a calm sea", "model": "sora-2", "pad": " " * (MAX_JSON_BYTES // 2)}
+    async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app), base_url=EMULATOR_BASE_URL) as http:
+        created = await http.post("/videos", json=padded, headers={"Authorization": "Bearer sk-x"})
+    assert created.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "warns"),
+    [
+        ("127.0.0.1", False),
+        ("localhost", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("127.0.0.2", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("192.168.1.20", True),
+        ("myhost.lan", True),
+    ],
+)
+def test_a_host_other_than_loopback_warns(host: str, warns: bool) -> None:
+    warning = exposure_warning(host, None)
+    assert (warning is not None) == warns
+    if warning:
+        assert host in warning and "--api-key" in warning and "127.0.0.1" in warning
+
+
+def test_the_emulator_command_takes_an_api_key_and_warns_on_a_network_host(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import soranb.emulator
+    from soranb.cli import main
+
+    served: dict[str, object] = {}
+    monkeypatch.setattr(soranb.emulator, "serve", lambda config, host, port: served.update(config=config, host=host))
+    monkeypatch.delenv("SORANB_EMULATOR_API_KEY", raising=False)
+    assert main(["emulator", "--host", "0.0.0.0", "--api-key", "sk-mine-123456"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the emulator listens on 0.0.0.0" in err and "only requests with that API key" in err
+    assert "sk-mine-123456" not in err
+    assert served["config"].api_key == "sk-mine-123456"  # type: ignore[attr-defined]
+    assert main(["emulator"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -92,7 +92,8 @@ async def test_sdk_against_uvicorn(served: Served, tmp_path: Path) -> None:
 
 
 async def test_reset_and_lost_response_drop_the_connection(served: Served, caplog: pytest.LogCaptureFixture) -> None:
-    request = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n\r\n".encode()
+    auth = "Authorization: Bearer sk-test\r\n"  # the real API's 401 without one
+    request = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n{auth}\r\n".encode()
     assert (raw_exchange(served.port, request + b"") or b"").startswith(b"HTTP/1.1 200")
 
     served.state.faults.set_faults({"reset": 1.0})
@@ -112,7 +113,7 @@ async def test_reset_and_lost_response_drop_the_connection(served: Served, caplo
         listed = await client.videos.list()
     assert [v.prompt for v in listed.data] == ["moderation-test lost on the way back"]
     create = (
-        f"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n{auth}"
         "Content-Type: application/json\r\nContent-Length: 29\r\n\r\n"
         '{"prompt": "moderation-test"}'
     ).encode()

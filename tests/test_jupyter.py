@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from labserver import LabServer, run_server
 
 from soranb.jupyter import _jupyter_server_extension_points, media_root, media_src, safe_key
+from soranb.store.local import LocalStore
 
 KEY = "videos/0b7c1f0e-5d7a-4c55-9a3e-2f6f5c1d9e01.mp4"
 
@@ -31,6 +33,19 @@ def test_media_src_follows_the_hub_prefix_and_the_override(monkeypatch: pytest.M
     assert media_src(_service("local"), KEY) == "/user/ada/soranb/media/" + KEY
     monkeypatch.setenv("SORANB_JUPYTER_BASE_URL", "/lab-base/")
     assert media_src(_service("local"), KEY) == "/lab-base/soranb/media/" + KEY
+
+
+def test_media_src_follows_the_store_in_use_not_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A service built with another store than its settings name plays from the store it really uses."""
+    monkeypatch.delenv("SORANB_JUPYTER_BASE_URL", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    remote = SimpleNamespace(name="supabase")  # no local files
+    service = _service("local", "https://x.supabase.co/s?token=1")
+    service.store = remote
+    assert media_src(service, KEY) == "https://x.supabase.co/s?token=1"
+    service = _service("supabase", "file:///nowhere")
+    service.store = LocalStore(tmp_path / "data")
+    assert media_src(service, KEY) == "/soranb/media/" + KEY
 
 
 def test_media_src_other_stores_use_the_store_url() -> None:
@@ -90,6 +105,9 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     video.write_bytes(bytes(range(256)) * 40)
     (base / "secret.txt").write_text("not for the browser")
     (data / "soranb.sqlite3").write_text("not media")
+    # Links planted inside the media folder that lead out of it (a file and a whole folder).
+    (video.parent / "link.mp4").symlink_to(base / "secret.txt")
+    (media_root(data) / "thumbnails").symlink_to(base, target_is_directory=True)
     root = base / "root"
     root.mkdir()
     env = {"SORANB_DATA_DIR": str(data), "SORANB_PROVIDER": "emulator", "OPENAI_API_KEY": ""}
@@ -132,3 +150,29 @@ def test_route_refuses_paths_outside_media(media_server: LabServer, path: str) -
 def test_route_does_not_serve_the_database(media_server: LabServer) -> None:
     status, _, body = _get(media_server.url("soranb/media/..%2Fsoranb.sqlite3"))
     assert status == 404 and b"not media" not in body
+
+
+@pytest.mark.parametrize("key", ["videos/link.mp4", "thumbnails/secret.txt"])
+def test_route_never_follows_a_link_out_of_the_media_folder(media_server: LabServer, key: str) -> None:
+    status, _, body = _get(media_server.url("soranb/media/" + key))
+    assert status in (403, 404)
+    assert b"not for the browser" not in body
+
+
+def test_handler_checks_the_real_path_whatever_tornado_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tornado whose own check lets a symlink through (older versions compare abspath only)."""
+    from tornado import web
+
+    from soranb._jupyter_handler import MediaHandler
+
+    root = tmp_path / "media"
+    (root / "videos").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("not for the browser")
+    (root / "videos" / "link.mp4").symlink_to(tmp_path / "secret.txt")
+    (root / "videos" / "real.mp4").write_bytes(b"video")
+    monkeypatch.setattr(web.StaticFileHandler, "validate_absolute_path", lambda self, root, path: path)
+    handler: Any = SimpleNamespace()
+    assert MediaHandler.validate_absolute_path(handler, str(root), str(root / "videos" / "real.mp4"))
+    with pytest.raises(web.HTTPError) as refused:
+        MediaHandler.validate_absolute_path(handler, str(root), str(root / "videos" / "link.mp4"))
+    assert refused.value.status_code == 404

@@ -6,6 +6,7 @@ JWT's role, with `request.jwt.claims` set, so `auth.uid()` is the signed-in user
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from postgres import (
     HARDENING,
     PostgresServer,
     apply_sql,
+    apply_sql_statementwise,
     migration,
     migration_files,
     single_user_migrations,
@@ -55,9 +57,9 @@ def _rows(conninfo: str, sql: str, params: Sequence[object] = ()) -> list[tuple]
 class As:
     """One request's transaction as a Supabase API role (rolled back at the end)."""
 
-    def __init__(self, conn: psycopg.Connection, role: str, sub: str | None) -> None:
+    def __init__(self, conn: psycopg.Connection, role: str, sub: str | None, **extra: object) -> None:
         self.conn = conn
-        claims = {"role": role} | ({"sub": sub} if sub else {})
+        claims = {"role": role} | ({"sub": sub} if sub else {}) | extra
         conn.execute("select set_config('role', %s, true)", (role,))
         conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
 
@@ -71,9 +73,9 @@ class As:
 
 
 @contextmanager
-def as_role(conninfo: str, role: str, sub: str | None = None) -> Iterator[As]:
+def as_role(conninfo: str, role: str, sub: str | None = None, **extra: object) -> Iterator[As]:
     with psycopg.connect(conninfo) as conn, conn.transaction(force_rollback=True):
-        yield As(conn, role, sub)
+        yield As(conn, role, sub, **extra)
 
 
 def _new_user(conninfo: str) -> str:
@@ -240,26 +242,50 @@ def test_bootstrap_alone_grants_nothing(fresh_db: str) -> None:
 # -- idempotency ----------------------------------------------------------------------------------
 
 
+_POLICIES = (
+    "select schemaname, tablename, policyname, permissive, cmd, roles::text, qual, with_check from pg_policies "
+    "order by 1, 2, 3"
+)
+
+
 def _policies(conninfo: str) -> list[tuple]:
-    return _rows(
-        conninfo,
-        "select schemaname, tablename, policyname, cmd, roles::text, qual, with_check from pg_policies "
-        "order by 1, 2, 3",
+    return _rows(conninfo, _POLICIES)
+
+
+def _snapshot(conn: psycopg.Connection) -> tuple:
+    """Everything the migrations decide: columns, policies, grants, indexes, buckets, triggers."""
+
+    def rows(sql: str) -> list[tuple]:
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+    return (
+        rows(
+            "select column_name, data_type, column_default from information_schema.columns "
+            "where table_schema = 'public' and table_name = 'video_generations' order by 1"
+        ),
+        rows(_POLICIES),
+        rows(
+            "select r, p, has_table_privilege(r, 'public.video_generations', p) "
+            "from unnest(array['anon', 'authenticated', 'service_role']) r, "
+            "unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE']) p order by 1, 2"
+        ),
+        rows("select indexname, indexdef from pg_indexes where tablename = 'video_generations' order by 1"),
+        rows("select id, public from storage.buckets order by 1"),
+        rows(
+            "select tgname, tgfoid::regproc::text from pg_trigger "
+            "where tgrelid = 'public.video_generations'::regclass and not tgisinternal"
+        ),
+        rows(
+            "select relname, relrowsecurity from pg_class "
+            "where oid in ('public.video_generations'::regclass, 'storage.objects'::regclass, "
+            "'storage.buckets'::regclass) order by 1"
+        ),
     )
 
 
 def _schema_snapshot(conninfo: str) -> tuple:
-    return (
-        _columns(conninfo),
-        _policies(conninfo),
-        _rows(conninfo, "select indexname from pg_indexes where tablename = 'video_generations' order by 1"),
-        _rows(conninfo, "select id, public from storage.buckets order by 1"),
-        _rows(
-            conninfo,
-            "select tgname, tgfoid::regproc::text from pg_trigger "
-            "where tgrelid = 'public.video_generations'::regclass and not tgisinternal",
-        ),
-    )
+    with psycopg.connect(conninfo) as conn:
+        return _snapshot(conn)
 
 
 def test_applying_everything_twice_changes_nothing(pg_server: PostgresServer, hardened_db: str) -> None:
@@ -372,12 +398,18 @@ def test_anon_gets_nothing(two_users: tuple[str, str, str, str, str]) -> None:
 
 
 def test_no_permissive_policy_survives_the_hardening(hardened_db: str) -> None:
-    for _schema, table, name, _cmd, roles, qual, check in _policies(hardened_db):
-        if table == "buckets":
-            assert qual in ("(id = 'video_files'::text)", "(id = 'image_files'::text)"), name
+    policies = _policies(hardened_db)
+    for _schema, table, name, permissive, _cmd, roles, qual, check in policies:
+        assert roles in ("{authenticated}", "{public}"), name
+        if permissive == "RESTRICTIVE":
             continue
-        assert roles == "{authenticated}", name
+        assert roles == "{authenticated}", name  # nothing for anon at all
+        if table == "buckets":
+            assert qual == "(id = ANY (ARRAY['video_files'::text, 'image_files'::text]))", name
+            continue
         assert "auth.uid()" in (qual or check), name
+    guards = {(table, name) for _s, table, name, permissive, *_ in policies if permissive == "RESTRICTIVE"}
+    assert {table for table, _name in guards} == {"video_generations", "objects", "buckets"}
 
 
 def test_storage_objects_are_per_user_folders(two_users: tuple[str, str, str, str, str]) -> None:
@@ -399,3 +431,212 @@ def test_storage_objects_are_per_user_folders(two_users: tuple[str, str, str, st
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conninfo, "authenticated", user_a) as a:
         a.rows("insert into storage.objects (bucket_id, name) values ('video_files', 'videos/top-level.mp4')")
     assert len(_rows(conninfo, "select name from storage.objects")) == 2
+
+
+# -- real states: every safe order, re-applied files, existing rows, duplicates, dashboard policies ----
+
+EARLY = [p for p in single_user_migrations() if "create_video_generations" not in p.name]
+
+
+def _apply_in(conn: psycopg.Connection, paths: Sequence[Path]) -> None:
+    for path in paths:
+        conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+
+
+def test_every_order_the_docs_call_safe_ends_in_the_same_state(pg_server: PostgresServer, hardened_db: str) -> None:
+    """The table file first, then the other five in any order (120 orders), then the first five again:
+    always the state of the CLI's order. Each order runs in one transaction that is rolled back."""
+    table = migration("create_video_generations")
+    hardened = _schema_snapshot(hardened_db)
+    rest = [*EARLY, migration(HARDENING)]
+    with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
+        orders = 0
+        for order in itertools.permutations(rest):
+            with conn.transaction(force_rollback=True):
+                _apply_in(conn, [table, *order])
+                assert _snapshot(conn) == hardened, [p.name for p in order]
+                _apply_in(conn, [table, *EARLY])  # an old file applied again never re-opens it
+                assert _snapshot(conn) == hardened, [p.name for p in order]
+            orders += 1
+    assert orders == 120
+
+
+def test_single_user_files_in_any_order_end_single_user(pg_server: PostgresServer, single_user_db: str) -> None:
+    table = migration("create_video_generations")
+    single = _schema_snapshot(single_user_db)
+    with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
+        for order in itertools.permutations(EARLY):
+            with conn.transaction(force_rollback=True):
+                _apply_in(conn, [table, *order, *order])
+                assert _snapshot(conn) == single, [p.name for p in order]
+
+
+def test_hardening_before_the_table_refuses_and_says_what_to_apply(fresh_db: str) -> None:
+    with pytest.raises(psycopg.errors.RaiseException, match=r"20250601120000_create_video_generations\.sql first"):
+        apply_sql(fresh_db, migration(HARDENING))
+
+
+def _users_data(conninfo: str) -> dict[str, str]:
+    """A single-user project as people have it: rows from the anon key, the same provider job
+    recorded twice (a retried insert), media in both buckets, and policies added in the dashboard."""
+    ids = {}
+    with psycopg.connect(conninfo) as conn:
+
+        def row(name: str, status: str, job: str | None, video: str | None, created: str) -> None:
+            found = conn.execute(
+                "insert into public.video_generations (prompt, status, openai_job_id, video_url, created_at) "
+                "values (%s, %s, %s, %s, %s) returning id::text",
+                (name, status, job, video, created),
+            ).fetchone()
+            assert found is not None
+            ids[name] = found[0]
+
+        row("pending copy", "pending", "video_dup", None, "2025-06-01Z")  # older, but not the finished one
+        row("finished", "completed", "video_dup", "videos/x.mp4", "2025-06-02Z")
+        row("processing copy", "processing", "video_dup", None, "2025-06-03Z")
+        row("twin a", "completed", "video_twin", "videos/a.mp4", "2025-06-04Z")
+        row("twin b", "completed", "video_twin", "videos/b.mp4", "2025-06-05Z")
+        row("alone", "failed", "video_alone", None, "2025-06-06Z")
+        row("not sent", "pending", None, None, "2025-06-07Z")
+        conn.execute("insert into storage.objects (bucket_id, name) values ('video_files', 'videos/x.mp4')")
+        conn.execute("insert into storage.objects (bucket_id, name) values ('image_files', 'images/y.png')")
+        # What people click together in the dashboard: names soranb never used, `true` for everyone.
+        conn.execute(
+            'create policy "Enable read access for all users" on public.video_generations for select using (true)'
+        )
+        conn.execute(
+            'create policy "Anyone edits" on public.video_generations for update to anon using (true) with check (true)'
+        )
+        conn.execute(
+            "create policy \"Public videos\" on storage.objects for select to anon using (bucket_id = 'video_files')"
+        )
+        conn.execute('create policy "Give anon users access to all files" on storage.objects for all using (true)')
+        conn.execute('create policy "List buckets" on storage.buckets for select to anon using (true)')
+    return ids
+
+
+@pytest.mark.parametrize("how", ["one transaction", "psql -f"])
+def test_hardening_a_used_single_user_project(pg_server: PostgresServer, how: str) -> None:
+    with _db(pg_server, single_user_migrations()) as conninfo:
+        ids = _users_data(conninfo)
+        if how == "psql -f":
+            done = apply_sql_statementwise(pg_server, conninfo, migration(HARDENING))
+            assert "ERROR" not in done.stderr, done.stderr
+        else:
+            apply_sql(conninfo, migration(HARDENING))
+
+        # Nothing stored is lost; one row per provider job; the finished row keeps the job.
+        rows = {
+            prompt: (status, job, meta, error)
+            for prompt, status, job, meta, error in _rows(
+                conninfo,
+                "select prompt, status, openai_job_id, metadata, error_message from public.video_generations",
+            )
+        }
+        assert set(rows) == set(ids)
+        assert rows["finished"][:2] == ("completed", "video_dup")
+        for copy in ("pending copy", "processing copy"):
+            status, job, meta, error = rows[copy]
+            assert (status, job) == ("failed", None)
+            assert meta == {"duplicate_openai_job_id": "video_dup", "duplicate_of": ids["finished"]}
+            assert ids["finished"] in error
+        assert rows["twin a"][:2] == ("completed", "video_twin")  # both finished: the older keeps it
+        assert rows["twin b"][:3] == (
+            "completed",
+            None,
+            {"duplicate_openai_job_id": "video_twin", "duplicate_of": ids["twin a"]},
+        )
+        assert rows["twin b"][3] is None
+        assert rows["alone"][:2] == ("failed", "video_alone") and rows["not sent"][:2] == ("pending", None)
+        indexes = dict(
+            _rows(conninfo, "select indexname, indexdef from pg_indexes where tablename = 'video_generations'")
+        )
+        assert "UNIQUE" in indexes["video_generations_openai_job_id_key"]
+
+        # The dashboard's policies on the table and the two buckets are gone; the ones for every bucket
+        # of the project stay (other buckets are not soranb's) but open nothing of soranb's.
+        names = {name for _s, _t, name, *_ in _policies(conninfo)}
+        assert not names & {"Enable read access for all users", "Anyone edits", "Public videos"}
+        assert {"Give anon users access to all files", "List buckets"} <= names
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conninfo, "anon") as anon:
+            anon.rows("select id from public.video_generations")
+        with as_role(conninfo, "anon") as anon:
+            assert anon.rows("select name from storage.objects") == []
+            assert anon.rows("select id from storage.buckets") == []
+        user = _new_user(conninfo)
+        with as_role(conninfo, "authenticated", user) as a:
+            assert a.rows("select id from public.video_generations") == []  # ownerless rows stay hidden
+            assert a.rows("select name from storage.objects") == []  # a `true` policy opens nothing
+        assert _rows(conninfo, "select id, public from storage.buckets order by 1") == [
+            ("image_files", False),
+            ("video_files", False),
+        ]
+
+
+def test_policies_added_after_the_hardening_open_nothing(two_users: tuple[str, str, str, str, str]) -> None:
+    conninfo, user_a, _user_b, row_a, row_b = two_users
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            'create policy "Everyone reads" on public.video_generations for all using (true) with check (true)'
+        )
+        conn.execute('create policy "Everyone reads media" on storage.objects for all using (true) with check (true)')
+        conn.execute("grant select on public.video_generations to anon")
+    with as_role(conninfo, "authenticated", user_a) as a:
+        assert a.rows("select id::text from public.video_generations") == [(row_a,)]
+        assert a.count("update public.video_generations set prompt = 'x' where id = %s", (row_b,)) == 0
+        assert a.rows("select name from storage.objects") == [(f"{user_a}/videos/{row_a}.mp4",)]
+    with as_role(conninfo, "anon") as anon:
+        assert anon.rows("select id from public.video_generations") == []
+        assert anon.rows("select name from storage.objects") == []
+
+
+def test_old_files_applied_again_keep_a_hardened_project_closed(two_users: tuple[str, str, str, str, str]) -> None:
+    conninfo, user_a, _user_b, row_a, _row_b = two_users
+    for path in single_user_migrations():
+        apply_sql(conninfo, path)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conninfo, "anon") as anon:
+        anon.rows("select id from public.video_generations")
+    with as_role(conninfo, "anon") as anon:
+        assert anon.rows("select name from storage.objects") == []
+        assert anon.rows("select id from storage.buckets") == []
+    with as_role(conninfo, "authenticated", user_a) as a:
+        assert a.rows("select id::text from public.video_generations") == [(row_a,)]
+        assert a.rows("select name from storage.objects") == [(f"{user_a}/videos/{row_a}.mp4",)]
+
+
+def test_a_bucket_created_after_the_hardening_is_private(pg_server: PostgresServer) -> None:
+    with _db(pg_server, [migration("create_video_generations"), migration(HARDENING)]) as conninfo:
+        apply_sql(conninfo, migration("create_video_files_bucket"))
+        apply_sql(conninfo, migration("create_image_files_bucket"))
+        assert _rows(conninfo, "select id, public from storage.buckets order by 1") == [
+            ("image_files", False),
+            ("video_files", False),
+        ]
+        _put_object(conninfo, "video_files", "videos/top-level.mp4")
+        with as_role(conninfo, "anon") as anon:
+            assert anon.rows("select name from storage.objects") == []
+            assert anon.rows("select id from storage.buckets") == []
+
+
+def test_an_anonymous_sign_in_gets_nothing(two_users: tuple[str, str, str, str, str]) -> None:
+    """Anyone with the anon key can sign in anonymously (when the project allows it): such a session
+    has role `authenticated` and the `is_anonymous` claim, and may keep no rows and no media."""
+    conninfo = two_users[0]
+    guest = _new_user(conninfo)
+    with as_role(conninfo, "authenticated", guest, is_anonymous=True) as g:
+        assert g.rows("select id from public.video_generations") == []
+        assert g.rows("select name from storage.objects") == []
+        assert g.rows("select id from storage.buckets") == []
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        as_role(conninfo, "authenticated", guest, is_anonymous=True) as g,
+    ):
+        g.rows("insert into public.video_generations (prompt) values ('on the owner''s bill')")
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        as_role(conninfo, "authenticated", guest, is_anonymous=True) as g,
+    ):
+        g.rows("insert into storage.objects (bucket_id, name) values ('video_files', %s)", (f"{guest}/videos/x.mp4",))
+    with as_role(conninfo, "authenticated", guest, is_anonymous=False) as member:  # a real sign-in of that user
+        member.rows("insert into public.video_generations (prompt) values ('mine')")
+        assert len(member.rows("select id from public.video_generations")) == 1

@@ -46,3 +46,176 @@ def test_a_service_on_supabase_keeps_history_per_user_with_signed_urls(settings,
     finally:
         service.close()
         asyncio.run(http.aclose())
+
+
+# -- single-user mode cannot be turned against its owner ---------------------------------------------------
+
+
+class _CountingServer:
+    """An HTTP server on 127.0.0.1 that counts the requests it gets (a URL soranb must never fetch)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"\x89PNG" + b"0" * 1024)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _provider_jobs(service: VideoService) -> list:
+    return service.provider.emulator.table.all()
+
+
+def _poll_until_settled(service: VideoService, record_ids: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while any(service.get(rid).is_open for rid in record_ids):
+        assert time.monotonic() < deadline, "our own jobs did not finish"
+        service.poll_once()
+        time.sleep(0.05)
+
+
+def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(settings, tmp_path, supabase_databases):
+    """Single-user project: the anon key is all a stranger needs to add rows. None of them is sent
+    on the owner's provider key, and no URL in them is fetched; the owner's own jobs run as before."""
+    from soranb.provenance import installation_secret
+    from soranb.records import GenerationRecord
+
+    conninfo = supabase_databases["single-user"]
+    reset_database(conninfo)
+    double = SupabaseDouble(conninfo, tmp_path / "objects")
+    http = double.http_client()
+    store = SupabaseStore(
+        double.url, double.anon_key, http_client=http, installation_secret=installation_secret(settings.data_dir)
+    )
+    server = _CountingServer()
+    service = VideoService(settings, store=store, autostart=False)
+    try:
+        own = service.generate(GenerationRequest("the owner's own fox", "sora-2", "1280x720", 4))
+        _poll_until_settled(service, [own.id])
+        assert service.get(own.id).status == Status.COMPLETED
+
+        async def as_stranger() -> list[GenerationRecord]:
+            stranger = SupabaseStore(double.url, double.anon_key, http_client=http)  # only the anon key
+            await stranger.open()
+            copied = (await stranger.get(own.id)).metadata  # readable: a copied signature is no use
+            rows = [
+                GenerationRecord(prompt="on the owner's bill", model="sora-2-pro", size="1792x1024", seconds=12),
+                GenerationRecord(
+                    prompt="fetch this", model="sora-2", size="1280x720", seconds=4, image_key=f"{server.url}/x.png"
+                ),
+                GenerationRecord(
+                    prompt="a copied signature", model="sora-2", size="1280x720", seconds=4, metadata=copied
+                ),
+            ]
+            try:
+                return [await stranger.insert(r) for r in rows]
+            finally:
+                await stranger.close()
+
+        planted = service._run(as_stranger())
+        # the owner's own record, tampered with before it was sent: it no longer matches its signature
+        mine = service._run(
+            service.store.insert(GenerationRecord(prompt="mine, small", model="sora-2", size="1280x720", seconds=4))
+        )
+        double_sql = "update public.video_generations set model = 'sora-2-pro', size = '1792x1024', seconds = 12 "
+        _sql(conninfo, double_sql + "where id = %s", (mine.id,))
+        untouched = service._run(
+            service.store.insert(GenerationRecord(prompt="mine, untouched", model="sora-2", size="1280x720", seconds=4))
+        )
+        _poll_until_settled(service, [untouched.id])
+
+        assert service.get(untouched.id).status == Status.COMPLETED
+        assert len(_provider_jobs(service)) == 2  # the owner's two, nothing else was sent or billed
+        for record in [*planted, service.get(mine.id)]:
+            assert service.get(record.id).status == Status.PENDING
+        assert server.hits == []
+    finally:
+        service.close()
+        server.close()
+        asyncio.run(http.aclose())
+
+
+def test_per_user_mode_submits_the_signed_in_users_rows_from_any_machine(settings, tmp_path, supabase_databases):
+    from soranb.records import GenerationRecord
+
+    conninfo = supabase_databases["per-user"]
+    reset_database(conninfo)
+    double = SupabaseDouble(conninfo, tmp_path / "objects")
+    double.add_user("ada@example.test", "correct horse")
+    http = double.http_client()
+    ada = {"email": "ada@example.test", "password": "correct horse"}
+    store = SupabaseStore(double.url, double.anon_key, http_client=http, installation_secret=b"this laptop", **ada)
+    service = VideoService(settings, store=store, autostart=False)
+    try:
+
+        async def from_another_machine() -> GenerationRecord:
+            other = SupabaseStore(double.url, double.anon_key, http_client=http, installation_secret=b"server", **ada)
+            await other.open()
+            try:
+                record = GenerationRecord(prompt="queued on the server", model="sora-2", size="1280x720", seconds=4)
+                return await other.insert(record)
+            finally:
+                await other.close()
+
+        record = service._run(from_another_machine())
+        _poll_until_settled(service, [record.id])
+        assert service.get(record.id).status == Status.COMPLETED
+        assert service.run_check("store").summary.count("warning") == 0
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+
+
+def test_doctor_warns_about_a_single_user_project(settings, tmp_path, supabase_databases):
+    conninfo = supabase_databases["single-user"]
+    reset_database(conninfo)
+    double = SupabaseDouble(conninfo, tmp_path / "objects")
+    http = double.http_client()
+    service = VideoService(
+        settings, store=SupabaseStore(double.url, double.anon_key, http_client=http), autostart=False
+    )
+    try:
+        result = service.run_check("store")
+        assert result.status == "ok"
+        assert "warning:" in result.summary and "anon key" in result.summary and "harden_per_user" in result.summary
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+
+
+def _sql(conninfo: str, query: str, params: tuple = ()) -> None:
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(query, params)  # type: ignore[arg-type]
+
+
+def test_the_installation_secret_is_made_once_private_and_shared_by_every_process(tmp_path):
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from soranb.provenance import installation_secret
+
+    with ThreadPoolExecutor(8) as pool:
+        made = set(pool.map(lambda _: installation_secret(tmp_path / "data"), range(16)))
+    assert len(made) == 1 and len(made.pop()) == 32
+    assert os.stat(tmp_path / "data" / "installation.key").st_mode & 0o077 == 0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["installation.key"]

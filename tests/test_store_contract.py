@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,6 +237,37 @@ async def test_lease_owner_with_filter_syntax_characters(store: Store) -> None:
     assert await store.claim(record.id, odd, timedelta(minutes=1))
     assert await store.claim(record.id, odd, timedelta(minutes=1))
     assert not await store.claim(record.id, "host", timedelta(minutes=1))
+
+
+async def test_claim_checks_the_status_in_the_same_statement(store: Store) -> None:
+    record = await store.insert(make())  # pending
+    minute = timedelta(minutes=1)
+    assert not await store.claim(record.id, "service-a", minute, expect_status=Status.PROCESSING)
+    assert await store.claim(record.id, "service-a", minute, expect_status=Status.PENDING)
+    await store.release(record.id, "service-a")
+    await store.update(record.id, {"status": Status.PROCESSING, "openai_job_id": "video_1"})
+    assert not await store.claim(record.id, "service-b", minute, expect_status=Status.PENDING)
+
+
+def _gone_process_owner() -> str:
+    """A lease owner naming a process of this machine that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}:deadbeef"
+
+
+async def test_a_lease_held_by_a_process_that_is_gone_is_taken_over_at_once(store: Store) -> None:
+    record = await store.insert(make())
+    assert await store.claim(record.id, _gone_process_owner(), timedelta(hours=1))
+    assert await store.claim(record.id, "service-b", timedelta(minutes=1))
+    # a live holder on this machine (this very process), or one on another machine, keeps its lease
+    live = f"{socket.gethostname()}:{os.getpid()}:cafe0000"
+    other = await store.insert(make())
+    assert await store.claim(other.id, live, timedelta(hours=1))
+    assert not await store.claim(other.id, "service-b", timedelta(minutes=1))
+    remote = await store.insert(make())
+    assert await store.claim(remote.id, "another-host:1:cafe0000", timedelta(hours=1))
+    assert not await store.claim(remote.id, "service-b", timedelta(minutes=1))
 
 
 async def test_claim_missing_record_is_refused(store: Store) -> None:

@@ -6,6 +6,7 @@ The shared behaviour is in test_store_contract.py; these run supabase-py against
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -327,3 +328,68 @@ async def test_bad_media_keys_never_become_paths(double_for: Callable[[str], Sup
         for key in ("videos/../secret", "../videos/x.mp4", "other/x.mp4", "videos/", "videos/a/b.mp4"):
             with pytest.raises(ValueError):
                 await store.media_url(key)
+
+
+# -- a damaged row ------------------------------------------------------------------------------------
+
+
+async def test_a_row_an_older_app_damaged_is_a_failed_record_that_can_be_deleted(
+    double_for: Callable[[str], SupabaseDouble],
+) -> None:
+    double = double_for("single-user")
+    async with opened(double) as store:
+        good = await store.insert(make("kept"))
+        bad = await store.insert(make("damaged"))
+        _sql(
+            double,
+            "update public.video_generations set video_url = 'C:/videos/x.mp4' where id = %s returning id",
+            (bad.id,),
+        )
+        listed = {r.id: r for r in await store.list(RecordQuery())}
+        assert set(listed) == {good.id, bad.id} and not listed[good.id].is_unreadable
+        broken = listed[bad.id]
+        assert broken.status == Status.FAILED and broken.is_unreadable and broken.video_key is None
+        assert "video_url is neither a store key nor an http(s) URL" in (broken.error_message or "")
+        assert (await store.get(bad.id)).is_unreadable
+        await store.delete(bad.id)
+        assert [r.id for r in await store.list(RecordQuery())] == [good.id]
+
+
+async def test_media_is_fetched_only_by_key_and_never_beyond_the_size_soranb_stores(
+    double_for: Callable[[str], SupabaseDouble], tmp_path: Path
+) -> None:
+    """A starting image is read from the store's own keys only (never a URL someone put in a row), and a
+    replaced object larger than anything soranb uploads is refused while it streams in."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    double = double_for("single-user")
+    try:
+        async with opened(double, max_upload_mb=0.01) as store:
+            for url in (f"http://127.0.0.1:{server.server_address[1]}/big.png", "https://example.invalid/x.png"):
+                with pytest.raises(RecordNotFound, match="fetches no URL"):
+                    await store.fetch_media(url, tmp_path / "in.png")
+            key = media_key("images", str(uuid.uuid4()), ".png")
+            async with opened(double) as other:  # someone replaced the object with a larger one
+                _file(tmp_path / "big.png", 64 * 1024)
+                await other.put_media(key, tmp_path / "big.png", "image/png")
+            with pytest.raises(StoreCorrupt, match="larger than"):
+                await store.fetch_media(key, tmp_path / "in.png")
+        assert hits == []
+        assert not (tmp_path / "in.png").exists() and not (tmp_path / "in.png.part").exists()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,6 +9,7 @@ not be turned into a 500 answer.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
 import tempfile
@@ -42,6 +43,7 @@ API_DEFAULT_SIZE = "720x1280"  # the Videos API's own default (portrait), whatev
 API_DEFAULT_SECONDS = "4"
 POLL_HINT_MS = (250, 10_000)
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+MAX_JSON_BYTES = 1024 * 1024  # a create or remix body is a prompt and a few fields: far below this
 _REFERENCE_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 _VARIANTS = {
     "video": (VIDEO_FILE, "video/mp4"),
@@ -197,8 +199,10 @@ async def _remix(request: Request) -> Response:
     state = _state(request)
     source = _job(state, request.path_params["video_id"])
     try:
-        body = await request.json()
-    except ValueError:
+        body = await _json_body(request)
+    except ApiError as exc:
+        if exc.status == 413:
+            raise
         raise ApiError(400, "The body must be a JSON object with a 'prompt'.") from None
     prompt = _check_prompt(body.get("prompt") if isinstance(body, dict) else None)
     _check_model(state, source.model)
@@ -257,10 +261,7 @@ async def _read_create_body(request: Request) -> tuple[dict[str, Any], bytes | N
     """The create request's fields and the bytes of its input_reference upload (JSON or multipart)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiError(400, "The body is not valid JSON.") from None
+        body = await _json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "The body must be a JSON object.")
         if "input_reference" in body:
@@ -280,6 +281,26 @@ async def _read_create_body(request: Request) -> tuple[dict[str, Any], bytes | N
             else:
                 fields[key] = value
     return fields, upload
+
+
+async def _json_body(request: Request) -> Any:
+    """The parsed JSON body, read only up to `MAX_JSON_BYTES`: a huge body is refused with 413 while it
+    streams in, never held whole in memory (like an upload, which is capped the same way)."""
+    too_large = ApiError(413, f"The request body is larger than the {MAX_JSON_BYTES // 1024} KB this endpoint accepts.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        raise ApiError(400, "The body is not valid JSON.") from None
 
 
 def _text(fields: dict[str, Any], name: str, default: str) -> str:

@@ -22,14 +22,15 @@ log = logging.getLogger("soranb.emulator")
 
 
 class ApiKeyCheck:
-    """401 with OpenAI's body for a missing or wrong bearer key, when the emulator has one."""
+    """401 with OpenAI's body for a missing bearer key, as the real API answers; with `api_key` set
+    (`--api-key`, `SORANB_EMULATOR_API_KEY`) a wrong key is refused too, else any key is accepted."""
 
     def __init__(self, app: ASGIApp, api_key: str | None) -> None:
         self.app = app
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.api_key is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
@@ -41,7 +42,7 @@ class ApiKeyCheck:
                 "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             )
             await error_response(401, message)(scope, receive, send)
-        elif not hmac.compare_digest(key.encode(), self.api_key.encode()):
+        elif self.api_key is not None and not hmac.compare_digest(key.encode(), self.api_key.encode()):
             message = f"Incorrect API key provided: {mask_key(key)}."
             await error_response(401, message, code="invalid_api_key")(scope, receive, send)
         else:

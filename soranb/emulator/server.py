@@ -11,6 +11,7 @@ disconnected, which keeps uvicorn from writing its 500.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import struct
@@ -24,7 +25,7 @@ from soranb.emulator.app import create_app
 from soranb.emulator.config import EmulatorConfig
 from soranb.emulator.faults import ConnectionDropped
 
-__all__ = ["DroppingH11Protocol", "serve", "uvicorn_config"]
+__all__ = ["DroppingH11Protocol", "exposure_warning", "serve", "uvicorn_config"]
 
 log = logging.getLogger("soranb.emulator")
 
@@ -55,6 +56,27 @@ class _DropOnSignal:
                 self.protocol.cycle.disconnected = True  # no 500 from uvicorn after we return
             transport.abort()
             await asyncio.sleep(0)  # let connection_lost run before uvicorn looks at the cycle
+
+
+def exposure_warning(host: str, api_key: str | None) -> str | None:
+    """A warning when `host` lets other machines reach the emulator (anything but loopback), or None."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(name).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: it may resolve to any interface
+    key = (
+        "only requests with that API key are served"
+        if api_key
+        else "any bearer key is accepted; set --api-key or SORANB_EMULATOR_API_KEY to require one"
+    )
+    return (
+        f"warning: the emulator listens on {host}, so other machines on the network can reach it "
+        f"(it renders on this machine's CPU and disk); {key}. Use --host 127.0.0.1 to keep it local."
+    )
 
 
 def uvicorn_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> uvicorn.Config:

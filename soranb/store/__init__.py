@@ -16,6 +16,7 @@ def build_store(settings: Settings) -> Store:
     """The store the settings choose: local by default, Supabase when SUPABASE_URL is set."""
     if settings.store_kind == "supabase":
         settings.validate()
+        from ..provenance import installation_secret
         from .supabase import SupabaseStore
 
         assert settings.supabase_url is not None and settings.supabase_key is not None
@@ -25,6 +26,7 @@ def build_store(settings: Settings) -> Store:
             email=settings.supabase_email,
             password=settings.supabase_password.reveal() if settings.supabase_password else None,
             access_token=settings.supabase_access_token.reveal() if settings.supabase_access_token else None,
+            installation_secret=installation_secret(settings.data_dir),
         )
     from .local import LocalStore
 

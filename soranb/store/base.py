@@ -100,10 +100,13 @@ class Store(abc.ABC):
 
     # -- leases: two services on one store never do the same job twice --------
     @abc.abstractmethod
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
         """Take the lease on a record for `ttl` if nobody else holds a live one.
 
-        True when `owner` now holds it (re-claiming your own lease extends it).
+        True when `owner` now holds it (re-claiming your own lease extends it: the heartbeat).
+        A lease is free when nobody holds it, when it has expired, or when its holder is a process
+        on this machine that is gone (`runner.holder_is_gone`). With `expect_status`, the record
+        must also have that status, checked in the same statement where the store allows it.
         """
 
     @abc.abstractmethod

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import errno
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -27,9 +29,11 @@ from ..errors import (
     RecordConflict,
     RecordNotFound,
     StoreCorrupt,
+    StoreError,
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store
 
@@ -115,14 +119,9 @@ class LocalStore(Store):
             conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if _is_full(exc) or "readonly" in str(exc).lower():
-                raise StoreWriteFailed(self._write_hint(exc)) from None
-            raise StoreCorrupt(
-                f"the history database {self.db_path} is damaged ({exc}). soranb changed nothing: "
-                f"move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
-                "or restore it from a backup"
-            ) from None
+            raise self._translate(exc, opening=True) from None
         conn.create_function("soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True)
+        conn.create_function("soranb_holder_gone", 1, holder_is_gone)
         self._conn = conn
 
     async def close(self) -> None:
@@ -196,13 +195,17 @@ class LocalStore(Store):
                 await self.delete_media(key)
 
     # -- leases ---------------------------------------------------------------------
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
+        """One statement checks the lease (free, expired, own, or its holder gone) and the status."""
         now = utcnow()
         sql = (
             "update video_generations set lease_owner = ?, lease_expires_at = ? where id = ? "
-            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ?)"
+            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ? or soranb_holder_gone(lease_owner))"
         )
-        params = (owner, (now + ttl).isoformat(), record_id, owner, now.isoformat())
+        params: builtins.list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat()]
+        if expect_status is not None:
+            sql += " and status = ?"
+            params.append(Status(expect_status).value)
         return bool(await self._run(lambda c: c.execute(sql, params).rowcount))
 
     async def release(self, record_id: str, owner: str) -> None:
@@ -222,7 +225,8 @@ class LocalStore(Store):
         try:
             await asyncio.to_thread(_move_into_place, Path(source), dest)
         except OSError as exc:
-            raise StoreWriteFailed(self._write_hint(exc)) from None
+            why = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else (exc.strerror or str(exc))
+            raise StoreWriteFailed(self._write_hint(why)) from None
 
     async def media_url(self, key: str) -> str:
         return self.media_path(key).resolve().as_uri()
@@ -269,24 +273,47 @@ class LocalStore(Store):
             except sqlite3.IntegrityError as exc:
                 raise RecordConflict(f"{exc}") from None
             except sqlite3.DatabaseError as exc:
-                if _is_full(exc) or "readonly" in str(exc).lower():
-                    raise StoreWriteFailed(self._write_hint(exc)) from None
-                raise StoreCorrupt(f"the history database {self.db_path} failed: {exc}") from None
+                raise self._translate(exc) from None
 
-    def _write_hint(self, exc: BaseException) -> str:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    def _translate(self, exc: sqlite3.Error, *, opening: bool = False) -> StoreError:
+        """SQLite's error code (never its message text) says which `StoreError` this is.
+
+        A full disk or a read-only folder must never be called damage: that advice would make
+        a user throw a good history away.
+        """
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == sqlite3.SQLITE_IOERR:  # the OS said no: find out why from the folder itself
+            code = _disk_trouble(self.data_dir) or code
+        if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+            why = "the disk is full" if code == sqlite3.SQLITE_FULL else "the folder cannot be written to"
+            return StoreWriteFailed(self._write_hint(why))
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailable(f"{self.db_path} is locked by another process ({exc}); try again in a moment")
+        if code == sqlite3.SQLITE_IOERR:
+            return StoreUnavailable(f"the disk under {self.db_path} reported an I/O error ({exc}); check the disk")
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or (opening and code == 0):
+            return StoreCorrupt(
+                f"the history database {self.db_path} is damaged ({exc}). soranb changed nothing: "
+                "move it aside (e.g. rename it to soranb.db.broken) to start a new history, "
+                "or restore it from a backup"
+            )
+        return StoreCorrupt(f"the history database {self.db_path} failed: {exc}")
+
+    def _write_hint(self, reason: str) -> str:
         return (
             f"cannot write to {self.data_dir} ({reason}); free some disk space or set "
             "SORANB_DATA_DIR to a writable folder. Records already stored are unchanged."
         )
 
 
-def _fold(text: str | None) -> str:
-    return text.casefold() if text else ""
-
-
-def _is_full(exc: BaseException) -> bool:
-    return "full" in str(exc).lower()
+def _disk_trouble(folder: Path) -> int | None:
+    """SQLITE_FULL or SQLITE_READONLY when the folder itself shows why a write failed, else None."""
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free < 1024 * 1024:
+            return sqlite3.SQLITE_FULL
+        if not os.access(folder, os.W_OK):
+            return sqlite3.SQLITE_READONLY
+    return None
 
 
 def _move_into_place(source: Path, dest: Path) -> None:
@@ -343,6 +370,22 @@ def _to_row_partial(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
-    data = dict(zip(_COLUMNS, row, strict=True))
-    data["metadata"] = json.loads(data["metadata"] or "{}")
-    return GenerationRecord.from_dict(data)
+    """The record of a row; a damaged row becomes a failed record that says why (see `unreadable`)."""
+    data = dict(zip(_COLUMNS, row, strict=False))
+    try:
+        if len(row) != len(_COLUMNS):
+            raise ValueError(f"{len(row)} columns instead of {len(_COLUMNS)}")
+        data["metadata"] = json.loads(data["metadata"] or "{}")
+        if not isinstance(data["metadata"], dict):
+            raise ValueError("metadata is not a JSON object")
+        for name in ("video_key", "thumbnail_key", "image_key"):
+            if data[name] is not None and not (isinstance(data[name], str) and _KEY.match(data[name])):
+                raise ValueError(f"{name} is not a media key")
+        return GenerationRecord.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        return GenerationRecord.unreadable(data, _why(exc))
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for an unreadable row (a missing column is a KeyError)."""
+    return f"missing {exc}" if isinstance(exc, KeyError) else str(exc)

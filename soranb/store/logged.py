@@ -78,8 +78,9 @@ class LoggedStore(Store):
     async def delete(self, record_id: str) -> None:
         await self._logged(f"delete {record_id}", self.inner.delete(record_id), write=True)
 
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
-        return await self._logged(f"claim {record_id}", self.inner.claim(record_id, owner, ttl), write=False)
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
+        claimed = self.inner.claim(record_id, owner, ttl, expect_status=expect_status)
+        return await self._logged(f"claim {record_id}", claimed, write=False)
 
     async def release(self, record_id: str, owner: str) -> None:
         await self._logged(f"release {record_id}", self.inner.release(record_id, owner), write=False)

@@ -31,6 +31,7 @@ from storage3.utils import StorageException
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from supabase_auth.errors import AuthError
 
+from ..debuglog import redact
 from ..errors import (
     ConfigError,
     RecordConflict,
@@ -41,6 +42,8 @@ from ..errors import (
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..leases import holder_is_gone
+from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store
 
@@ -140,6 +143,7 @@ class SupabaseStore(Store):
         public_buckets: bool | None = None,
         max_upload_mb: float = 50,
         timeout: float = 60.0,
+        installation_secret: bytes | None = None,
     ) -> None:
         if not re.match(r"^https?://[^/\s]+", url or ""):
             raise ConfigError(f"SUPABASE_URL must look like https://<project>.supabase.co, got {url!r}")
@@ -166,6 +170,8 @@ class SupabaseStore(Store):
         self._timeout = timeout
         self.user_id: str | None = None
         self._signed: dict[tuple[str, str], _SignedUrl] = {}
+        self._secret = installation_secret  # signs inserted records (see soranb.provenance)
+        self.rows_are_per_user = False  # signed in on a hardened project: row-level security picks the rows
 
     def describe(self) -> str:
         return f"supabase ({self._host})"
@@ -190,6 +196,8 @@ class SupabaseStore(Store):
                         raise StoreUnavailable(f"signing in to {self.describe()} as {self._email} gave no user")
                     self.user_id = answer.user.id
             self._http, self._client = http, client
+            if self.user_id is not None:
+                self.rows_are_per_user = await self._has_user_column()
             if self.public_buckets is None:
                 self.public_buckets = await self._bucket_is_public(self.video_bucket)
         except BaseException:
@@ -218,8 +226,40 @@ class SupabaseStore(Store):
             raise StoreUnavailable(f"{self.describe()} is not open: await store.open() first")
         return self._client
 
+    async def _has_user_column(self) -> bool:
+        """Whether the project is per-user (the hardening's `user_id` column is there)."""
+        try:
+            await self._probe(["user_id"])
+            return True
+        except APIError as exc:
+            if exc.code in _SCHEMA_CODES:
+                return False
+            raise self._translate(exc, "checking the schema", write=False, missing=None) from exc
+
+    # -- whose records this service submits (soranb.provenance) ---------------------------
+    def may_submit(self, record: GenerationRecord) -> bool:
+        """Only a record this installation signed, or any of the signed-in user's own in per-user mode;
+        and never one whose starting image is anything but one of the store's own keys."""
+        if record.image_key is not None and not _KEY.match(record.image_key):
+            return False
+        if self.rows_are_per_user:
+            return True
+        return self._secret is None or is_signed_by(self._secret, record)
+
+    def single_user_warning(self) -> str | None:
+        """What `soranb doctor` says when the project's key alone reads and writes every row."""
+        if self.user_id is not None or _is_service_key(self._key):
+            return None
+        return (
+            f"{self.describe()} is single-user: anyone who holds its anon key can read, change and add rows "
+            "(soranb submits only the jobs this installation created). Keep the key private, or apply "
+            f"{MIGRATION_HARDENING} and sign in (SUPABASE_EMAIL/SUPABASE_PASSWORD): see docs/supabase.md"
+        )
+
     # -- records -----------------------------------------------------------------------
     async def insert(self, record: GenerationRecord) -> GenerationRecord:
+        if self._secret is not None:
+            record = sign(self._secret, record)
         row = _to_columns({name: getattr(record, name) for name in _FIELD_COLUMNS})
         async with self._guard(f"saving record {record.id}", write=True):
             answer = await self.client.table(TABLE).insert(row).execute()
@@ -303,21 +343,46 @@ class SupabaseStore(Store):
             raise RecordNotFound(f"no record {record_id!r} in {self.describe()}")
 
     # -- leases ---------------------------------------------------------------------------
-    async def claim(self, record_id: str, owner: str, ttl: timedelta) -> bool:
-        """One conditional update; the lease clock is this machine's (keep clocks in sync, ttl >> skew)."""
+    async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
+        """One conditional update that checks the lease and the status together.
+
+        A lease whose holder is a process on this machine that is gone is taken over with a second
+        conditional update naming that holder (PostgREST cannot ask this machine about processes).
+        The lease clock is this machine's: keep clocks in sync (ttl >> skew).
+        """
         if not _is_uuid(record_id):
             return False
         now = utcnow()
         free = f"lease_owner.is.null,lease_owner.eq.{_quote(owner)},lease_expires_at.lt.{_quote(now.isoformat())}"
+        if await self._claim_where(record_id, owner, ttl, expect_status, ("or", free)):
+            return True
+        async with self._guard(f"reading the lease of {record_id}"):
+            answer = await self.client.table(TABLE).select("lease_owner").eq("id", record_id).execute()
+        row = answer.data[0] if answer.data else None
+        holder = row.get("lease_owner") if isinstance(row, dict) else None
+        if isinstance(holder, str) and holder_is_gone(holder):
+            return await self._claim_where(record_id, owner, ttl, expect_status, ("eq", holder))
+        return False
+
+    async def _claim_where(
+        self,
+        record_id: str,
+        owner: str,
+        ttl: timedelta,
+        expect_status: Status | None,
+        lease_filter: tuple[str, str],
+    ) -> bool:
         async with self._guard(f"claiming record {record_id}", write=True):
-            answer = await (
+            request = (
                 self.client.table(TABLE)
-                .update({"lease_owner": owner, "lease_expires_at": (now + ttl).isoformat()})
+                .update({"lease_owner": owner, "lease_expires_at": (utcnow() + ttl).isoformat()})
                 .eq("id", record_id)
-                .or_(free)
-                .select("id")
-                .execute()
             )
+            kind, value = lease_filter
+            request = request.or_(value) if kind == "or" else request.eq("lease_owner", value)
+            if expect_status is not None:
+                request = request.eq("status", Status(expect_status).value)
+            answer = await request.select("id").execute()
         return bool(answer.data)
 
     async def release(self, record_id: str, owner: str) -> None:
@@ -381,6 +446,9 @@ class SupabaseStore(Store):
         return url
 
     async def fetch_media(self, key: str, dest: Path) -> Path:
+        if not _KEY.match(key):  # a URL an older app kept is played as it is, never fetched by soranb
+            raise RecordNotFound(f"{key!r} is not one of {self.describe()}'s own media keys; soranb fetches no URL")
+        limit = int(self.max_upload_mb * _MB)  # nothing soranb stored is larger
         url = await self.media_url(key)
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".part")
@@ -393,7 +461,14 @@ class SupabaseStore(Store):
                     raise RecordNotFound(missing)
                 answer.raise_for_status()
                 with open(partial, "wb") as out:
+                    received = 0
                     async for chunk in answer.aiter_bytes(_CHUNK):
+                        received += len(chunk)
+                        if received > limit:
+                            raise StoreCorrupt(
+                                f"{key} in {self.describe()} is larger than {self.max_upload_mb:g} MB, more than "
+                                "soranb ever stores there; it was not read (replaced by someone else?)"
+                            )
                         out.write(chunk)
             os.replace(partial, dest)
         finally:
@@ -410,6 +485,8 @@ class SupabaseStore(Store):
     # -- diagnostics --------------------------------------------------------------------------
     async def check_schema(self) -> builtins.list[str]:
         problems = await self._check_columns()
+        if any("refuses signed-out access" in p for p in problems):
+            return problems  # a per-user project also hides its buckets from signed-out callers
         for bucket, migration in (
             (self.video_bucket, MIGRATION_VIDEO_BUCKET),
             (self.image_bucket, MIGRATION_IMAGE_BUCKET),
@@ -560,11 +637,8 @@ class SupabaseStore(Store):
         return failed(f"{action}: {where} failed ({type(exc).__name__})")
 
     def _scrub(self, text: str) -> str:
-        """Whatever a server echoes, a key or password never reaches a message."""
-        for secret in (self._key, self._access_token, self._password):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        """Whatever a server echoes, a key or password never reaches a message (soranb's one redactor)."""
+        return redact(text, [s for s in (self._key, self._access_token, self._password) if s])
 
 
 # -- rows ------------------------------------------------------------------------------------
@@ -587,11 +661,33 @@ def _to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _from_row(row: Any) -> GenerationRecord:
-    """A record from a PostgREST row (a JSON object); columns soranb does not know are ignored."""
-    data = {_COLUMN_FIELDS[c]: v for c, v in row.items() if c in _COLUMN_FIELDS}
-    data["id"] = str(data["id"])
-    data["progress"] = int(data.get("progress") or 0)
-    return GenerationRecord.from_dict(data)
+    """A record from a PostgREST row (a JSON object); columns soranb does not know are ignored.
+
+    A damaged row (an unknown status, a missing column, a media column that is neither a store key
+    nor an http(s) URL) becomes a failed record that says why, so one row never stops the history.
+    """
+    data = {_COLUMN_FIELDS[c]: v for c, v in row.items() if c in _COLUMN_FIELDS} if isinstance(row, dict) else {}
+    try:
+        missing = [c for c in _FIELD_COLUMNS.values() if c not in row]
+        if missing:
+            raise ValueError(f"missing column {', '.join(missing)}")
+        data["id"] = str(data["id"])
+        data["progress"] = int(data.get("progress") or 0)
+        if not isinstance(data.get("metadata"), dict):
+            raise ValueError("metadata is not a JSON object")
+        for name in ("video_key", "thumbnail_key", "image_key"):
+            value = data.get(name)
+            if value is not None and not (isinstance(value, str) and (_KEY.match(value) or _is_http_url(value))):
+                raise ValueError(f"{_FIELD_COLUMNS[name]} is neither a store key nor an http(s) URL")
+        return GenerationRecord.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        return GenerationRecord.unreadable(data, f"missing {exc}" if isinstance(exc, KeyError) else str(exc))
+
+
+def _is_http_url(value: str) -> bool:
+    """A full URL an older app kept in a media column (played as it is, never fetched by soranb)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _statuses(expect: Status | Iterable[Status] | None) -> builtins.list[str]:
@@ -613,6 +709,18 @@ def _is_uuid(text: str) -> bool:
 def _quote(value: str) -> str:
     """A value inside a PostgREST `or=(...)` list, quoted so `,.:()` in it mean themselves."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _is_service_key(key: str) -> bool:
+    """A service role key (it bypasses row-level security, so no policy question arises)."""
+    if key.startswith("sb_secret_"):
+        return True
+    try:
+        payload = key.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, TypeError, ValueError):
+        return False
+    return isinstance(claims, dict) and claims.get("role") == "service_role"
 
 
 def _jwt_subject(token: str) -> str:

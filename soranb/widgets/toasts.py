@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import ipywidgets as widgets
 
-from ..debuglog import redact
+from ..debuglog import redact  # defence in depth: soranb's one redactor, also for unexpected errors
 from ..errors import RecordNotFound, SoranbError
 from ..report import esc
 from ._base import StaticReprMixin, close_tree

@@ -33,30 +33,58 @@ begin
 end;
 $$;
 
-create or replace trigger update_video_generations_updated_at
-    before update on public.video_generations
-    for each row execute function public.update_updated_at_column();
+-- Created only when missing: applied again later, this file must not replace the trigger that
+-- 20260110090000_soranb_job_columns.sql installs.
+do $$
+begin
+    if not exists (
+        select 1 from pg_trigger
+        where tgname = 'update_video_generations_updated_at'
+          and tgrelid = 'public.video_generations'::regclass
+    ) then
+        create trigger update_video_generations_updated_at
+            before update on public.video_generations
+            for each row execute function public.update_updated_at_column();
+    end if;
+end;
+$$;
 
 -- A single-user project: whoever holds the project's key sees every row.
--- Multi-user projects must also apply the harden_per_user migration, which drops these.
+-- Multi-user projects also apply 20260110090100_harden_per_user.sql, which replaces these. On a table
+-- that is already per-user (it has user_id), this file leaves the policies and grants alone, so
+-- applying it again never re-opens a hardened project.
 alter table public.video_generations enable row level security;
 
-drop policy if exists "Allow public read access" on public.video_generations;
-create policy "Allow public read access" on public.video_generations
-    for select to anon, authenticated using (true);
+do $$
+begin
+    if exists (
+        select 1 from information_schema.columns
+        where table_schema = 'public' and table_name = 'video_generations' and column_name = 'user_id'
+    ) then
+        raise notice 'video_generations is per-user (harden_per_user applied): its policies stay as they are';
+        grant select, insert, update, delete on table public.video_generations to authenticated;
+        return;
+    end if;
 
-drop policy if exists "Allow public insert access" on public.video_generations;
-create policy "Allow public insert access" on public.video_generations
-    for insert to anon, authenticated with check (true);
+    drop policy if exists "Allow public read access" on public.video_generations;
+    create policy "Allow public read access" on public.video_generations
+        for select to anon, authenticated using (true);
 
-drop policy if exists "Allow public update access" on public.video_generations;
-create policy "Allow public update access" on public.video_generations
-    for update to anon, authenticated using (true) with check (true);
+    drop policy if exists "Allow public insert access" on public.video_generations;
+    create policy "Allow public insert access" on public.video_generations
+        for insert to anon, authenticated with check (true);
 
-drop policy if exists "Allow public delete access" on public.video_generations;
-create policy "Allow public delete access" on public.video_generations
-    for delete to anon, authenticated using (true);
+    drop policy if exists "Allow public update access" on public.video_generations;
+    create policy "Allow public update access" on public.video_generations
+        for update to anon, authenticated using (true) with check (true);
 
--- New tables in public are not exposed to the API roles unless granted explicitly.
-grant select, insert, update, delete on table public.video_generations to anon, authenticated;
+    drop policy if exists "Allow public delete access" on public.video_generations;
+    create policy "Allow public delete access" on public.video_generations
+        for delete to anon, authenticated using (true);
+
+    -- New tables in public are not exposed to the API roles unless granted explicitly.
+    grant select, insert, update, delete on table public.video_generations to anon, authenticated;
+end;
+$$;
+
 grant all on table public.video_generations to service_role;

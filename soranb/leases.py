@@ -1,0 +1,51 @@
+"""Who holds a record, for how long, and how to tell that a holder is gone.
+
+A lease owner is `host:pid:tag`: the machine, the process and a tag for the service
+(a process may run several). Leases are short and renewed by their holder's heartbeat;
+a holder on this machine whose process no longer runs loses its lease at once, so a
+killed kernel or CLI never holds a job hostage.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+__all__ = ["LEASE_TTL", "holder_is_gone", "new_owner_id", "tmp_folder_name", "tmp_folder_owner"]
+
+LEASE_TTL = timedelta(seconds=30)  # renewed every third of it while the holder works
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_gone(owner: str | None) -> bool:
+    """True when `owner` is a process on this machine that no longer runs."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it runs, under another user
+        return False
+    return False
+
+
+def tmp_folder_name(owner: str) -> str:
+    """`host:pid:tag` as a folder name that parses back (a host name may hold '-', never ':')."""
+    host, pid, tag = owner.split(":", 2)
+    return f"{pid}-{tag}-{host}"
+
+
+def tmp_folder_owner(name: str) -> str | None:
+    pid, _, rest = name.partition("-")
+    tag, _, host = rest.partition("-")
+    return f"{host}:{pid}:{tag}" if pid.isdigit() and tag and host else None
