@@ -127,7 +127,11 @@ class RecordCard(widgets.VBox):
         super().__init__(layout=widgets.Layout(border="1px solid #d1d5db", padding="6px", margin="4px", width="340px"))
         self.add_class("soranb-card")
         self.add_class(f"soranb-card-{record.id}")
-        self._apply(record, force=True)
+        try:
+            self._apply(record, force=True)
+        except BaseException:  # e.g. a URL lookup failed: leave no half-made widgets behind
+            self.close_all()
+            raise
 
     # -- state ------------------------------------------------------------------------
     def update(self, record: GenerationRecord) -> bool:

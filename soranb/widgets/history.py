@@ -87,6 +87,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._clock = clock
         self._search_timer: threading.Timer | None = None
         self._confirm_key: object = None  # a repeated remix the user was asked about
+        self._threads: list[threading.Thread] = []
         self._guard = guarded(self.toasts)
         self._parts = CardParts()
 
@@ -269,6 +270,11 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def _place(self, records: list[GenerationRecord]) -> None:
         """Lock held: show `records` in this order; shown cards stay, spare cards are reused, none rebuilt."""
+        for record in records:  # URLs first: a lookup that raises leaves the page as it was, no widget half made
+            if record.id not in self._cards:
+                for key in (record.video_key, record.thumbnail_key):
+                    if key:
+                        self.url_for(key)
         wanted = {r.id for r in records}
         freed = [card for rid, card in self._cards.items() if rid not in wanted]
         spare = freed + self._spare
@@ -368,17 +374,23 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                         try:
                             self._insert_first(record)
                         except RuntimeError:  # its URLs need a service call: not from the service's thread
-                            threading.Thread(target=self._guard(self.reload), daemon=True).start()
+                            self._in_background(self.reload)
             elif card is not None:
                 try:
                     card.update(record)
                 except RuntimeError:  # the URL needs a service call (e.g. a signed URL): not from its thread
-                    threading.Thread(target=self._update_later, args=(record,), daemon=True).start()
+                    self._in_background(self._update_later, record)
             if event.kind == "failed" and record.status == Status.FAILED:
                 reason = record.error_message or "the provider gave no reason"
                 retry = " Use Edit and retry on its card." if self.on_retry is not None else ""
                 self.toasts.error(f"“{short_prompt(record.prompt)}” failed: {reason}.{retry}")
             self._update_controls()
+
+    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work` on a short-lived thread (off the service thread); `close` waits for it."""
+        thread = threading.Thread(target=self._guard(work), args=args, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def _update_later(self, record: GenerationRecord) -> None:
         """Off the service thread: resolve the URLs a card needs, then show the record."""
@@ -418,6 +430,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         timer = getattr(self, "_search_timer", None)
         if timer is not None:
             timer.cancel()
+        for thread in getattr(self, "_threads", []):  # a reload or URL lookup still finishing
+            if thread is not threading.current_thread():
+                thread.join(timeout=10)
         if hasattr(self, "_parts"):  # absent when __init__ failed early
             with self._lock:
                 cards, self._cards, self._spare, self._slots = list(self._slots), {}, [], []
