@@ -132,8 +132,10 @@ def test_generate_notebook_in_jupyterlab(chromium: str, lab: tuple[LabServer, Pa
             wait_cells_done(page, 4)  # set-up, app, batch, report (which waits for the batch)
             assert error_outputs(page) == []
 
+            clicked = time.monotonic()
             card = _generate(page, PROMPT)
             info = _wait_playable(card)
+            print(f"click to playable video: {time.monotonic() - clicked:.1f} s (emulator speed 200)")
             assert info["error"] is None, info
             assert info["readyState"] >= 2 and info["width"] > 0, info
             assert (info["width"], info["height"]) == (1280, 720)
