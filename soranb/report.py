@@ -47,6 +47,7 @@ __all__ = [
     "price_text",
     "progress_note_html",
     "record_meta_html",
+    "starting_image_html",
     "status_badge_html",
     "summary_html",
     "thumbnail_html",
@@ -223,6 +224,19 @@ def record_meta_html(record: GenerationRecord, source_prompt: str | None = None)
         f'<div class="soranb-meta" style="color:#6b7280;font-size:11px">'
         f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {price_text(record)}"
         f" · {esc(format_time(record.created_at))}{remix}{image}</div>"
+    )
+
+
+def starting_image_html(record: GenerationRecord, url_for: UrlFor) -> str:
+    """The starting image a video was made from, small (its name and fit are in the facts line)."""
+    if not record.image_key:
+        return ""
+    src = url_for(record.image_key)
+    if not src:
+        return ""
+    return (
+        f'<div class="soranb-start-image"><img src="{_image_src(src)}" alt="starting image" '
+        'style="height:36px;border-radius:3px"></div>'
     )
 
 

@@ -489,3 +489,16 @@ def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_show
     assert '<video class="soranb-player"' in grid.card(other.id).media.value
     _assert_untouched(grid, before, [r for r in before[1]])
     grid.close()
+
+
+def test_a_card_shows_its_starting_image(service, settings, toasts):
+    from widget_helpers import png
+
+    from soranb.request import ImageInput
+
+    record = service.generate(GenerationRequest("from a picture", image=ImageInput("red.png", png(1280, 720))))
+    grid = grid_for(service, toasts)
+    info = grid.card(record.id).info.value
+    assert "from image red.png" in info
+    assert 'class="soranb-start-image"' in info and f"images/{record.id}" in info
+    grid.close()

@@ -61,3 +61,13 @@ def test_report_waits_only_for_this_runs_jobs(service):
     finished = service.wait([item.record.id], timeout=60)
     assert [r.id for r in finished] == [item.record.id] and not finished[0].is_open
     assert stuck.id not in {r.id for r in finished}
+
+
+def test_a_download_is_named_after_its_prompt():
+    from soranb.records import GenerationRecord
+    from soranb.report import download_html
+
+    record = GenerationRecord("A red fox, trotting through <snow>!", "sora-2", "1280x720", 4, video_key="videos/x.mp4")
+    html = download_html(record, lambda key: f"/media/{key}")
+    assert f'download="a-red-fox-trotting-through-snow-{record.id[:6]}.mp4"' in html
+    assert "soranb-" + record.id not in html

@@ -32,6 +32,7 @@ from ..report import (
     media_html,
     progress_note_html,
     record_meta_html,
+    starting_image_html,
     status_badge_html,
 )
 from ._base import hold
@@ -190,6 +191,7 @@ class RecordCard(widgets.VBox):
         if force or media_key != self._media_key:
             media = media_html(record, self._url_for) + f"<div>{download_html(record, self._url_for)}</div>"
         source = self._source_prompt(record.remixed_from) if record.remixed_from else None
+        start_image = starting_image_html(record, self._url_for)
         self.record = record
         with hold(self.progress, self.progress_note, self.info, self.media, self):
             self.progress.value = max(0, min(100, int(record.progress)))
@@ -198,6 +200,7 @@ class RecordCard(widgets.VBox):
             self.info.value = (
                 status_badge_html(record.status.value)
                 + record_meta_html(record, source_prompt=source)
+                + start_image
                 + error_html(record)
             )
             if media is not None:
