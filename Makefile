@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json jupy
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# A wheel installs this file itself (pyproject's data-files); an editable install does not.
 	install -D -m 644 jupyter-config/jupyter_server_config.d/soranb.json \
 		$(VENV)/etc/jupyter/jupyter_server_config.d/soranb.json
 	install -D -m 644 jupyter-config/lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
@@ -21,8 +22,7 @@ $(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json jupy
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
-		--ServerApp.jpserver_extensions="{'soranb.jupyter': True}" notebooks/generate.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/generate.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check soranb tests benchmarks conftest.py

@@ -1,5 +1,79 @@
-"""soranb: launch, watch, keep and share Sora-2-shaped video generations from JupyterLab."""
+"""soranb: launch, watch, keep and share Sora-2-shaped video generations from JupyterLab.
+
+    from soranb import GenerationRequest, app, get_service
+
+    service = get_service()                  # the one shared service of this kernel
+    app(service)                             # form, notices and history in a notebook
+    service.generate(GenerationRequest("a red fox running through snow", "sora-2", "1280x720", 4))
+
+The names below are the public surface (`__all__`, kept sorted by a test). Each is
+loaded on first use, so `import soranb` stays light: the CLI never loads the
+widgets, and nothing loads the SDK or the emulator until a job needs them. The
+submodules stay importable, but only these names are promised.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Credentials",
+    "DiagnosticsPanel",
+    "GenerationForm",
+    "GenerationRequest",
+    "HistoryGrid",
+    "RecordQuery",
+    "Settings",
+    "__version__",
+    "app",
+    "check_results_html",
+    "esc",
+    "get_service",
+    "history_table_html",
+    "media_src",
+    "summary_html",
+]
+
+# name -> the module that defines it
+_HOMES = {
+    "Credentials": "soranb.widgets",
+    "DiagnosticsPanel": "soranb.widgets",
+    "GenerationForm": "soranb.widgets",
+    "GenerationRequest": "soranb.request",
+    "HistoryGrid": "soranb.widgets",
+    "RecordQuery": "soranb.store.base",
+    "Settings": "soranb.config",
+    "app": "soranb.widgets",
+    "check_results_html": "soranb.report",
+    "esc": "soranb.report",
+    "get_service": "soranb.session",
+    "history_table_html": "soranb.report",
+    "media_src": "soranb.jupyter",
+    "summary_html": "soranb.report",
+}
+
+if TYPE_CHECKING:
+    from soranb.config import Settings
+    from soranb.jupyter import media_src
+    from soranb.report import check_results_html, esc, history_table_html, summary_html
+    from soranb.request import GenerationRequest
+    from soranb.session import get_service
+    from soranb.store.base import RecordQuery
+    from soranb.widgets import Credentials, DiagnosticsPanel, GenerationForm, HistoryGrid, app
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use (PEP 562), then keep it here."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'soranb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 
 class LoopThread:
-    """A daemon thread running the service's event loop (see API_NOTES: a kernel-loop task freezes)."""
+    """A daemon thread running the service's event loop, which keeps going while a notebook cell blocks."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

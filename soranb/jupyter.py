@@ -5,13 +5,12 @@ and never hidden folders, but the data folder may live anywhere. The extension
 serves ``{base_url}soranb/media/<key>`` read-only, behind Jupyter's login, with
 Range support so a ``<video>`` can seek.
 
-Enable it for a server with ``--ServerApp.jpserver_extensions="{'soranb.jupyter': True}"``
-or the shipped ``jupyter-config/jupyter_server_config.d/soranb.json``.
+Installing soranb enables it: the wheel puts ``jupyter-config/jupyter_server_config.d/soranb.json``
+under ``<prefix>/etc/jupyter``. For one server only: ``--ServerApp.jpserver_extensions="{'soranb.jupyter': True}"``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from pathlib import Path
@@ -88,16 +87,8 @@ def data_dir() -> Path:
 
 
 def media_root(folder: Path | None = None) -> Path:
-    """Where media keys resolve inside the data folder (the local store's layout)."""
-    folder = folder if folder is not None else data_dir()
-    try:
-        local = importlib.import_module("soranb.store.local")
-        func = getattr(local, "media_root", None)
-        if callable(func):
-            return Path(func(folder))
-    except ImportError:
-        pass
-    return folder / "media"
+    """Where media keys resolve: ``<data folder>/media``, the local store's layout (`LocalStore.media_dir`)."""
+    return (folder if folder is not None else data_dir()) / "media"
 
 
 # --- the server extension ---------------------------------------------------------------------------

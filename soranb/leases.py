@@ -8,12 +8,16 @@ killed kernel or CLI never holds a job hostage.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
+import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
-__all__ = ["LEASE_TTL", "holder_is_gone", "new_owner_id", "tmp_folder_name", "tmp_folder_owner"]
+__all__ = ["LEASE_TTL", "holder_is_gone", "new_owner_id", "sweep_dead_tmp", "tmp_folder_name", "tmp_folder_owner"]
 
 LEASE_TTL = timedelta(seconds=30)  # renewed every third of it while the holder works
 
@@ -49,3 +53,21 @@ def tmp_folder_owner(name: str) -> str | None:
     pid, _, rest = name.partition("-")
     tag, _, host = rest.partition("-")
     return f"{host}:{pid}:{tag}" if pid.isdigit() and tag and host else None
+
+
+def sweep_dead_tmp(tmp_root: Path) -> int:
+    """Remove the temp folders of soranb processes on this machine that are gone (killed mid-download).
+
+    Loose files older than an hour (left by versions before per-process folders) go too.
+    """
+    removed = 0
+    if not tmp_root.is_dir():
+        return 0
+    for entry in tmp_root.iterdir():
+        owner = tmp_folder_owner(entry.name) if entry.is_dir() else None
+        stale_file = entry.is_file() and time.time() - entry.stat().st_mtime > 3600
+        if (owner and holder_is_gone(owner)) or stale_file:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                removed += 1
+    return removed

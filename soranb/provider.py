@@ -430,7 +430,7 @@ class VideoProvider:
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
             for kinds, error, advice in _TRANSLATIONS:
-                if isinstance(cause, kinds):
+                if isinstance(cause, kinds) or isinstance(exc, kinds):
                     detail = f"{type(cause).__name__}: {cause}"
                     advice_text = advice.format(label=self.label, url=self.base_url)
                     raise error(self._safe(f"{action}: {advice_text} ({detail})")) from None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -51,7 +50,7 @@ from .errors import (
     SoranbError,
     StoreWriteFailed,
 )
-from .leases import LEASE_TTL, holder_is_gone, tmp_folder_name, tmp_folder_owner
+from .leases import LEASE_TTL, tmp_folder_name
 from .media_check import verify_video
 from .provenance import may_submit
 from .provider import ProviderJob, VideoProvider, check_job_id
@@ -538,20 +537,6 @@ class JobRunner:
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp_dir)
         os.close(handle)
         return Path(name)
-
-    def sweep_tmp(self) -> int:
-        """Remove the temp folders of processes on this machine that are gone (killed mid-download)."""
-        removed = 0
-        if not self.tmp_root.is_dir():
-            return 0
-        for entry in self.tmp_root.iterdir():
-            owner = tmp_folder_owner(entry.name) if entry.is_dir() else None
-            stale_file = entry.is_file() and time.time() - entry.stat().st_mtime > 3600  # from older versions
-            if (owner and holder_is_gone(owner)) or stale_file:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                    removed += 1
-        return removed
 
 
 def _usable_job_id(job_id: str | None) -> bool:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .background import LoopThread
 from .checks import CHECKS, CheckResult
@@ -39,17 +40,19 @@ from .errors import (
 )
 from .events import EventBus, ServiceEvent
 from .images import inspect_image
-from .leases import new_owner_id
-from .provider import VideoProvider
+from .leases import new_owner_id, sweep_dead_tmp
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
-from .runner import JobRunner, PollReport
 from .schedule import PollSchedule
 from .store import build_store
 from .store.base import RecordQuery, Store, media_key
 from .store.logged import LoggedStore
 
-__all__ = ["PollReport", "VideoService"]
+if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
+    from .provider import VideoProvider
+    from .runner import JobRunner, PollReport
+
+__all__ = ["VideoService"]
 
 T = TypeVar("T")
 WATCH_INTERVAL_S = 5.0  # how often the store is read for changes made by other processes
@@ -84,20 +87,13 @@ class VideoService:
         self._closed = False
         speed = 1.0 if self.settings.provider != "emulator" else (self.settings.emulator_speed or 6.0)
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s, speed=speed)
+        self._provider = provider
+        self._runner: JobRunner | None = None
+        self._build_lock = threading.Lock()
         try:
-            self.provider = provider or VideoProvider.from_settings(self.settings, self.log)
+            if provider is None and self.settings.provider == "openai":
+                self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
-            self.runner = JobRunner(
-                provider=self.provider,
-                store=self.store,
-                log=self.log,
-                emit=self._emit,
-                schedule=self.schedule,
-                owner_id=self.owner_id,
-                tmp_dir=self.settings.data_dir / "tmp",
-                max_concurrent_jobs=self.settings.max_concurrent_jobs,
-                poll_interval_max_s=self.settings.poll_interval_max_s,
-            )
             self._run(self._open())
         except BaseException:
             self._thread.stop()
@@ -116,10 +112,42 @@ class VideoService:
     async def _open(self) -> None:
         self._wake = asyncio.Event()
         await self.store.open()
-        swept = await asyncio.to_thread(self.runner.sweep_tmp)
+        swept = await asyncio.to_thread(sweep_dead_tmp, self.settings.data_dir / "tmp")
         if swept:
             self.log.info(f"removed {swept} temp folder(s) left by stopped soranb processes")
-        self.log.info(f"service ready: {self.describe()}")
+        self.log.info(f"service ready: store: {self.store.describe()}")
+
+    @property
+    def provider(self) -> VideoProvider:
+        """The provider, built on first use: browsing, listing and deleting history never load the SDK."""
+        with self._build_lock:
+            if self._provider is None:
+                from .provider import VideoProvider
+
+                self._provider = VideoProvider.from_settings(self.settings, self.log)
+                self.log.info(f"provider ready: {self._provider.label}")
+            return self._provider
+
+    @property
+    def runner(self) -> JobRunner:
+        """Submits, refreshes and stores jobs; built with the provider."""
+        provider = self.provider
+        with self._build_lock:
+            if self._runner is None:
+                from .runner import JobRunner
+
+                self._runner = JobRunner(
+                    provider=provider,
+                    store=self.store,
+                    log=self.log,
+                    emit=self._emit,
+                    schedule=self.schedule,
+                    owner_id=self.owner_id,
+                    tmp_dir=self.settings.data_dir / "tmp",
+                    max_concurrent_jobs=self.settings.max_concurrent_jobs,
+                    poll_interval_max_s=self.settings.poll_interval_max_s,
+                )
+            return self._runner
 
     def _emit(self, kind: Any, record: GenerationRecord | None = None, message: str = "") -> None:
         if record is not None:  # so the store watch does not announce this service's own changes again
@@ -172,7 +200,8 @@ class VideoService:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self.provider.aclose()
+        if self._provider is not None:
+            await self._provider.aclose()
         await self.store.close()
 
     def __enter__(self) -> VideoService:
@@ -243,8 +272,11 @@ class VideoService:
             retry_after = None
             started = time.monotonic()
             try:
-                report = await self.runner.step()
-                delay, retry_after = report.next_delay_s, report.retry_after_s
+                if self._runner is None and not await self.store.count(RecordQuery.open_jobs()):
+                    delay = self.settings.poll_interval_max_s  # nothing to poll: the provider is not built yet
+                else:
+                    report = await self.runner.step()
+                    delay, retry_after = report.next_delay_s, report.retry_after_s
             except RateLimited as exc:
                 retry_after = exc.retry_after
                 delay = self.schedule.after_failure(retry_after)

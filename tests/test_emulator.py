@@ -428,20 +428,92 @@ async def test_jobs_survive_a_restart_and_render_lazily(make_emu: MakeEmu, tmp_p
     assert (await third.client.videos.retrieve(video.id)).completed_at == done.completed_at
 
 
-async def test_a_render_lock_left_by_a_dead_process_is_taken_over(make_emu: MakeEmu) -> None:
+HOLD_RENDER_LOCK = """
+import sys
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+print("locked", flush=True)
+sys.stdin.read()  # hold it until killed
+"""
+
+
+def _hold_render_lock(media: Path) -> Any:
+    """Another process (a second kernel) holding the job's render lock; returns the running process."""
     import subprocess
     import sys
 
+    media.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_RENDER_LOCK, str(media / ".render.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+async def test_a_job_another_process_renders_is_not_rendered_twice(make_emu: MakeEmu) -> None:
+    first = await make_emu()
+    first.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
+    video = await first.client.videos.create(prompt="one render, two kernels", size="1280x720")
+    media = first.state.table.media_dir(video.id)
+    holder = _hold_render_lock(media)
+    try:
+        second = await make_emu(clock=first.clock)
+        second.clock.advance(second.duration(video.id) + 1)
+        await second.client.videos.retrieve(video.id)
+        await second.renders_done()
+        waiting = await second.client.videos.retrieve(video.id)
+        assert (waiting.status, waiting.progress) == ("in_progress", 99)  # the holder is still rendering
+        assert not (media / "rendered.json").exists() and not (media / "video.mp4").exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    done = await second.finish(video.id)  # the holder died: its lock went with it, this process renders
+    assert done.status == "completed"
+    assert probe_mp4((await second.client.videos.download_content(video.id)).content)["width"] == 1280
+
+
+async def test_a_render_lock_left_by_a_killed_process_is_taken_over_at_once(make_emu: MakeEmu) -> None:
     first = await make_emu()
     first.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
     video = await first.client.videos.create(prompt="the old kernel died mid-render", size="1280x720")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     media = first.state.table.media_dir(video.id)
-    media.mkdir(parents=True, exist_ok=True)
-    (media / ".render.lock").write_text(dead.stdout.strip())
+    holder = _hold_render_lock(media)
+    holder.kill()  # kill -9 while holding the lock: the lock file stays behind
+    holder.wait(timeout=10)
+    assert (media / ".render.lock").exists()
     first.state.close()
 
     second = await make_emu(clock=first.clock)
     done = await second.finish(video.id)
     assert done.status == "completed"
-    assert not (media / ".render.lock").exists()
+
+
+async def test_a_render_finished_while_waiting_for_the_lock_is_not_redone(
+    make_emu: MakeEmu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = await make_emu()
+    emu.state.table.ensure_render = lambda job: None  # type: ignore[method-assign]
+    video = await emu.client.videos.create(prompt="rendered by the other kernel", size="1280x720")
+    table = emu.state.table
+    job = table.get(video.id)
+    assert job is not None
+    media = table.media_dir(video.id)
+    media.mkdir(parents=True)
+    (media / "rendered.json").write_text('{"rendered_at": 1}')  # the other process has just finished
+    real_marker = table._render_marker
+    looks: list[str] = []
+
+    def marker(job: Any) -> dict[str, Any] | None:
+        looks.append(job.id)
+        return None if len(looks) == 1 else real_marker(job)  # our first look came before that
+
+    monkeypatch.setattr(table, "_render_marker", marker)
+    rendered: list[Any] = []
+    monkeypatch.setattr("soranb.emulator.jobs.render_media", lambda spec, folder: rendered.append(spec))
+    table._render(job)
+    assert len(looks) == 2 and rendered == []
+    assert (media / "rendered.json").read_text() == '{"rendered_at": 1}'

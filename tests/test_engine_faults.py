@@ -184,14 +184,19 @@ def test_a_connection_dropped_mid_download_is_a_provider_error_and_retried(make_
 
 
 # -- 9. deleting a record while its video downloads ---------------------------------------------------
-def test_deleting_a_record_while_its_video_downloads_leaves_no_file(make_service, settings):
+def slow_videos(seconds: float):
+    """A network on which every video download takes `seconds`."""
+
     def rule(request: httpx2.Request, response: httpx2.Response, body: bytes):
         if "variant=video" in str(request.url):
-            return trickle_body(request, body, seconds=1.0)
+            return trickle_body(request, body, seconds=seconds)
         return None
 
-    service, tamper = tampered(make_service, rule)
-    record = service.generate(FOX)
+    return rule
+
+
+def start_downloading(service: VideoService, tamper: Tamper, record: GenerationRecord) -> threading.Thread:
+    """A poll step on its own thread, returned once the record's video download has begun."""
     wait_at_provider(service, record.id)
     stepping = threading.Thread(target=service.poll_once)
     stepping.start()
@@ -199,6 +204,13 @@ def test_deleting_a_record_while_its_video_downloads_leaves_no_file(make_service
     while tamper.count("variant=video") == 0:
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    return stepping
+
+
+def test_deleting_a_record_while_its_video_downloads_leaves_no_file(make_service, settings):
+    service, tamper = tampered(make_service, slow_videos(1.0))
+    record = service.generate(FOX)
+    stepping = start_downloading(service, tamper, record)
     service.delete(record.id)
     stepping.join(30)
     media = settings.data_dir / "media"
@@ -207,23 +219,13 @@ def test_deleting_a_record_while_its_video_downloads_leaves_no_file(make_service
 
 # -- 2. leases that follow their holder -------------------------------------------------------------------
 def test_a_download_that_outlives_its_lease_period_is_fetched_once(make_service):
-    def slow(request: httpx2.Request, response: httpx2.Response, body: bytes):
-        if "variant=video" in str(request.url):
-            return trickle_body(request, body, seconds=2.5)
-        return None
-
-    a, tamper_a = tampered(make_service, slow)
+    a, tamper_a = tampered(make_service, slow_videos(2.5))
     b, tamper_b = tampered(make_service, lambda *_: None)
     for service in (a, b):
         service.runner.lease_ttl = timedelta(seconds=0.6)  # the download takes four lease periods
     record = a.generate(FOX)
-    wait_at_provider(a, record.id)
-    holder = threading.Thread(target=a.poll_once)
-    holder.start()
+    holder = start_downloading(a, tamper_a, record)
     deadline = time.monotonic() + 30
-    while tamper_a.count("variant=video") == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     while holder.is_alive():  # the other service keeps trying the whole time
         assert time.monotonic() < deadline
         b.poll_once()
@@ -352,16 +354,18 @@ def test_a_lost_create_is_found_on_a_later_attempt_never_created_again(make_serv
 
 
 def test_a_lost_create_never_links_a_job_that_another_record_already_has(make_service):
+    """The second, identical create never reaches the provider: the look-up finds only the first
+    record's job, which must not be taken for the lost one."""
     state = {"posts": 0}
 
-    async def rule(request: httpx2.Request, response: httpx2.Response, body: bytes):
+    def refuse(request: httpx2.Request):
         if request.method == "POST" and request.url.path == "/v1/videos":
             state["posts"] += 1
-            if state["posts"] == 2:  # the second, identical request's answer is lost
+            if state["posts"] == 2:
                 raise httpx2.ReadError("[Errno 104] Connection reset by peer")
         return None
 
-    service, _ = tampered(make_service, rule)
+    service, _ = tampered(make_service, lambda *_: None, refuse)
     first = service.generate(FOX)
     second = service.generate(FOX)  # same prompt, model, size and seconds
     assert first.openai_job_id != second.openai_job_id

@@ -6,7 +6,7 @@ import pytest
 
 from soranb.errors import StoreCorrupt, StoreUnavailable
 from soranb.records import GenerationRecord
-from soranb.store.base import media_key
+from soranb.store.base import RecordQuery, media_key
 from soranb.store.local import LocalStore
 
 
@@ -54,3 +54,111 @@ async def test_two_stores_on_one_file_see_each_others_writes(tmp_path):
     assert (await second.get(record.id)).prompt == "shared"
     await first.close()
     await second.close()
+
+
+async def test_a_full_disk_a_read_only_file_and_damage_are_told_apart_by_error_code(tmp_path):
+    """Real SQLite errors, classified by their code: only damage says 'move it aside'."""
+    import sqlite3
+
+    from soranb.errors import StoreWriteFailed
+
+    store = LocalStore(tmp_path / "data")
+    await store.open()
+    await store.insert(GenerationRecord(prompt="keep me", model="sora-2", size="1280x720", seconds=4))
+
+    full = sqlite3.connect(tmp_path / "full.db")
+    full.execute("create table t (x text)")
+    full.execute(f"pragma max_page_count = {full.execute('pragma page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.DatabaseError) as disk_full:
+        full.execute("insert into t values (?)", ("x" * 100_000,))
+    readonly = sqlite3.connect(f"file:{tmp_path / 'full.db'}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.DatabaseError) as read_only:
+        readonly.execute("insert into t values ('x')")
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.DatabaseError) as damaged:
+        sqlite3.connect(tmp_path / "junk.db").execute("select * from sqlite_master")
+
+    for caught, kind, words in (
+        (disk_full, StoreWriteFailed, "the disk is full"),
+        (read_only, StoreWriteFailed, "cannot be written"),
+        (damaged, StoreCorrupt, "move it aside"),
+    ):
+        translated = store._translate(caught.value, opening=True)
+        assert type(translated) is kind and words in str(translated)
+        if kind is StoreWriteFailed:
+            assert "damaged" not in str(translated) and "move it aside" not in str(translated)
+    assert [r.prompt for r in await store.list(RecordQuery())] == ["keep me"]
+    await store.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs: a disk that really fills up (needs root, as CI has)."""
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()}); CI runs as root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_really_full_disk_is_called_full_never_damaged_and_nothing_is_lost(small_disk):
+    from soranb.errors import StoreWriteFailed
+
+    data = small_disk / "data"
+    store = LocalStore(data)
+    await store.open()
+    await store.insert(GenerationRecord(prompt="keep me", model="sora-2", size="1280x720", seconds=4))
+    filler = small_disk / "filler"
+    with filler.open("wb") as out, pytest.raises(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    with pytest.raises(StoreWriteFailed) as caught:
+        for i in range(200):
+            await store.insert(
+                GenerationRecord(prompt=f"more {i} " + "x" * 4000, model="sora-2", size="1280x720", seconds=4)
+            )
+    assert "disk is full" in str(caught.value) and "damaged" not in str(caught.value)
+    await store.close()
+    try:
+        reopened = LocalStore(data)
+        await reopened.open()  # a full disk at start-up is not damage either
+        await reopened.close()
+    except StoreWriteFailed as exc:
+        assert "damaged" not in str(exc)
+    filler.unlink()
+    again = LocalStore(data)
+    await again.open()
+    assert "keep me" in [r.prompt for r in await again.list(RecordQuery())]
+    await again.close()
+
+
+async def test_a_database_made_by_the_first_release_is_upgraded_in_place(tmp_path):
+    """`tests/data/soranb-0.1.0.db` was written by soranb 0.1.0 (main at 457ec68): one completed and
+    one pending record. Opening it upgrades the table in place and keeps every row as it was."""
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    from soranb.records import Status
+    from soranb.store.local import _MIGRATIONS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "soranb-0.1.0.db", data / "soranb.db")
+    for _ in range(2):  # the second open finds nothing left to do
+        store = LocalStore(data)
+        await store.open()
+        done = await store.get("11111111-1111-4111-8111-111111111111")
+        assert done.status == Status.COMPLETED and done.prompt == "a fox from the first release"
+        assert done.video_key == f"videos/{done.id}.mp4" and done.metadata["completed_at"] == 1
+        waiting = await store.get("22222222-2222-4222-8222-222222222222")
+        assert waiting.status == Status.PENDING and waiting.model == "sora-2-pro" and waiting.seconds == 8
+        assert await store.check_schema() == []
+        await store.close()
+    version = sqlite3.connect(data / "soranb.db").execute("pragma user_version").fetchone()[0]
+    assert version == len(_MIGRATIONS)

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from soranb.catalog import parse_size
 from soranb.emulator.config import EmulatorConfig
 from soranb.emulator.render import RenderSpec, render_media
@@ -33,7 +35,6 @@ log = logging.getLogger("soranb.emulator")
 QUEUED_SHARE = 0.05  # the first 5 % of a job's duration it waits in the queue
 MODERATION_FAIL_SHARE = 0.3  # a blocked prompt fails this far into the job
 RENDER_WAIT_HINT_S = 0.5  # the poll hint while the duration has passed but the video is still rendering
-STALE_RENDER_LOCK_S = 300.0  # a render lock older than this belongs to a process that died
 
 
 @dataclass(frozen=True)
@@ -246,14 +247,19 @@ class JobTable:
 
     def _render(self, job: Job) -> None:
         media = self.media_dir(job.id)
-        lock = media / ".render.lock"
         try:
             if self._render_marker(job) is not None or not self._job_path(job.id).exists():
                 return
             media.mkdir(parents=True, exist_ok=True)
-            if not _take_lock(lock):
+            # An OS lock (flock): it dies with its process, so a restarted kernel takes over at once.
+            lock = FileLock(media / ".render.lock", blocking=False)
+            try:
+                lock.acquire()
+            except Timeout:
                 return  # another process renders it; a later status check retries if that one dies
             try:
+                if self._render_marker(job) is not None:
+                    return  # the other process finished between our first look and our lock
                 width, height = parse_size(job.size)
                 spec = RenderSpec(width, height, job.seconds, job.prompt, self.reference_path(job))
                 started = time.perf_counter()
@@ -269,7 +275,7 @@ class JobTable:
                     marker = {"error": type(exc).__name__}
                 _write_atomic(media / "rendered.json", json.dumps(marker).encode())
             finally:
-                lock.unlink(missing_ok=True)
+                lock.release()
             if not self._job_path(job.id).exists():  # deleted while rendering
                 shutil.rmtree(media, ignore_errors=True)
         except OSError:
@@ -303,42 +309,6 @@ def _valid_id(job_id: str) -> bool:
     """Ids come from URLs: only ever our own shape, so they are safe as file names."""
     hex_part = job_id.removeprefix("video_")
     return len(job_id) == 54 and job_id.startswith("video_") and all(c in "0123456789abcdef" for c in hex_part)
-
-
-def _take_lock(lock: Path) -> bool:
-    """Create the lock file exclusively, with our pid in it; take over one whose process is gone
-    (a restarted kernel must not wait for a render that died with the old one) or that is very old."""
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if not _lock_is_stale(lock):
-                return False
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as out:
-            out.write(str(os.getpid()))
-        return True
-    return False
-
-
-def _lock_is_stale(lock: Path) -> bool:
-    try:
-        age = time.time() - lock.stat().st_mtime
-        pid = int(lock.read_text() or "0")
-    except FileNotFoundError:
-        return True
-    except ValueError:  # being written right now
-        return False
-    if age > STALE_RENDER_LOCK_S:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -74,6 +74,28 @@ create index if not exists video_generations_created_at on video_generations (cr
 """
 
 
+# Each change to the table after the first release, in order: an existing soranb.db is upgraded in
+# place when it is opened (its `user_version` says how far it is), and a new one runs them all.
+# Append only (one tuple of statements per step); never edit a step that has shipped.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the table up to date, one transaction per step, so a failed step leaves the file as it was."""
+    version = conn.execute("pragma user_version").fetchone()[0]
+    for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
+        conn.execute("begin immediate")
+        try:
+            if conn.execute("pragma user_version").fetchone()[0] < number:  # another process may have run it
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(f"pragma user_version = {number}")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+
+
 class LocalStore(Store):
     """Records in SQLite, media as files; the store a newcomer gets with no set-up."""
 
@@ -117,6 +139,7 @@ class LocalStore(Store):
                 raise sqlite3.DatabaseError(check[0] if check else "quick_check returned nothing")
             conn.execute("pragma journal_mode = wal")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._translate(exc, opening=True) from None
