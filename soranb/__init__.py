@@ -34,6 +34,9 @@ __all__ = [
     "get_service",
     "history_table_html",
     "media_src",
+    "report_html",
+    "restart_note",
+    "start_batch",
     "summary_html",
 ]
 
@@ -52,17 +55,22 @@ _HOMES = {
     "get_service": "soranb.session",
     "history_table_html": "soranb.report",
     "media_src": "soranb.jupyter",
+    "report_html": "soranb.sharing",
+    "restart_note": "soranb.widgets",
+    "start_batch": "soranb.batch",
     "summary_html": "soranb.report",
 }
 
 if TYPE_CHECKING:
+    from soranb.batch import start_batch
     from soranb.config import Settings
     from soranb.jupyter import media_src
     from soranb.report import check_results_html, esc, history_table_html, summary_html
     from soranb.request import GenerationRequest
     from soranb.session import get_service
+    from soranb.sharing import report_html
     from soranb.store.base import RecordQuery
-    from soranb.widgets import Credentials, DiagnosticsPanel, GenerationForm, HistoryGrid, app
+    from soranb.widgets import Credentials, DiagnosticsPanel, GenerationForm, HistoryGrid, app, restart_note
 
 
 def __getattr__(name: str) -> Any:

@@ -6,26 +6,39 @@ is a result whose summary says what to change.
 
 from __future__ import annotations
 
+import contextlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .checks import CHECKS, CheckResult
 from .debuglog import redact
 from .errors import SoranbError
-from .records import Status
+from .records import GenerationRecord, Status
 from .request import GenerationRequest
 from .store.base import RecordQuery
 
 if TYPE_CHECKING:
     from .service import VideoService
 
-__all__ = ["MINIMAL_REQUEST", "run_check"]
+__all__ = ["MINIMAL_REQUEST", "last_results", "run_check"]
 
 MINIMAL_REQUEST = GenerationRequest(
     prompt="soranb diagnostics: a calm blue sky", model="sora-2", size="720x1280", seconds=4
 )
 _GENERATION_TIMEOUT_S = 600.0
+# The latest result of each check per service, so a panel built after the notebook's check cells
+# shows what those cells found instead of "not run".
+_RESULTS: weakref.WeakKeyDictionary[Any, dict[str, CheckResult]] = weakref.WeakKeyDictionary()
+
+
+def last_results(service: Any) -> dict[str, CheckResult]:
+    """The latest result of every check already run on `service` (by any cell or view)."""
+    try:
+        return dict(_RESULTS.get(service, {}))
+    except TypeError:  # a service that cannot be weakly referenced: nothing remembered
+        return {}
 
 
 async def run_check(service: VideoService, name: str, *, allow_spend: bool = False) -> CheckResult:
@@ -50,6 +63,8 @@ async def run_check(service: VideoService, name: str, *, allow_spend: bool = Fal
     result = CheckResult(name, status, summary, detail, time.perf_counter() - started)  # type: ignore[arg-type]
     level = "INFO" if result.status != "failed" else "ERROR"
     service.log.add(level, f"check {name}: {result.status}: {result.summary}")
+    with contextlib.suppress(TypeError):  # a service that cannot be weakly referenced: not remembered
+        _RESULTS.setdefault(service, {})[name] = result
     return result
 
 
@@ -85,6 +100,12 @@ async def _schema(service: VideoService) -> tuple[str, str, str]:
     return "ok", "every expected column and media location is there", ""
 
 
+async def _mark_diagnostic(service: VideoService, record: GenerationRecord) -> GenerationRecord:
+    with contextlib.suppress(SoranbError):  # the mark only hides it; the check itself goes on
+        return await service.store.update(record.id, {"metadata": {**record.metadata, "diagnostic": True}})
+    return record
+
+
 async def _generation(service: VideoService, allow_spend: bool) -> tuple[str, str, str]:
     request = MINIMAL_REQUEST
     if service.provider_is_paid and not allow_spend:
@@ -94,7 +115,12 @@ async def _generation(service: VideoService, allow_spend: bool) -> tuple[str, st
             "run it with allow_spend=True to spend that",
             "",
         )
-    record = await service._generate_and_wait(request, _GENERATION_TIMEOUT_S)
+    record = await service._generate(request)
+    # Marked as a diagnostic record, which the history hides: the check must not add "a calm blue sky"
+    # to the person's history. Marked again once finished, in case a poll step wrote over the first mark.
+    await _mark_diagnostic(service, record)
+    (record,) = await service._wait_for([record.id], _GENERATION_TIMEOUT_S)
+    record = await _mark_diagnostic(service, record)
     if record.status == Status.COMPLETED:
         return "ok", f"a {request.seconds} s {request.size} video was made and stored ({record.id})", ""
     if record.is_open:

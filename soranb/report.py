@@ -34,6 +34,7 @@ __all__ = [
     "UrlFor",
     "check_results_html",
     "download_html",
+    "download_name",
     "error_html",
     "esc",
     "format_cost",
@@ -43,7 +44,10 @@ __all__ = [
     "media_html",
     "player_html",
     "pretty_json_html",
+    "price_text",
+    "progress_note_html",
     "record_meta_html",
+    "starting_image_html",
     "status_badge_html",
     "summary_html",
     "thumbnail_html",
@@ -112,17 +116,32 @@ def _safe_url(url: str) -> str:
     return esc(url)
 
 
+_DATA_IMAGE = re.compile(r"^data:image/(?:jpeg|png|webp);base64,[A-Za-z0-9+/]+={0,2}$")
+
+
+def _image_src(url: str) -> str:
+    """An `<img>` source: a small embedded image we encoded ourselves, or a URL that passes `_safe_url`."""
+    if _DATA_IMAGE.match(url):
+        return url
+    return _safe_url(url)
+
+
 def thumbnail_html(record: GenerationRecord, url_for: UrlFor, width: int = _THUMB_WIDTH) -> str:
-    """An `<img>` of the record's thumbnail by URL, or a grey placeholder box."""
-    if record.thumbnail_key:
+    """An `<img>` of the record's thumbnail (by URL or embedded), or a grey placeholder box.
+
+    `url_for` may return "" for a thumbnail it will not provide (e.g. past a report's size budget).
+    """
+    src = url_for(record.thumbnail_key) if record.thumbnail_key else ""
+    if src:
+        lazy = "" if src.startswith("data:") else ' loading="lazy"'
         return (
-            f'<img class="soranb-thumb" src="{_safe_url(url_for(record.thumbnail_key))}" '
-            f'alt="{esc(record.prompt[:120])}" loading="lazy" style="width:{width}px;border-radius:4px">'
+            f'<img class="soranb-thumb" src="{_image_src(src)}" '
+            f'alt="{esc(record.prompt[:120])}"{lazy} style="width:{width}px;border-radius:4px">'
         )
     height = width * 9 // 16
     return (
-        f'<div class="soranb-thumb-empty" style="width:{width}px;height:{height}px;background:#e5e7eb;'
-        f'border-radius:4px"></div>'
+        f'<div class="soranb-thumb-empty" title="{esc(record.prompt[:120])}" style="width:{width}px;'
+        f'height:{height}px;background:#e5e7eb;border-radius:4px"></div>'
     )
 
 
@@ -145,25 +164,95 @@ def media_html(record: GenerationRecord, url_for: UrlFor, *, player: bool = True
     return thumbnail_html(record, url_for)
 
 
-def download_html(record: GenerationRecord, url_for: UrlFor) -> str:
+def download_name(record: GenerationRecord) -> str:
+    """A file name a person recognises: the prompt's first words, not a uuid."""
+    words = re.findall(r"[A-Za-z0-9]+", record.prompt)[:8]
+    stem = "-".join(words).lower()[:60].strip("-") or "soranb-video"
+    return f"{stem}-{record.id[:6]}.mp4"
+
+
+_DOWNLOAD_STYLE = (
+    "display:inline-block;padding:2px 10px;border:1px solid #2563eb;border-radius:4px;"
+    "color:#2563eb;text-decoration:none;font-size:12px"
+)
+
+
+def download_html(record: GenerationRecord, url_for: UrlFor, note: str = "") -> str:
+    """A "Download MP4" link styled as a button; `note` (escaped) says where the file is when it matters."""
     if not record.video_key:
         return ""
+    href = url_for(record.video_key)
+    if not href:
+        return '<span class="soranb-download-missing" style="color:#6b7280;font-size:11px">video file not found</span>'
+    extra = f' <span class="soranb-download-note" style="color:#6b7280;font-size:11px">{esc(note)}</span>'
     return (
-        f'<a class="soranb-download" href="{_safe_url(url_for(record.video_key))}" '
-        f'download="soranb-{esc(record.id)}.mp4" target="_blank">Download MP4</a>'
+        f'<a class="soranb-download" href="{_safe_url(href)}" '
+        f'download="{esc(download_name(record))}" target="_blank" style="{_DOWNLOAD_STYLE}">Download MP4</a>'
+        + (extra if note else "")
     )
 
 
-def record_meta_html(record: GenerationRecord) -> str:
-    """The prompt (escaped) and the facts of one record, for a card or a row."""
-    remix = f" · remix of {esc(record.remixed_from[:8])}" if record.remixed_from else ""
+_NOT_BILLED = frozenset({Status.FAILED, Status.CANCELLED})
+
+
+def price_text(record: GenerationRecord) -> str:
+    """The price, or that nothing was billed for a job that never made a video."""
+    if record.status in _NOT_BILLED:
+        return "not billed"
+    return format_cost(record.cost)
+
+
+def record_meta_html(record: GenerationRecord, source_prompt: str | None = None) -> str:
+    """The prompt (escaped) and the facts of one record, for a card or a row.
+
+    A remix names its source by prompt when the caller knows it (else by a short id).
+    """
+    remix = ""
+    if record.remixed_from:
+        if source_prompt:
+            short = source_prompt if len(source_prompt) <= 60 else source_prompt[:59] + "…"
+            remix = f' · remix of “<span class="soranb-remix-source">{esc(short)}</span>”'
+        else:
+            remix = f" · remix of {esc(record.remixed_from[:8])}"
+    image = ""
+    if record.image_filename:
+        fit = record.metadata.get("fit") if isinstance(record.metadata, dict) else None
+        image = f" · from image {esc(record.image_filename)}" + (f" ({esc(fit)})" if fit else "")
     return (
         f'<div class="soranb-prompt-text" style="white-space:pre-wrap;word-break:break-word;'
         f'max-height:6em;overflow:auto">{esc(record.prompt)}</div>'
         f'<div class="soranb-meta" style="color:#6b7280;font-size:11px">'
-        f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {format_cost(record.cost)}"
-        f" · {esc(format_time(record.created_at))}{remix}</div>"
+        f"{esc(record.model)} · {esc(record.size)} · {esc(record.seconds)} s · {price_text(record)}"
+        f" · {esc(format_time(record.created_at))}{remix}{image}</div>"
     )
+
+
+def starting_image_html(record: GenerationRecord, url_for: UrlFor) -> str:
+    """The starting image a video was made from, small (its name and fit are in the facts line)."""
+    if not record.image_key:
+        return ""
+    src = url_for(record.image_key)
+    if not src:
+        return ""
+    return (
+        f'<div class="soranb-start-image"><img src="{_image_src(src)}" alt="starting image" '
+        'style="height:36px;border-radius:3px"></div>'
+    )
+
+
+def progress_note_html(record: GenerationRecord) -> str:
+    """Why a job waits, or about how long it has left (from the service's estimate when it gives one)."""
+    if record.status == Status.PENDING:
+        reason = record.metadata.get("waiting_reason") if isinstance(record.metadata, dict) else None
+        text = str(reason) if reason else "waiting for a free slot"
+    elif record.status == Status.PROCESSING:
+        eta = record.metadata.get("eta_s") if isinstance(record.metadata, dict) else None
+        text = f"{int(record.progress)}%"
+        if isinstance(eta, (int, float)) and eta >= 0:
+            text += f" · about {max(1, round(eta))} s left"
+    else:
+        return ""
+    return f'<span class="soranb-progress-note" style="color:#6b7280;font-size:11px">{esc(text)}</span>'
 
 
 def error_html(record: GenerationRecord) -> str:
@@ -173,9 +262,19 @@ def error_html(record: GenerationRecord) -> str:
 
 
 def history_table_html(
-    records: Sequence[GenerationRecord], url_for: UrlFor, *, title: str | None = None, footer: str = ""
+    records: Sequence[GenerationRecord],
+    url_for: UrlFor,
+    *,
+    title: str | None = None,
+    footer: str = "",
+    link_for: UrlFor | None = None,
+    link_note: str = "",
 ) -> str:
-    """A table of records with thumbnails and download links: the history as a report."""
+    """A table of records with thumbnails and download links: the history as a report.
+
+    `link_for` turns a video key into the download link when it differs from `url_for`
+    (a report read offline); `link_note` says where that link works.
+    """
     head = f"<h4>{esc(title)}</h4>" if title else ""
     if not records:
         return f'{head}<div class="soranb-history-static"><em>No generations yet.</em></div>'
@@ -187,7 +286,7 @@ def history_table_html(
             f"<td>{status_badge_html(record.status.value)}"
             f"{('<br>' + f'{record.progress}%') if record.is_open else ''}</td>"
             f"<td>{record_meta_html(record)}{error_html(record)}</td>"
-            f"<td>{download_html(record, url_for)}</td>"
+            f"<td>{download_html(record, link_for or url_for, link_note)}</td>"
             "</tr>"
         )
     foot = f'<div style="color:#6b7280;font-size:11px">{esc(footer)}</div>' if footer else ""

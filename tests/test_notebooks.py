@@ -25,6 +25,7 @@ BATCH_PROMPTS = (
 )
 LONG_BASE64 = re.compile(r"[A-Za-z0-9+/]{4000,}={0,2}")
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{64,}")
+DATA_JPEG = re.compile(r"data:image/jpeg;base64,[A-Za-z0-9+/]+=*")
 
 
 def _code_cells(nb: Any) -> list[Any]:
@@ -72,12 +73,14 @@ def executed_generate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, s
     return _execute("generate.ipynb", tmp_path_factory.mktemp("generate") / "data")
 
 
-def test_executed_generate_is_small_and_embeds_no_media(executed_generate: tuple[Path, str]) -> None:
+def test_executed_generate_is_small_and_embeds_no_video(executed_generate: tuple[Path, str]) -> None:
     path, text = executed_generate
     assert path.stat().st_size < 1_000_000
     assert "data:video" not in text
-    assert "data:image" not in text  # thumbnails are linked by URL, not inlined
-    assert not LONG_BASE64.search(text)
+    # Thumbnails are embedded (the report reads offline), each one small; nothing else is.
+    thumbs = DATA_JPEG.findall(text)
+    assert thumbs and all(len(t) < 16_000 for t in thumbs)
+    assert not LONG_BASE64.search(DATA_JPEG.sub("", text))
     for run in BASE64_RUN.findall(text):  # no MP4 box header hidden in any shorter base64 either
         usable = run[: len(run) // 4 * 4]
         assert b"ftyp" not in base64.b64decode(usable + "=" * (-len(usable) % 4), validate=False)
@@ -91,7 +94,8 @@ def test_executed_generate_ran_the_batch_and_the_report(executed_generate: tuple
     report = "".join(out.get("data", {}).get("text/html", "") for out in _code_cells(nb)[-1].outputs)
     assert "<b>3</b> generations" in report
     assert report.count("soranb-badge-completed") >= 3
-    assert "/soranb/media/thumbnails/" in report  # played/shown through the server extension
+    assert report.count('class="soranb-thumb" src="data:image/jpeg;base64,') >= 6  # read offline
+    assert "/soranb/media/" not in report  # nothing in the report needs a server
 
 
 def test_nbconvert_html_shows_the_history(executed_generate: tuple[Path, str], tmp_path: Path) -> None:
@@ -120,3 +124,23 @@ def test_no_api_key_anywhere_in_executed_notebooks(
         assert FAKE_KEY not in text
         assert FAKE_KEY[-16:] not in text  # no tail of it either
     assert "configuration" in diagnostics_text and "soranb-badge-ok" in diagnostics_text
+
+
+def test_background_log_lines_never_land_in_a_cell(tmp_path: Path) -> None:
+    """A warning logged by a background thread (as the poller logs a failed job) stays out of every cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import logging, threading\n"
+            "import soranb.widgets\n"
+            "logging.getLogger('soranb.runner').error('record 84c2 failed: Your request was blocked')\n"
+            "threading.Thread(target=lambda: logging.getLogger('soranb').warning('from the poller thread')).start()"
+        ),
+        nbformat.v4.new_code_cell("import time\ntime.sleep(0.5)\nprint('next cell')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    streams = [out for cell in nb.cells for out in cell.outputs if out.output_type == "stream"]
+    assert [out.text for out in streams if out.name == "stderr"] == []
+    assert [out.text for out in streams if out.name == "stdout"] == ["next cell\n"]

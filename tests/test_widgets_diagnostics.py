@@ -70,15 +70,15 @@ def test_log_appends_live_is_capped_and_clears(panel, service):
     start = panel.log_line_count
     service.log.info("hello <script>")
     assert panel.log_line_count == start + 1
-    last_chunk = panel.log_box.children[-1]
+    last_chunk = panel.log_lines_box.children[-1]
     assert "hello &lt;script&gt;" in last_chunk.value and "INFO" in last_chunk.value
     for i in range(1200):
-        service.log.debug(f"line {i}")
+        service.log.info(f"line {i}")
     assert 450 <= panel.log_line_count <= 500
-    assert len(panel.log_box.children) <= 10
-    assert "line 1199" in panel.log_box.children[-1].value  # newest at the bottom
+    assert len(panel.log_lines_box.children) <= 10
+    assert "line 1199" in panel.log_lines_box.children[-1].value  # newest at the bottom
     panel.clear_log_button.click()
-    assert panel.log_line_count == 0 and len(panel.log_box.children) == 1
+    assert panel.log_line_count == 0 and len(panel.log_lines_box.children) == 1
     assert service.log.entries() == []
 
 
@@ -102,3 +102,39 @@ def test_raw_status_of_a_real_job_is_escaped_json(panel, service):
     data = panel.show_status(record.id)
     assert data["id"] == record.openai_job_id
     assert "&lt;b&gt;" in panel.status_view.value and '<b>"' not in panel.status_view.value
+
+
+def test_debug_lines_are_hidden_until_asked_for_and_the_log_follows_the_newest(panel, service):
+    service.log.debug("a debug detail")
+    service.log.warning("a warning")
+    text = "".join(chunk.value for chunk in panel.log_lines_box.children)
+    assert "a warning" in text and "a debug detail" not in text
+    panel.log_level.value = "DEBUG"
+    text = "".join(chunk.value for chunk in panel.log_lines_box.children)
+    assert "a debug detail" in text and text.index("a debug detail") < text.index("a warning")
+    panel.log_level.value = "WARNING"
+    text = "".join(chunk.value for chunk in panel.log_lines_box.children)
+    assert "a warning" in text and "service ready" not in text
+    assert panel.log_box.layout.flex_flow == "column-reverse"  # pinned to the newest line
+
+
+def test_badges_show_the_checks_the_cells_above_already_ran(service):
+    for name in ("configuration", "store"):
+        service.run_check(name)
+    view = DiagnosticsPanel(service, toasts=Toasts(dismiss_after=None))
+    assert view.rows["configuration"].status == "ok" and view.rows["store"].status == "ok"
+    assert "soranb-badge-ok" in view.rows["store"].badge.value
+    assert view.rows["provider"].status == "not run"
+    view.close()
+
+
+def test_the_generation_check_is_marked_and_kept_out_of_the_history_view(service):
+    from soranb.widgets import HistoryGrid
+
+    result = service.run_check("generation")
+    assert result.status == "ok", result.summary
+    (record,) = service.list_records()
+    assert record.metadata.get("diagnostic") is True
+    grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None))
+    assert grid.cards == []  # no "calm blue sky" among the person's videos
+    grid.close()

@@ -1,4 +1,4 @@
-"""GenerationForm over a real service on the emulator: options, validation, cost, images, generate, remix."""
+"""GenerationForm over a real service on the emulator: options, validation, cost, images, one click one job."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 
 import pytest
 from PIL import Image
-from widget_helpers import XSS, finish, png, upload_value
+from widget_helpers import XSS, png, upload_value
 
 from soranb.catalog import MAX_PROMPT_CHARS, MODELS
 from soranb.errors import ProviderRejected
-from soranb.records import Status
+from soranb.records import GenerationRecord
 from soranb.widgets import GenerationForm, Toasts
 from soranb.widgets._base import state_json
 
@@ -45,6 +45,10 @@ def test_size_options_follow_the_model_and_keep_an_allowed_choice(form):
 
 
 def test_generate_is_disabled_with_the_reason_for_an_empty_or_too_long_prompt(form):
+    assert form.generate.disabled
+    assert form.reason.value == ""  # an untouched form is not an error: no red "prompt is empty" yet
+    form.prompt.value = "x"
+    form.prompt.value = ""
     assert form.generate.disabled
     assert "prompt is empty" in form.reason.value
 
@@ -105,7 +109,8 @@ def test_a_file_that_is_not_an_image_blocks_generate(form):
     form.prompt.value = "fine prompt"
     form.upload.value = upload_value("notes.png", b"not an image at all")
     assert form.generate.disabled
-    assert "not a readable image" in form.reason.value
+    assert "not a readable image" in form.image_info.value
+    assert "not a readable image" not in form.reason.value  # said once, beside the image
     form.remove_image()
     assert not form.generate.disabled
 
@@ -140,20 +145,55 @@ def test_service_errors_become_error_toasts(form, service, monkeypatch, caplog):
     assert not form.generate.disabled  # usable again after a failure
 
 
-def test_remix_a_completed_video(form, service):
-    form.prompt.value = "a paper boat"
+def test_a_double_click_on_generate_starts_one_job(form, service):
+    form.prompt.value = "a hummingbird at a feeder"
     form.generate.click()
-    done = finish(service, form.last_record.id)
-    assert done.status == Status.COMPLETED
-    # The completed event made it a remix choice without any reload.
-    assert done.id in [value for _label, value in form.remix_source.options]
-    form.select_for_remix(done.id)
-    assert form.remix_button.disabled  # no text yet
-    form.remix_prompt.value = "make it night"
-    assert not form.remix_button.disabled
-    form.remix_button.click()
-    remix = form.last_record
-    assert remix.remixed_from == done.id and remix.prompt == "make it night"
+    form.generate.click()  # the second click of a double-click reaches the kernel after the first finished
+    assert service.count_records() == 1
+    assert [kind for kind, message in form.toasts.messages if message.startswith("Started")] == ["success"]
+    assert form.asking_to_repeat and "same video" in form.repeat_note.value and "$0.40" in form.repeat_note.value
+    form.repeat_no.click()
+    assert not form.asking_to_repeat and service.count_records() == 1
+
+    form.generate.click()  # asked again, and this time the person says yes
+    assert form.asking_to_repeat and service.count_records() == 1
+    form.repeat_yes.click()
+    assert service.count_records() == 2 and not form.asking_to_repeat
+
+
+def test_a_different_request_is_not_held_back(form, service):
+    form.prompt.value = "a hummingbird at a feeder"
+    form.generate.click()
+    form.seconds.value = 8
+    form.generate.click()
+    assert service.count_records() == 2 and not form.asking_to_repeat
+
+
+def test_the_button_is_busy_while_the_job_is_being_stored(form, service, monkeypatch):
+    seen = []
+    real = service.generate
+
+    def watch(request):
+        seen.append((form.generate.disabled, form.generate.description))
+        return real(request)
+
+    monkeypatch.setattr(service, "generate", watch)
+    form.prompt.value = "a heron in reeds"
+    form.generate.click()
+    assert seen == [(True, "Starting…")]
+    assert form.generate.description == "Generate"
+
+
+def test_a_failed_record_goes_back_into_the_form_to_edit(form, service):
+    record = GenerationRecord(prompt="a refused prompt", model="sora-2-pro", size="1792x1024", seconds=8)
+    form.load_from(record)
+    assert (form.prompt.value, form.model.value, form.size.value, form.seconds.value) == (
+        "a refused prompt",
+        "sora-2-pro",
+        "1792x1024",
+        8,
+    )
+    assert form.toasts.messages[-1][0] == "info"
 
 
 def test_static_html_shows_the_values_escaped(form):
@@ -172,3 +212,20 @@ def test_uploaded_bytes_are_not_in_widget_state(form):
     assert base64.b64encode(big)[:200].decode() not in state
     assert form.upload.get_state()["value"] == []
     assert len(state) < 100_000  # ~75 small widget models and a thumbnail of a few KB
+
+
+def test_the_preview_shows_the_cropped_or_padded_result(form):
+    import io
+
+    form.size.value = "1280x720"
+    form.load_image(png(640, 640, "red"), "square.png")
+
+    def preview():
+        with Image.open(io.BytesIO(form.preview.value)) as image:
+            return image.size, image.convert("RGB").getpixel((0, 0))
+
+    (width, height), corner = preview()
+    assert abs(width / height - 16 / 9) < 0.05 and corner == (255, 0, 0)  # cropped to fill
+    form.fit.value = "pad"
+    (width, height), corner = preview()
+    assert abs(width / height - 16 / 9) < 0.05 and corner != (255, 0, 0)  # bars at the sides

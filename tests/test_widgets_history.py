@@ -7,7 +7,7 @@ import re
 import pytest
 from widget_helpers import XSS, finish, insert_records, make_records
 
-from soranb.errors import RecordNotFound
+from soranb.errors import RecordNotFound, StoreWriteFailed
 from soranb.events import ServiceEvent
 from soranb.records import Status
 from soranb.report import history_table_html, summary_html
@@ -148,13 +148,30 @@ def test_delete_failure_is_shown_not_swallowed(service, settings, toasts, monkey
     grid = grid_for(service, toasts)
 
     def refuse(_record_id):
-        raise RecordNotFound("no record with that id")
+        raise StoreWriteFailed("the data folder is read-only")
 
     monkeypatch.setattr(service, "delete", refuse)
     card = grid.card(record.id)
     card.delete_button.click()
     card.confirm_button.click()
-    assert toasts.messages[-1] == ("error", "no record with that id")
+    assert toasts.messages[-1] == ("error", "the data folder is read-only")
+    grid.close()
+
+
+def test_deleting_what_was_deleted_elsewhere_says_so_in_words(service, settings, toasts, monkeypatch):
+    (record,) = insert_records(settings.data_dir, make_records(1))
+    grid = grid_for(service, toasts)
+
+    def gone(_record_id):
+        raise RecordNotFound(f"no record {record.id!r} in local ({settings.data_dir})")
+
+    monkeypatch.setattr(service, "delete", gone)
+    card = grid.card(record.id)
+    card.delete_button.click()
+    card.confirm_button.click()
+    kind, message = toasts.messages[-1]
+    assert kind == "info" and "deleted elsewhere" in message
+    assert record.id not in message and str(settings.data_dir) not in message
     grid.close()
 
 
@@ -188,6 +205,7 @@ def test_pagination_over_sixty_records(service, settings, toasts):
 
     grid.order.value = False  # oldest first, back to page 1
     assert [c.record.id for c in grid.cards] == [r.id for r in records[:12]]
+    grid.search_delay_s = 0  # filter at once (typing waits for a pause: see the search test)
     grid.search.value = "clip 005"  # clip 0050..0059
     assert grid.total == 10 and len(grid.cards) == 10 and "page 1 of 1" in grid.page_label.value
     grid.search.value = ""
@@ -226,3 +244,261 @@ def test_summary_report(settings):
     assert "<b>4</b> generations" in html
     assert "$1.20" in html  # three completed 4 s sora-2 videos
     assert html.count("<img") == 3
+
+
+def _views(grid):
+    """What the browser holds for the grid: the children's model ids, and each shown card's player HTML."""
+    return [c.model_id for c in grid.grid.children], {c.record.id: (c.model_id, c.media.value) for c in grid.cards}
+
+
+def _assert_untouched(grid, before, keep_ids):
+    children_before, media_before = before
+    children_after, media_after = _views(grid)
+    # The browser re-creates every child view after the first changed position: only appending is safe.
+    assert children_after[: len(children_before)] == children_before
+    for rid in keep_ids:
+        assert media_after[rid] == media_before[rid], "a shown card was rebuilt"
+
+
+def test_insert_delete_reload_and_paging_never_rebuild_a_shown_card(service, settings, toasts):
+    records = insert_records(settings.data_dir, make_records(5))
+    grid = grid_for(service, toasts, page_size=4)
+    watched = records[-1].id  # newest, on top: the video being watched
+    before = _views(grid)
+
+    made = service.generate(GenerationRequest("a new clip arrives"))  # insert on top
+    assert grid.cards[0].record.id == made.id and len(grid.cards) == 4
+    _assert_untouched(grid, before, [watched, records[-2].id])
+
+    before = _views(grid)
+    grid.card(records[-2].id).delete_button.click()
+    grid.card(records[-2].id).confirm_button.click()  # delete a neighbour
+    assert grid.card(records[-2].id) is None and grid.card(watched) is not None
+    _assert_untouched(grid, before, [watched, made.id])
+
+    before = _views(grid)
+    grid.reload_button.click()
+    _assert_untouched(grid, before, [watched, made.id])
+    assert [c.record.id for c in grid.cards][:2] == [made.id, watched]
+
+    grid.go_to(1)
+    grid.go_to(0)
+    assert len(grid.grid.children) <= 4 + 1  # cards are reused, not piled up
+    assert [c.record.id for c in grid.cards][:2] == [made.id, watched]
+    # Order on screen is CSS order; hidden spares carry no player.
+    orders = [c.layout.order for c in grid.cards]
+    assert orders == [str(i) for i in range(len(grid.cards))]
+    for spare in set(grid.grid.children) - set(grid.cards):
+        assert spare.layout.display == "none" and spare.media.value == ""
+    grid.close()
+
+
+def test_events_from_elsewhere_insert_and_remove_one_card(service, settings, toasts):
+    records = insert_records(settings.data_dir, make_records(3))
+    grid = grid_for(service, toasts)
+    before = _views(grid)
+    (other,) = make_records(1, prompt="made by the CLI")
+    grid._on_event(ServiceEvent("created", other))
+    assert grid.cards[0].record.id == other.id and grid.total == 4
+    assert "4 records" in grid.page_label.value
+    _assert_untouched(grid, before, [r.id for r in records])
+
+    before = _views(grid)
+    grid._on_event(ServiceEvent("deleted", records[1]))
+    assert grid.card(records[1].id) is None and grid.total == 3 and len(grid.cards) == 3
+    assert "3 records" in grid.page_label.value
+    _assert_untouched(grid, before, [records[0].id, records[2].id, other.id])
+    grid.close()
+
+
+def _completed(service, prompt):
+    return finish(service, service.generate(GenerationRequest(prompt)).id)
+
+
+def test_remix_on_the_card_keeps_its_source_whatever_else_finishes(service, settings, toasts):
+    source = _completed(service, "hummingbird 0000")
+    grid = grid_for(service, toasts)
+    card = grid.card(source.id)
+    card.remix_button.click()
+    assert card.remixing and "Remix this video" in card.remix_label.value
+    card.remix_text.value = "make it night"
+    for i in range(5):  # other jobs finish meanwhile and land on top of the grid
+        (other,) = make_records(1, prompt=f"Northern lights {i}")
+        grid._on_event(ServiceEvent("created", other))
+        grid._on_event(ServiceEvent("completed", other))
+    card = grid.card(source.id)
+    assert card is not None and card.remixing and card.remix_text.value == "make it night"
+    card.remix_go.click()
+    card.remix_go.click()  # a double-click: the field has closed, nothing more starts
+    remixes = [r for r in service.list_records() if r.remixed_from]
+    assert [(r.remixed_from, r.prompt) for r in remixes] == [(source.id, "make it night")]
+    assert not card.remixing
+    assert toasts.messages[-1][0] == "success" and "hummingbird 0000" in toasts.messages[-1][1]
+    made = grid.card(remixes[0].id)
+    assert "remix of “" in made.info.value and "hummingbird 0000" in made.info.value  # named by its prompt
+    grid.close()
+
+
+def test_the_same_remix_again_asks_first(service, settings, toasts):
+    source = _completed(service, "a kite")
+    grid = grid_for(service, toasts)
+    assert grid.remix(source.id, "make it night") is not None
+    assert grid.remix(source.id, "make it night") is None  # asked instead
+    assert "same remix" in toasts.messages[-1][1]
+    assert grid.remix(source.id, "make it night") is not None  # pressed again: the person means it
+    assert len([r for r in service.list_records() if r.remixed_from]) == 2
+    grid.close()
+
+
+def test_progress_moves_and_says_why_a_job_waits(service, settings, toasts):
+    (pending,) = insert_records(settings.data_dir, make_records(1, status=Status.PENDING))
+    (running,) = insert_records(settings.data_dir, make_records(1, status=Status.PROCESSING, prompt="run"))
+    grid = grid_for(service, toasts)
+    assert "waiting for a free slot" in grid.card(pending.id).progress_note.value
+    grid._on_event(ServiceEvent("progress", pending.evolve(metadata={"waiting_reason": "4 jobs running"})))
+    assert "4 jobs running" in grid.card(pending.id).progress_note.value
+    grid._on_event(ServiceEvent("progress", running.evolve(progress=37, metadata={"eta_s": 12.4})))
+    card = grid.card(running.id)
+    assert card.progress.value == 37 and "about 12 s left" in card.progress_note.value
+    assert "soranb-card-running" in card._dom_classes  # the stylesheet animates running cards
+    grid.close()
+
+
+def test_a_failed_job_is_announced_not_billed_and_can_be_retried(service, settings, toasts):
+    (running,) = insert_records(settings.data_dir, make_records(1, status=Status.PROCESSING, prompt="a boxer"))
+    retried = []
+    grid = grid_for(service, toasts, on_retry=retried.append)
+    failed = running.evolve(status=Status.FAILED, error_message="Your request was blocked by moderation")
+    grid._on_event(ServiceEvent("failed", failed))
+    kind, message = toasts.messages[-1]
+    assert kind == "error" and "a boxer" in message and "blocked by moderation" in message
+    card = grid.card(running.id)
+    assert "not billed" in card.info.value and "$0.40" not in card.info.value
+    assert card.retry_button in card.actions.children
+    card.retry_button.click()
+    assert [r.id for r in retried] == [running.id]
+    grid.close()
+
+
+def test_search_filters_as_you_type_after_a_pause(service, settings, toasts):
+    import time
+
+    insert_records(settings.data_dir, make_records(3, prompt="fox") + make_records(2, prompt="owl"))
+    grid = grid_for(service, toasts, search_delay_s=0.05)
+    calls = []
+    real = service.count_records
+    service.count_records = lambda q=None: calls.append(q) or real(q)  # type: ignore[method-assign]
+    for typed in ("o", "ow", "owl"):  # no Enter pressed
+        grid.search.value = typed
+    deadline = time.monotonic() + 10
+    while grid.total != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert grid.total == 2 and {c.record.prompt[:3] for c in grid.cards} == {"owl"}
+    assert len(calls) == 1  # one query for the pause, not one per key
+    grid.close()
+
+
+def test_a_card_reused_for_another_record_never_carries_an_open_remix(service, settings, toasts):
+    source = _completed(service, "hummingbird 0000")
+    grid = grid_for(service, toasts, page_size=1)
+    card = grid.card(source.id)
+    card.remix_button.click()
+    card.remix_text.value = "make it night"
+    (other,) = make_records(1, prompt="Northern lights")
+    grid._on_event(ServiceEvent("created", other))  # pushes the source off the one-card page
+    reused = grid.card(other.id)
+    assert reused is card  # the same model now shows another record...
+    assert not reused.remixing and reused.remix_text.value == ""  # ...with no remix of it half-typed
+    assert reused.remix_box not in reused.children
+    grid.close()
+
+
+def test_diagnostic_records_are_not_shown(service, settings, toasts):
+    (mine,) = insert_records(settings.data_dir, make_records(1, prompt="mine"))
+    insert_records(settings.data_dir, make_records(1, prompt="soranb diagnostics", metadata={"diagnostic": True}))
+    grid = grid_for(service, toasts)
+    assert [c.record.id for c in grid.cards] == [mine.id]
+    (later,) = make_records(1, prompt="soranb diagnostics")
+    grid._on_event(ServiceEvent("created", later))
+    grid._on_event(ServiceEvent("progress", later.evolve(progress=5, metadata={"diagnostic": True})))
+    assert [c.record.id for c in grid.cards] == [mine.id]
+    grid.close()
+
+
+def test_the_saved_app_says_it_was_the_live_view_and_points_to_the_report(service):
+    view = app(service)
+    static = view._repr_mimebundle_()["text/html"]
+    assert "live soranb app" in static and "report at the end of the notebook" in static
+    view.close()
+
+
+def test_signed_urls_are_asked_again_before_they_expire(service, settings, toasts, monkeypatch):
+    import soranb.widgets.history as history_module
+
+    (record,) = insert_records(settings.data_dir, make_records(1))
+    signed = []
+
+    def sign(_service, key):
+        signed.append(key)
+        return f"https://storage.example/{key}?token=t{len(signed)}"
+
+    monkeypatch.setattr(history_module, "media_src", sign)
+    now = [1000.0]
+    grid = grid_for(service, toasts, clock=lambda: now[0])
+    card = grid.card(record.id)
+    first = card.media.value
+    assert "token=t" in first
+    grid.reload()  # soon after: the same URLs, the player is left alone
+    assert card.media.value == first
+    now[0] += grid.url_max_age_s + 1  # the signed URLs would soon expire
+    grid.reload()
+    assert card.media.value != first and "token=t" in card.media.value
+    second = card.media.value
+    grid.reload_button.click()  # Reload asks for fresh URLs whatever their age
+    assert card.media.value != second
+    grid.close()
+
+
+def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_shows(
+    service, settings, toasts, monkeypatch
+):
+    """On the service's thread a signed URL cannot be asked for: the card comes by a reload instead."""
+    import time
+
+    import soranb.widgets.history as history_module
+
+    insert_records(settings.data_dir, make_records(2))
+    grid = grid_for(service, toasts)
+    before = _views(grid)
+    on_service_thread = [True]
+    real = history_module.media_src
+
+    def sign(svc, key):
+        if on_service_thread[0]:
+            raise RuntimeError("a service call from the service's own thread")
+        return real(svc, key)
+
+    monkeypatch.setattr(history_module, "media_src", sign)
+    (other,) = insert_records(settings.data_dir, make_records(1, prompt="made by the CLI"))
+    grid._on_event(ServiceEvent("created", other))
+    on_service_thread[0] = False
+    deadline = time.monotonic() + 10
+    while grid.card(other.id) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert grid.card(other.id) is not None and grid.total == 3
+    assert '<video class="soranb-player"' in grid.card(other.id).media.value
+    _assert_untouched(grid, before, [r for r in before[1]])
+    grid.close()
+
+
+def test_a_card_shows_its_starting_image(service, settings, toasts):
+    from widget_helpers import png
+
+    from soranb.request import ImageInput
+
+    record = service.generate(GenerationRequest("from a picture", image=ImageInput("red.png", png(1280, 720))))
+    grid = grid_for(service, toasts)
+    info = grid.card(record.id).info.value
+    assert "from image red.png" in info
+    assert 'class="soranb-start-image"' in info and f"images/{record.id}" in info
+    grid.close()

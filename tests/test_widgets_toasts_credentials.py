@@ -15,6 +15,7 @@ from soranb.errors import RateLimited
 from soranb.widgets import Credentials, Toasts, guarded
 from soranb.widgets import credentials as credentials_module
 from soranb.widgets._base import state_json
+from soranb.widgets.toasts import describe_exception
 
 SECRET = "sk-test-Zq81Lm2Np3Xv4Rt5Ws6Yu7"
 
@@ -183,3 +184,46 @@ def test_nothing_missing_for_the_emulator(tmp_path):
     settings = Settings.from_env({"SORANB_DATA_DIR": str(tmp_path)}, dotenv=False)
     view = Credentials(settings, toasts=Toasts(dismiss_after=None))
     assert view.fields == {} and view.use_button.layout.display == "none"
+
+
+def test_errors_stay_successes_fade_and_repeats_merge():
+    toasts = Toasts(dismiss_after=0.05)
+    error = toasts.error("the store is read-only")
+    toasts.success("saved")
+    assert toasts.error("the store is read-only") is error  # the same notice: one toast with a count
+    assert error.count == 2 and "×2" in error.text.value
+    deadline = time.monotonic() + 5
+    while len(toasts.children) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert toasts.messages == [("error", "the store is read-only")]  # the success faded, the error stays
+    error.close_button.click()
+    assert toasts.children == ()
+
+
+def test_a_record_gone_elsewhere_is_said_in_words():
+    from soranb.errors import RecordNotFound
+
+    message = describe_exception(RecordNotFound("no record '84c2aa' in local (/home/me/soranb-data)"))
+    assert "deleted elsewhere" in message and "84c2" not in message and "/home/me" not in message
+
+
+def test_toasts_float_in_a_corner():
+    from soranb.widgets.style import STYLESHEET
+
+    rule = STYLESHEET.split(".soranb-toasts {", 1)[1].split("}", 1)[0]
+    assert "position: fixed" in rule and "bottom" in rule and "right" in rule
+
+
+def test_the_set_up_cell_says_when_the_previous_kernel_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    from soranb.widgets import restart_note
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert restart_note(tmp_path, "generate.ipynb", pid=gone.pid) == ""  # first kernel: nothing to say
+    note = restart_note(tmp_path, "generate.ipynb", pid=gone.pid + 100_000)
+    assert "kernel was restarted" in note and "disconnected" in note and "Run All" in note
+    assert restart_note(tmp_path, "generate.ipynb", pid=gone.pid + 100_000) == ""  # the same kernel again
+    assert restart_note(tmp_path, "diagnostics.ipynb", pid=12345) == ""  # another notebook

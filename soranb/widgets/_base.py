@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
 
-__all__ = ["StaticReprMixin", "close_tree", "hold", "media_src", "state_json", "widget_tree"]
+__all__ = ["RepeatGuard", "StaticReprMixin", "close_tree", "hold", "media_src", "state_json", "widget_tree"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -27,6 +29,36 @@ def media_src(service: Any, key: str) -> str:
     except ImportError:
         return str(service.media_url(key))
     return str(jupyter_media_src(service, key))
+
+
+class RepeatGuard:
+    """Remembers what was just started, so the same spend again within `window_s` asks first.
+
+    A double-click reaches the kernel as two clicks: the button is disabled only after the
+    first one has already been sent. The second, identical request is caught here instead
+    of becoming a second paid job.
+    """
+
+    def __init__(self, window_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started: dict[Hashable, float] = {}
+
+    def seconds_since(self, key: Hashable) -> float | None:
+        """How long ago the same request was started, when that is within the window."""
+        with self._lock:
+            at = self._started.get(key)
+            if at is None:
+                return None
+            ago = self._clock() - at
+            return ago if ago < self.window_s else None
+
+    def started(self, key: Hashable) -> None:
+        now = self._clock()
+        with self._lock:
+            self._started = {k: t for k, t in self._started.items() if now - t < self.window_s}
+            self._started[key] = now
 
 
 class StaticReprMixin:

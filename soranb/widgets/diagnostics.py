@@ -2,7 +2,9 @@
 
 The log view is a few HTML chunks of at most `_CHUNK` lines: a new entry rewrites
 only the last chunk, so appending costs one small message however long the log
-is, and the oldest chunk is dropped once the cap is reached.
+is, and the oldest chunk is dropped once the cap is reached. The chunks sit in a
+box laid out bottom-up (`column-reverse`), which keeps the newest line in view
+without any script. DEBUG lines are hidden unless the level filter asks for them.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import ipywidgets as widgets
 
 from ..checks import CheckResult
 from ..debuglog import LogEntry
+from ..diagnostics import last_results
 from ..events import ServiceEvent
 from ..records import GenerationRecord
 from ..report import check_results_html, esc, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
 from ._base import StaticReprMixin, close_tree, hold
+from .style import stylesheet
 from .toasts import Toasts, guarded
 
 __all__ = ["DiagnosticsPanel"]
 
 _CHUNK = 50
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 _LEVEL_COLORS = {"DEBUG": "#6b7280", "INFO": "#111827", "WARNING": "#a16207", "ERROR": "#dc2626"}
 _RECENT = 10
 
@@ -78,6 +83,10 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         settings = getattr(service, "settings", None)
         self.paid = bool(getattr(settings, "is_paid_provider", False))
         self.rows = {name: _CheckRow(name, self.run_check, self._guard) for name in service.CHECKS}
+        for name, result in last_results(service).items():  # what the cells above already found
+            if name in self.rows:
+                self.results[name] = result
+                self.rows[name].show(result.status, result.summary, result.detail)
         self.allow_spend = widgets.Checkbox(
             value=False,
             description="Allow the generation check to start one paid video (about $0.40)",
@@ -89,11 +98,25 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
 
         self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
         self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
-        self.log_box = widgets.VBox(
-            list(self._log_chunks),
-            layout=widgets.Layout(max_height="22em", overflow="auto", border="1px solid #e5e7eb", padding="4px"),
+        self.log_lines_box = widgets.VBox(list(self._log_chunks))
+        self.log_box = widgets.Box(
+            [self.log_lines_box],
+            layout=widgets.Layout(
+                display="flex",
+                flex_flow="column-reverse",  # scrolled to the newest line, and it stays there
+                max_height="22em",
+                overflow="auto",
+                border="1px solid #e5e7eb",
+                padding="4px",
+            ),
         )
         self.log_box.add_class("soranb-log")
+        self.log_level = widgets.Dropdown(
+            options=[("INFO and up", "INFO"), ("All, with DEBUG", "DEBUG"), ("WARNING and up", "WARNING")],
+            value="INFO",
+            description="Show",
+        )
+        self.log_level.observe(self._guard(lambda _c: self._reload_log()), "value")
         self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
         self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
 
@@ -104,10 +127,12 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self._job_rows: dict[str, tuple[widgets.HBox, widgets.HTML]] = {}
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
             widgets.HTML(f"<b>soranb diagnostics</b> · {esc(service.describe())}"),
             *self.rows.values(),
             widgets.HBox([self.run_all_button, self.allow_spend]),
             widgets.HTML("<b>Debug log</b> (newest at the bottom)"),
+            self.log_level,
             self.log_box,
             self.clear_log_button,
             widgets.HBox([widgets.HTML(f"<b>Recent jobs</b> (last {_RECENT})"), self.reload_jobs_button]),
@@ -156,8 +181,19 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         return dict(self.results)
 
     # -- log --------------------------------------------------------------------------
+    def _shown(self, entry: LogEntry) -> bool:
+        return _LEVELS.get(entry.level, 20) >= _LEVELS.get(str(self.log_level.value), 20)
+
+    def _reload_log(self) -> None:
+        """The level filter changed: show the kept entries again through the new filter."""
+        self._reset_log()
+        for entry in self.service.log.entries()[-self.max_log_lines :]:
+            self._append(entry)
+
     def _append(self, entry: LogEntry) -> None:
         """Any thread: add one line to the last chunk; start a chunk when full; drop the oldest at the cap."""
+        if not self._shown(entry):
+            return
         line = _line_html(entry)
         with self._lock:
             if len(self._log_lines[-1]) >= _CHUNK:
@@ -168,7 +204,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
                 while len(self._log_chunks) > max_chunks:
                     self._log_lines.pop(0)
                     dropped.append(self._log_chunks.pop(0))
-                self.log_box.children = tuple(self._log_chunks)
+                self.log_lines_box.children = tuple(self._log_chunks)
                 for chunk in dropped:  # after the box lets go of them
                     chunk.close()
             self._log_lines[-1].append(line)
@@ -181,12 +217,15 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
 
     def clear_log(self) -> None:
         self.service.log.clear()
+        self._reset_log()
+
+    def _reset_log(self) -> None:
         with self._lock:
             dropped = self._log_chunks[:-1]
             self._log_lines = [[]]
             self._log_chunks = self._log_chunks[-1:]
             self._log_chunks[0].value = ""
-            self.log_box.children = tuple(self._log_chunks)
+            self.log_lines_box.children = tuple(self._log_chunks)
             for chunk in dropped:
                 chunk.close()
 

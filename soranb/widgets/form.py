@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,20 +19,18 @@ from PIL import Image
 
 from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
 from ..errors import RequestInvalid
-from ..events import ServiceEvent
-from ..images import ImageInfo, inspect_image
-from ..records import GenerationRecord, Status
+from ..images import ImageInfo, fit_image, inspect_image
+from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
-from ..store.base import RecordQuery
-from ._base import StaticReprMixin, close_tree, hold
-from .toasts import Toasts, guarded
+from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
+from .style import stylesheet
+from .toasts import Toasts, guarded, short_prompt
 
 __all__ = ["GenerationForm"]
 
 _ACCEPT = ".jpg,.jpeg,.png,.webp,image/jpeg,image/png,image/webp"
 _PREVIEW_PX = 160
-_REMIX_CHOICES = 50
 
 
 def _preview_png(data: bytes, max_px: int = _PREVIEW_PX) -> bytes:
@@ -46,20 +43,20 @@ def _preview_png(data: bytes, max_px: int = _PREVIEW_PX) -> bytes:
     return out.getvalue()
 
 
-def _remix_label(record: GenerationRecord) -> str:
-    prompt = record.prompt if len(record.prompt) <= 48 else record.prompt[:47] + "…"
-    return f"{prompt} ({record.id[:8]})"
-
-
 class GenerationForm(StaticReprMixin, widgets.VBox):
-    """Prompt, model, size, seconds, optional starting image, cost, Generate, and remix.
+    """Prompt, model, size, seconds, optional starting image, cost and Generate.
 
     `toasts`: where success and failure notices go; when None the form makes and
     shows its own stack. `last_record` is the record of the last job started here.
+    One click is one job: the same request again within `repeat_guard`'s window
+    (a double-click, a second press while the first is starting) asks before spending.
+    Remixing happens on a finished card of the history.
     """
 
-    def __init__(self, service: Any, toasts: Toasts | None = None) -> None:
+    def __init__(self, service: Any, toasts: Toasts | None = None, repeat_guard: RepeatGuard | None = None) -> None:
         self.service = service
+        self.recent = repeat_guard or RepeatGuard()
+        self._touched = False
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
         self.last_record: GenerationRecord | None = None
@@ -67,6 +64,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._image_info: ImageInfo | None = None
         self._image_error: str | None = None
         self._lock = threading.Lock()
+        self._busy = False
+        self._preview_key: tuple[str, str] | None = None
 
         self.prompt = widgets.Textarea(
             placeholder="Describe the video: subject, setting, camera, light, motion…",
@@ -103,12 +102,16 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.generate.add_class("soranb-generate")
         self.reason = widgets.HTML()
 
-        self.remix_source = widgets.Dropdown(description="Remix", options=[], layout={"width": "50%"})
-        self.remix_prompt = widgets.Text(placeholder="What to change in the selected video")
-        self.remix_button = widgets.Button(description="Remix", icon="random", disabled=True)
-        self.remix_reason = widgets.HTML()
+        self.repeat_note = widgets.HTML()
+        self.repeat_yes = widgets.Button(description="Start another", button_style="warning", layout={"width": "auto"})
+        self.repeat_yes.add_class("soranb-repeat-yes")
+        self.repeat_no = widgets.Button(description="Cancel", layout={"width": "auto"})
+        self.repeat_box = widgets.HBox([self.repeat_note, self.repeat_yes, self.repeat_no], layout={"display": "none"})
+        self.repeat_box.add_class("soranb-repeat")
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
+            widgets.HTML('<div class="soranb-section-title">New video</div>'),
             self.prompt,
             self.char_count,
             widgets.HBox([self.model, self.size, self.seconds]),
@@ -116,9 +119,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
             self.cost,
             widgets.HBox([self.generate, self.reason]),
-            widgets.HTML("<b>Remix a completed video</b>"),
-            widgets.HBox([self.remix_source, self.remix_prompt, self.remix_button]),
-            self.remix_reason,
+            self.repeat_box,
         ]
         if own_toasts:
             parts.append(self.toasts)
@@ -133,11 +134,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.upload.observe(guarded(self.toasts, self._on_upload), "value")
         self.clear_image.on_click(guarded(self.toasts, lambda _b: self.remove_image()))
         self.generate.on_click(guarded(self.toasts, lambda _b: self.submit()))
-        self.remix_source.observe(self._on_remix_change, "value")
-        self.remix_prompt.observe(self._on_remix_change, "value")
-        self.remix_button.on_click(guarded(self.toasts, lambda _b: self.submit_remix()))
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
-        self.refresh_remix_sources()
+        self.repeat_yes.on_click(guarded(self.toasts, lambda _b: self.submit(again=True)))
+        self.repeat_no.on_click(guarded(self.toasts, lambda _b: self._hide_repeat()))
         self._update()
 
     # -- the request as the form stands ----------------------------------------------
@@ -184,7 +182,9 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._refilter_options()
         self._update()
 
-    def _on_change(self, _change: dict[str, Any]) -> None:
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if change.get("owner") is self.prompt:
+            self._touched = True
         self._update()
 
     def _update(self) -> None:
@@ -200,16 +200,35 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             )
             self.cost.value = self._cost_html()
             fit_needed = self._fit_needed()
+            self._show_fitted_preview()
             self.fit_box.layout.display = "" if fit_needed else "none"
             if fit_needed and self._image_info is not None:
                 self.fit_note.value = (
                     f"The image is {esc(self._image_info.size)}, the video {esc(self.size.value)}: "
                     "crop it to fill, or pad it with bars?"
                 )
-            self.generate.disabled = bool(problems)
+            self.generate.disabled = bool(problems) or self._busy
+            # An untouched form is not an error; the image's own problem shows once, beside the image.
+            shown = [p for p in problems if p != self._image_error] if self._touched else []
             self.reason.value = (
-                f'<span class="soranb-reason" style="color:#dc2626">{esc(problems[0])}</span>' if problems else ""
+                f'<span class="soranb-reason" style="color:#dc2626">{esc(shown[0])}</span>' if shown else ""
             )
+
+    def _show_fitted_preview(self) -> None:
+        """The preview shows what will be sent: the image cropped or padded to the video size."""
+        if self._image is None:
+            return
+        key = (self.size.value, self.fit.value) if self._fit_needed() else None
+        if key == self._preview_key:
+            return
+        data = self._image.data
+        if key is not None:
+            try:
+                data = fit_image(data, self.size.value, self.fit.value)
+            except Exception:  # the fit is checked again on Generate; the preview just stays as it was
+                return
+        self._preview_key = key
+        self.preview.value = _preview_png(data)
 
     def _cost_html(self) -> str:
         try:
@@ -249,6 +268,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self._update()
             return
         self._image, self._image_info, self._image_error = ImageInput(filename, data), info, None
+        self._preview_key = None
         with hold(self.preview, self.preview.layout):
             self.preview.value = _preview_png(data)
             self.preview.layout.display = ""
@@ -268,88 +288,73 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._update()
 
     # -- actions ----------------------------------------------------------------------
-    def submit(self) -> GenerationRecord:
-        """Start the job (what Generate does). Errors propagate to `guarded`, which toasts them."""
+    def _fingerprint(self, request: GenerationRequest) -> tuple[object, ...]:
+        image = hash(request.image.data) if request.image is not None else None
+        return ("generate", request.prompt.strip(), request.model, request.size, request.seconds, image, request.fit)
+
+    def submit(self, again: bool = False) -> GenerationRecord | None:
+        """Start the job (what Generate does); None when it asked first instead of spending.
+
+        Errors propagate to `guarded`, which toasts them.
+        """
         request = self.request()
         problems = request.problems()
         if problems:
             raise problems[0]
-        self.generate.disabled = True  # no double submit while the create is in flight
+        key = self._fingerprint(request)
+        ago = self.recent.seconds_since(key)
+        if ago is not None and not again:
+            self._ask_repeat(ago, request)
+            return None
+        self._hide_repeat()
+        self._busy = True
+        with hold(self.generate):
+            self.generate.disabled = True  # busy from the click until the record is stored
+            self.generate.description = "Starting…"
         try:
-            record = self.service.generate(request)
+            record: GenerationRecord = self.service.generate(request)
+            self.recent.started(key)
         finally:
+            self._busy = False
+            self.generate.description = "Generate"
             self._update()
         self.last_record = record
-        self.toasts.success(f"Started {record.model} {record.size} {record.seconds} s ({format_cost(record.cost)})")
+        self.toasts.success(
+            f"Started “{short_prompt(record.prompt)}” ({record.model} {record.size} {record.seconds} s, "
+            f"{format_cost(record.cost)})"
+        )
         return record
 
-    def _on_remix_change(self, _change: dict[str, Any]) -> None:
-        missing = []
-        if not self.remix_source.value:
-            missing.append("choose a completed video")
-        if not self.remix_prompt.value.strip():
-            missing.append("say what to change")
-        self.remix_button.disabled = bool(missing)
-        self.remix_reason.value = esc("; ".join(missing)) if missing and self.remix_source.options else ""
+    def _ask_repeat(self, ago: float, request: GenerationRequest) -> None:
+        with hold(self.repeat_note, self.repeat_box.layout):
+            self.repeat_note.value = (
+                f'<span class="soranb-repeat-note">You started this same video {ago:.0f} s ago. '
+                f"Start another one for {esc(format_cost(request.cost))}?</span>"
+            )
+            self.repeat_box.layout.display = ""
 
-    def select_for_remix(self, record_id: str) -> None:
-        """Pick a completed record as the remix source (the history grid's Remix button calls this)."""
-        if record_id not in self._values(self.remix_source):
-            record = self.service.get(record_id)
-            if record.status != Status.COMPLETED:
-                raise RequestInvalid("remix", "only a completed video can be remixed")
-            self._add_remix_choice(record)
-        self.remix_source.value = record_id
+    def _hide_repeat(self) -> None:
+        self.repeat_box.layout.display = "none"
 
-    def submit_remix(self) -> GenerationRecord:
-        source = self.remix_source.value
-        text = self.remix_prompt.value
-        if not source or not text.strip():
-            raise RequestInvalid("remix", "choose a completed video and say what to change")
-        self.remix_button.disabled = True
-        try:
-            record = self.service.remix(source, text)
-        finally:
-            self._on_remix_change({})
-        self.last_record = record
-        self.toasts.success(f"Started a remix of {source[:8]}")
-        return record
+    @property
+    def asking_to_repeat(self) -> bool:
+        return self.repeat_box.layout.display != "none"
 
-    def refresh_remix_sources(self) -> None:
-        """Reload the completed videos offered for remix (newest first)."""
-        records = self.service.list_records(RecordQuery(statuses=frozenset({Status.COMPLETED}), limit=_REMIX_CHOICES))
-        with self._lock:
-            self.remix_source.options = [(_remix_label(r), r.id) for r in records]
-        self._on_remix_change({})
-
-    def _add_remix_choice(self, record: GenerationRecord) -> None:
-        with self._lock:
-            if record.id in self._values(self.remix_source):
-                return
-            current = self.remix_source.value
-            options = [(_remix_label(record), record.id), *self.remix_source.options][:_REMIX_CHOICES]
-            with hold(self.remix_source):
-                self.remix_source.options = options
-                self.remix_source.value = current if current in [v for _l, v in options] else options[0][1]
-        self._on_remix_change({})
-
-    def _on_event(self, event: ServiceEvent) -> None:
-        """Service thread: a newly completed video becomes a remix choice; no service call here."""
-        if event.record is None:
-            return
-        if event.kind == "completed" and event.record.status == Status.COMPLETED:
-            self._add_remix_choice(event.record)
-        elif event.kind == "deleted":
-            with self._lock:
-                options = [(label, v) for label, v in self.remix_source.options if v != event.record.id]
-                if len(options) != len(self.remix_source.options):
-                    self.remix_source.options = options
-            self._on_remix_change({})
+    def load_from(self, record: GenerationRecord) -> None:
+        """Put a record's prompt and options back in the form to edit and retry (a failed card calls this)."""
+        with self.hold_trait_notifications():
+            if record.model in self._values(self.model):
+                self.model.value = record.model
+        self._refilter_options()
+        if record.size in self._values(self.size):
+            self.size.value = record.size
+        if str(record.seconds) in [str(v) for v in self._values(self.seconds)]:
+            self.seconds.value = next(v for v in self._values(self.seconds) if str(v) == str(record.seconds))
+        self.prompt.value = record.prompt
+        self.prompt.focus()
+        self.toasts.info("The prompt is back in the form: change what was refused, then Generate.")
 
     def close(self) -> None:
-        if getattr(self, "_unsubscribe", None):
-            self._unsubscribe()  # type: ignore[misc]
-            self._unsubscribe = None
         close_tree(self)
 
     # -- static view ------------------------------------------------------------------

@@ -2,6 +2,13 @@
 
 Only one page is ever rendered (the store does the filtering, ordering and
 paging), so a history of thousands stays as fast as a history of twelve.
+
+The grid never rebuilds what is on screen: the browser re-creates every child
+view after the first changed position of a box's `children`, and a re-created
+`<video>` stops. So the grid's children only ever grow (at the end); a card's
+place on the page is its CSS `order`, a card that leaves the page is hidden and
+kept as a spare, and the next record to show reuses a spare card. Insert,
+delete, Reload and paging change only the cards whose record changed.
 Service events arrive on the service thread: they touch only the card of their
 record (a dict record id -> card) under a lock, and never call back into the
 service, which would wait on the very thread that is delivering the event.
@@ -9,30 +16,41 @@ service, which would wait on the very thread that is delivering the event.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..catalog import MODELS
+from ..errors import RecordNotFound, SoranbError
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status
-from ..report import history_table_html
+from ..report import format_cost, history_table_html
 from ..store.base import RecordQuery
-from ._base import StaticReprMixin, close_tree, hold, media_src
+from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
-from .toasts import Toasts, guarded
+from .style import stylesheet
+from .toasts import Toasts, guarded, short_prompt
 
 __all__ = ["HistoryGrid"]
+
+
+def _is_diagnostic(record: GenerationRecord) -> bool:
+    """Made by a diagnostics check (hidden from the history; the check deletes it afterwards)."""
+    return isinstance(record.metadata, dict) and bool(record.metadata.get("diagnostic"))
 
 
 class HistoryGrid(StaticReprMixin, widgets.VBox):
     """One card per record on the current page, newest first by default.
 
-    `on_remix(record_id)` is called by a completed card's Remix button (the app
-    wires it to the form); without it the button is hidden.
+    A completed card's Remix opens a remix field on that card (the source is that
+    record, by id). `on_retry(record)` is called by a failed card's "Edit and retry"
+    (the app wires it to the form); without it that button is hidden.
+    `search_delay_s`: the search box filters as you type, this long after the last key.
     """
 
     def __init__(
@@ -40,7 +58,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         service: Any,
         page_size: int = 12,
         toasts: Toasts | None = None,
-        on_remix: Callable[[str], None] | None = None,
+        on_retry: Callable[[GenerationRecord], None] | None = None,
+        *,
+        search_delay_s: float = 0.35,
+        repeat_guard: RepeatGuard | None = None,
+        url_max_age_s: float = 40 * 60,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -48,13 +71,23 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.page_size = page_size
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
-        self.on_remix = on_remix
+        self.on_retry = on_retry
+        self.search_delay_s = search_delay_s
+        self.recent = repeat_guard or RepeatGuard()
         self.page = 0
         self.total = 0
         self._lock = threading.RLock()
-        self._cards: dict[str, RecordCard] = {}
+        self._cards: dict[str, RecordCard] = {}  # shown, in page order
+        self._spare: list[RecordCard] = []  # hidden, ready for the next record to show
+        self._slots: list[RecordCard] = []  # the grid's children: only ever appended to
         self._open_ids: set[str] = set()
-        self._urls: dict[str, str] = {}
+        self._prompts: dict[str, str] = {}  # record id -> prompt, to name a remix's source
+        self._urls: dict[str, tuple[str, float]] = {}  # media key -> (URL, when it was asked for)
+        self.url_max_age_s = url_max_age_s  # signed URLs last an hour: ask again well before that
+        self._clock = clock
+        self._search_timer: threading.Timer | None = None
+        self._confirm_key: object = None  # a repeated remix the user was asked about
+        self._threads: list[threading.Thread] = []
         self._guard = guarded(self.toasts)
         self._parts = CardParts()
 
@@ -65,7 +98,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             options=[("All models", ""), *[(spec.label, name) for name, spec in MODELS.items()]],
             description="Model",
         )
-        self.search = widgets.Text(placeholder="Search prompts", continuous_update=False, description="Search")
+        self.search = widgets.Text(placeholder="Search prompts", continuous_update=True, description="Search")
+        self.search.add_class("soranb-search")
         self.order = widgets.Dropdown(options=[("Newest first", True), ("Oldest first", False)], description="Order")
         self.prev_button = widgets.Button(description="Prev", icon="chevron-left", layout={"width": "auto"})
         self.next_button = widgets.Button(description="Next", icon="chevron-right", layout={"width": "auto"})
@@ -75,10 +109,16 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         )
         self.refresh_button.add_class("soranb-refresh")
         self.reload_button = widgets.Button(description="Reload", icon="repeat", layout={"width": "auto"})
+        self.reload_button.add_class("soranb-reload")
         self.empty_note = widgets.HTML("<em>No generations match.</em>")
         self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self.grid.add_class("soranb-grid")
+        # The same page controls under the grid too (one model shown twice: they stay in step).
+        self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
 
         parts: list[widgets.Widget] = [
+            stylesheet(),
+            widgets.HTML('<div class="soranb-section-title">History</div>'),
             widgets.HBox([self.status_filter, self.model_filter]),
             widgets.HBox([self.search, self.order]),
             widgets.HBox(
@@ -86,18 +126,20 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             ),
             self.empty_note,
             self.grid,
+            self.bottom_pager,
         ]
         if own_toasts:
             parts.append(self.toasts)
         super().__init__(parts)
         self.add_class("soranb-history")
 
-        for control in (self.status_filter, self.model_filter, self.search, self.order):
+        for control in (self.status_filter, self.model_filter, self.order):
             control.observe(self._guard(self._on_filter), "value")
+        self.search.observe(self._guard(self._on_search), "value")
         self.prev_button.on_click(self._guard(lambda _b: self.go_to(self.page - 1)))
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
-        self.reload_button.on_click(self._guard(lambda _b: self.reload()))
+        self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
         self.reload()
 
@@ -128,30 +170,49 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     @property
     def cards(self) -> list[RecordCard]:
-        """The cards on screen, in order."""
-        return [c for c in self.grid.children if isinstance(c, RecordCard)]
+        """The cards on screen, in the order they show (hidden spare cards left out)."""
+        with self._lock:
+            return list(self._cards.values())
 
     def card(self, record_id: str) -> RecordCard | None:
         return self._cards.get(record_id)
 
     def url_for(self, key: str) -> str:
-        """A media key's browser URL, cached: a card re-renders without asking the service again."""
-        url = self._urls.get(key)
-        if url is None:
-            url = self._urls[key] = media_src(self.service, key)
+        """A media key's browser URL, cached for `url_max_age_s` (a signed URL expires after an hour)."""
+        cached = self._urls.get(key)
+        if cached is not None and self._clock() - cached[1] < self.url_max_age_s:
+            return cached[0]
+        url = media_src(self.service, key)
+        self._urls[key] = (url, self._clock())
         return url
+
+    def source_prompt(self, record_id: str) -> str | None:
+        return self._prompts.get(record_id)
 
     # -- loading ----------------------------------------------------------------------
     def _on_filter(self, _change: dict[str, Any]) -> None:
         self.page = 0
         self.reload()
 
+    def _on_search(self, _change: dict[str, Any]) -> None:
+        """Filter as the user types, once they pause (one query per pause, not per key)."""
+        if self.search_delay_s <= 0:
+            self._on_filter(_change)
+            return
+        with self._lock:
+            if self._search_timer is not None:
+                self._search_timer.cancel()
+            timer = threading.Timer(self.search_delay_s, self._guard(self._on_filter), args=(_change,))
+            timer.daemon = True
+            self._search_timer = timer
+            timer.start()
+
     def go_to(self, page: int) -> None:
         self.page = max(0, min(page, self.pages - 1))
         self.reload()
 
-    def reload(self) -> None:
-        """Fetch the current page and show it, reusing the cards of records already shown.
+    def reload(self, fresh_urls: bool = False) -> None:
+        """Fetch the current page and show it; cards of records already shown are kept as they are.
 
         The service is called without holding the lock: its thread may be waiting
         for the lock to deliver an event.
@@ -162,31 +223,82 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         if self.page > pages - 1:
             self.page = pages - 1
         records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
+        records = [r for r in records if not _is_diagnostic(r)]
         open_records = self.service.list_records(RecordQuery.open_jobs())
+        for record in records:
+            self._prompts[record.id] = record.prompt
+        for record in records:
+            if record.remixed_from and record.remixed_from not in self._prompts:
+                with contextlib.suppress(RecordNotFound):
+                    self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
+        self._refresh_urls(records, force=fresh_urls)
         with self._lock:
             self.total = total
             self._open_ids = {r.id for r in open_records}
-            self._show(records)
+            self._place(records)
             self._update_controls()
 
-    def _make_card(self, record: GenerationRecord) -> RecordCard:
-        return RecordCard(record, self.url_for, self._delete, self.on_remix, wrap=self._guard, parts=self._parts)
+    def _refresh_urls(self, records: list[GenerationRecord], force: bool = False) -> None:
+        """Ask again for URLs that are old (or all, on Reload); only a card whose URL changed re-renders."""
+        now = self._clock()
+        stale = False
+        for record in records:
+            for key in (record.video_key, record.thumbnail_key):
+                cached = self._urls.get(key) if key else None
+                if key and cached is not None and (force or now - cached[1] >= self.url_max_age_s):
+                    self._urls[key] = (media_src(self.service, key), now)
+                    stale = True
+        if not stale:
+            return
+        with self._lock:
+            for record in records:
+                card = self._cards.get(record.id)
+                if card is not None:
+                    card.refresh_media()
 
-    def _show(self, records: list[GenerationRecord]) -> None:
-        """Lock held: put `records` on screen; existing cards are updated, not rebuilt."""
-        keep: dict[str, RecordCard] = {}
+    def _make_card(self, record: GenerationRecord) -> RecordCard:
+        return RecordCard(
+            record,
+            self.url_for,
+            self._delete,
+            self.remix,
+            wrap=self._guard,
+            parts=self._parts,
+            on_retry=self.on_retry,
+            source_prompt=self.source_prompt,
+        )
+
+    def _place(self, records: list[GenerationRecord]) -> None:
+        """Lock held: show `records` in this order; shown cards stay, spare cards are reused, none rebuilt."""
+        for record in records:  # URLs first: a lookup that raises leaves the page as it was, no widget half made
+            if record.id not in self._cards:
+                for key in (record.video_key, record.thumbnail_key):
+                    if key:
+                        self.url_for(key)
+        wanted = {r.id for r in records}
+        freed = [card for rid, card in self._cards.items() if rid not in wanted]
+        spare = freed + self._spare
+        shown: dict[str, RecordCard] = {}
+        added = False
         for record in records:
             card = self._cards.get(record.id)
-            if card is None:
-                card = self._make_card(record)
-            else:
+            if card is not None:
                 card.update(record)
-            keep[record.id] = card
-        gone = [card for record_id, card in self._cards.items() if record_id not in keep]
-        self._cards = keep
-        self.grid.children = tuple(keep.values())
-        for card in gone:  # after the grid lets go of them
-            card.close_all()
+            elif spare:
+                card = spare.pop(0)
+                card.show(record)
+            else:
+                card = self._make_card(record)
+                self._slots.append(card)
+                added = True
+            shown[record.id] = card
+        for position, card in enumerate(shown.values()):
+            card.place(position)
+        for card in spare:
+            card.hide()
+        self._cards, self._spare = shown, spare
+        if added:  # appended at the end only: the cards already in the page keep their views
+            self.grid.children = tuple(self._slots)
 
     def _update_controls(self) -> None:
         with hold(self.page_label, self.prev_button, self.next_button, self.refresh_button.layout, self.empty_note):
@@ -205,13 +317,34 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def _delete(self, record_id: str) -> None:
         """A card's Confirm: delete in the service, then refill the page."""
-        self.service.delete(record_id)
+        try:
+            self.service.delete(record_id)
+        except RecordNotFound:
+            self.toasts.info("That video was already deleted elsewhere.")
+        else:
+            self.toasts.success("Deleted the video and its files")
         with self._lock:
             if self._remove_card(record_id):
                 self.total = max(0, self.total - 1)
             self._open_ids.discard(record_id)
-        self.toasts.success("Deleted the video and its files")
         self.reload()
+
+    def remix(self, record_id: str, text: str) -> GenerationRecord | None:
+        """Remix a record (a card's Start remix). The same remix again within seconds asks first."""
+        key = ("remix", record_id, text.strip())
+        ago = self.recent.seconds_since(key)
+        if ago is not None and self._confirm_key != key:
+            self._confirm_key = key
+            self.toasts.info(
+                f"You started this same remix {ago:.0f} s ago. Press Start remix again to start another one."
+            )
+            return None
+        self._confirm_key = None
+        record: GenerationRecord = self.service.remix(record_id, text)
+        self.recent.started(key)
+        source = self._prompts.get(record_id, "")
+        self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({format_cost(record.cost)})")
+        return record
 
     # -- events (service thread) ----------------------------------------------------------
     def _on_event(self, event: ServiceEvent) -> None:
@@ -219,25 +352,45 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         if record is None or event.kind == "log":
             return
         with self._lock:
+            self._prompts.setdefault(record.id, record.prompt)
             if event.kind == "deleted" or record.status not in OPEN_STATUSES:
                 self._open_ids.discard(record.id)
             else:
                 self._open_ids.add(record.id)
             card = self._cards.get(record.id)
+            if _is_diagnostic(record) and event.kind != "deleted":
+                if card is not None:  # marked after it was shown: a diagnostics check, not the person's video
+                    self._remove_card(record.id)
+                    self.total = max(0, self.total - 1)
+                self._update_controls()
+                return
             if event.kind == "deleted":
-                if self._remove_card(record.id):
+                if self._remove_card(record.id) or self._matches(record):
                     self.total = max(0, self.total - 1)
             elif event.kind == "created":
                 if card is None and self._matches(record):
                     self.total += 1
                     if self.page == 0 and self.order.value:
-                        self._insert_first(record)
+                        try:
+                            self._insert_first(record)
+                        except RuntimeError:  # its URLs need a service call: not from the service's thread
+                            self._in_background(self.reload)
             elif card is not None:
                 try:
                     card.update(record)
                 except RuntimeError:  # the URL needs a service call (e.g. a signed URL): not from its thread
-                    threading.Thread(target=self._update_later, args=(record,), daemon=True).start()
+                    self._in_background(self._update_later, record)
+            if event.kind == "failed" and record.status == Status.FAILED:
+                reason = record.error_message or "the provider gave no reason"
+                retry = " Use Edit and retry on its card." if self.on_retry is not None else ""
+                self.toasts.error(f"“{short_prompt(record.prompt)}” failed: {reason}.{retry}")
             self._update_controls()
+
+    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work` on a short-lived thread (off the service thread); `close` waits for it."""
+        thread = threading.Thread(target=self._guard(work), args=args, daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def _update_later(self, record: GenerationRecord) -> None:
         """Off the service thread: resolve the URLs a card needs, then show the record."""
@@ -249,37 +402,40 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                 card = self._cards.get(record.id)
                 if card is not None:
                     card.update(record)
+        except SoranbError as exc:
+            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {exc}")
         except Exception as exc:
-            self.toasts.error(f"could not show the video of {record.id[:8]}: {type(exc).__name__}: {exc}")
+            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {type(exc).__name__}")
 
     def _remove_card(self, record_id: str) -> bool:
-        """Lock held: take a card off the page and close it; False when it was not shown."""
+        """Lock held: take a card off the page (hidden, kept as a spare); False when it was not shown."""
         card = self._cards.pop(record_id, None)
         if card is None:
             return False
-        self.grid.children = tuple(c for c in self.grid.children if c is not card)
-        card.close_all()
+        card.hide()
+        self._spare.append(card)
+        for position, shown in enumerate(self._cards.values()):
+            shown.place(position)
         return True
 
     def _insert_first(self, record: GenerationRecord) -> None:
         """Lock held: a new record on page 1 goes on top; the last card falls off the page."""
-        card = self._make_card(record)
-        shown = [card, *self.grid.children]
-        dropped = shown[self.page_size :]
-        self._cards = {record.id: card, **self._cards}
-        self.grid.children = tuple(shown[: self.page_size])
-        for old in dropped:
-            if isinstance(old, RecordCard):
-                self._cards.pop(old.record.id, None)
-                old.close_all()
+        shown = [record, *(card.record for card in self._cards.values())][: self.page_size]
+        self._place(shown)
 
     def close(self) -> None:
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
+        timer = getattr(self, "_search_timer", None)
+        if timer is not None:
+            timer.cancel()
+        for thread in getattr(self, "_threads", []):  # a reload or URL lookup still finishing
+            if thread is not threading.current_thread():
+                thread.join(timeout=10)
         if hasattr(self, "_parts"):  # absent when __init__ failed early
             with self._lock:
-                cards, self._cards = list(self._cards.values()), {}
+                cards, self._cards, self._spare, self._slots = list(self._slots), {}, [], []
                 self.grid.children = ()
             for card in cards:  # each closes every widget it made, shown or not
                 card.close_all()
@@ -289,7 +445,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     # -- static view ------------------------------------------------------------------
     def _static_html(self) -> str:
         with self._lock:
-            records = [card.record for card in self.cards]
+            records = [card.record for card in self._cards.values()]
         footer = f"page {self.page + 1} of {self.pages} · {self.total:,} records"
         return history_table_html(records, self.url_for, title="soranb history", footer=footer)
 

@@ -3,6 +3,10 @@
 ipywidgets swallows exceptions raised in a Button's `on_click` callback (they go
 to the kernel log, not to the person who clicked). Every soranb button callback
 is therefore wrapped by `guarded`, which turns an exception into an error toast.
+
+Notices float in the bottom-right corner of the page (the app's stylesheet), so
+they never push the grid down and back up. Successes and information fade;
+errors stay until dismissed; the same notice again merges into one with a count.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from typing import Any, Literal, TypeVar, overload
 import ipywidgets as widgets
 
 from ..debuglog import redact  # defence in depth: soranb's one redactor, also for unexpected errors
-from ..errors import SoranbError
+from ..errors import RecordNotFound, SoranbError
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
 
-__all__ = ["Toasts", "describe_exception", "guarded"]
+__all__ = ["Toasts", "describe_exception", "guarded", "short_prompt"]
 
 _log = logging.getLogger("soranb.widgets")
 Kind = Literal["success", "error", "info"]
@@ -29,8 +33,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 _COLORS = {"success": "#16a34a", "error": "#dc2626", "info": "#2563eb"}
 
 
+def short_prompt(prompt: str, limit: int = 40) -> str:
+    """A prompt short enough for a one-line notice."""
+    prompt = " ".join(prompt.split())
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+
+
 def describe_exception(exc: BaseException) -> str:
-    """What a person sees: our own errors as written, anything else named as unexpected."""
+    """What a person sees: our own errors as written, anything else named as unexpected.
+
+    Every message passes soranb's one redactor, so a key in an exception never reaches the page.
+    """
+    if isinstance(exc, RecordNotFound):  # its text names an id and a folder: say what happened instead
+        return "That video is no longer in the history: it was deleted elsewhere. Press Reload."
     if isinstance(exc, SoranbError):
         return redact(str(exc)) or type(exc).__name__
     return redact(f"Unexpected error: {type(exc).__name__}: {exc}")
@@ -42,10 +57,8 @@ class Toast(widgets.HBox):
     def __init__(self, kind: Kind, message: str, on_close: Callable[[Toast], None]) -> None:
         self.kind = kind
         self.message = message
-        self.text = widgets.HTML(
-            f'<span style="color:{_COLORS[kind]};font-weight:600">{"✓" if kind == "success" else "!"}</span> '
-            f"{esc(message)}"
-        )
+        self.count = 1
+        self.text = widgets.HTML(self._html())
         self.close_button = widgets.Button(description="×", tooltip="Dismiss", layout={"width": "32px"})
         self.close_button.on_click(lambda _b: on_close(self))
         super().__init__(
@@ -55,9 +68,20 @@ class Toast(widgets.HBox):
         self.add_class("soranb-toast")
         self.add_class(f"soranb-toast-{kind}")
 
+    def _html(self) -> str:
+        mark = "✓" if self.kind == "success" else "!"
+        times = f' <span class="soranb-toast-count">×{self.count}</span>' if self.count > 1 else ""
+        return f'<span style="color:{_COLORS[self.kind]};font-weight:600">{mark}</span> {esc(self.message)}{times}'
+
+    def again(self) -> None:
+        """The same notice once more: one toast with a count, not a pile."""
+        self.count += 1
+        self.text.value = self._html()
+
 
 class Toasts(StaticReprMixin, widgets.VBox):
-    """A stack of notices that dismiss themselves after `dismiss_after` seconds (None: never).
+    """A stack of notices; successes and information dismiss themselves after `dismiss_after`
+    seconds (None: never), errors stay until their × is pressed.
 
     `success`, `error` and `info` may be called from any thread (button callbacks on
     the kernel thread, service events on the service thread); the children list
@@ -84,20 +108,41 @@ class Toasts(StaticReprMixin, widgets.VBox):
         return self.show("info", message)
 
     def show(self, kind: Kind, message: str) -> Toast:
-        toast = Toast(kind, redact(message), self.dismiss)
+        message = redact(message)
         with self._lock:
-            self.history.append((kind, toast.message))
+            self.history.append((kind, message))
+            same = next(
+                (
+                    t
+                    for t in self.children  # type: ignore[has-type]
+                    if isinstance(t, Toast) and (t.kind, t.message) == (kind, message)
+                ),
+                None,
+            )
+            if same is not None:
+                same.again()
+                self._start_timer(same)
+                return same
+            toast = Toast(kind, message, self.dismiss)
             shown: list[widgets.Widget] = [*self.children, toast]  # type: ignore[has-type]
             dropped = shown[: max(0, len(shown) - self.max_shown)]
             self.children = tuple(shown[len(dropped) :])
-            if self.dismiss_after is not None:
-                timer = threading.Timer(self.dismiss_after, self.dismiss, args=(toast,))
-                timer.daemon = True
-                self._timers[id(toast)] = timer
-                timer.start()
+            self._start_timer(toast)
         for old in dropped:
-            self.dismiss(old)
+            self.dismiss(old)  # type: ignore[arg-type]
         return toast
+
+    def _start_timer(self, toast: Toast) -> None:
+        """Lock held: (re)start the fade of a success or info notice; errors wait for the person."""
+        old = self._timers.pop(id(toast), None)
+        if old is not None:
+            old.cancel()
+        if self.dismiss_after is None or toast.kind == "error":
+            return
+        timer = threading.Timer(self.dismiss_after, self.dismiss, args=(toast,))
+        timer.daemon = True
+        self._timers[id(toast)] = timer
+        timer.start()
 
     def dismiss(self, toast: Toast) -> None:
         """Remove one notice (idempotent; safe from any thread)."""
