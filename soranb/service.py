@@ -58,6 +58,7 @@ T = TypeVar("T")
 WATCH_INTERVAL_S = 5.0  # how often the store is read for changes made by other processes
 WATCH_WINDOW = 100  # how many of the newest records the watch compares
 WAIT_RECHECK_S = 30.0  # a waiter reads the store again after this long without news
+PROGRESS_TICK_S = 1.0  # how often running cards' progress moves between polls
 
 
 class VideoService:
@@ -80,6 +81,9 @@ class VideoService:
         self._thread = LoopThread()
         self._poll_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._tick_task: asyncio.Task[None] | None = None
+        self._running: dict[str, GenerationRecord] = {}  # processing records as last told to the views
+        self._ticked: dict[str, tuple[int, int]] = {}  # record id -> (progress, seconds left) last estimated
         self.last_poll_delay_s: float | None = None  # how long the background poller last chose to sleep
         self._wake: asyncio.Event | None = None
         self._seen: dict[str, datetime | None] = {}  # record id -> updated_at this service last told its views
@@ -151,6 +155,11 @@ class VideoService:
     def _emit(self, kind: Any, record: GenerationRecord | None = None, message: str = "") -> None:
         if record is not None:  # so the store watch does not announce this service's own changes again
             self._seen[record.id] = None if kind == "deleted" else record.updated_at
+            if kind != "deleted" and record.status == Status.PROCESSING and record.openai_job_id:
+                self._running[record.id] = record
+            else:
+                self._running.pop(record.id, None)
+                self._ticked.pop(record.id, None)
         self._events.emit(ServiceEvent(kind, record, message))
 
     def subscribe(self, callback: Callable[[ServiceEvent], None]) -> Callable[[], None]:
@@ -178,6 +187,8 @@ class VideoService:
             self._poll_task = loop.create_task(self._poll_forever())
         if self._watch_task is None or self._watch_task.done():
             self._watch_task = loop.create_task(self._watch_forever())
+        if self._tick_task is None or self._tick_task.done():
+            self._tick_task = loop.create_task(self._tick_forever())
 
     @property
     def poller_running(self) -> bool:
@@ -194,7 +205,7 @@ class VideoService:
         atexit.unregister(self.close)
 
     async def _aclose(self) -> None:
-        for task in (self._poll_task, self._watch_task):
+        for task in (self._poll_task, self._watch_task, self._tick_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -292,6 +303,35 @@ class VideoService:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             if retry_after:  # woken early: still wait as long as the provider asked
                 await asyncio.sleep(max(0.0, min(delay, retry_after) - (time.monotonic() - started)))
+
+    # -- progress between polls ------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                self.tick_progress()
+            except Exception as exc:  # a view's trouble never stops the ticks
+                self.log.error(f"progress: unexpected {type(exc).__name__}: {exc}")
+            await asyncio.sleep(PROGRESS_TICK_S)
+
+    def tick_progress(self) -> None:
+        """Move running records' progress bars from the poll schedule's estimate, without asking the provider.
+
+        Emits `progress` events whose record carries the estimated progress (never below what the
+        provider said) and `metadata["eta_s"]`; the store keeps only what the provider said.
+        Runs on the service's loop (the schedule has no lock).
+        """
+        for record in list(self._running.values()):
+            progress, left = self.schedule.estimate(
+                record.openai_job_id or "", model=record.model, size=record.size, seconds=record.seconds
+            )
+            if left is None:
+                continue
+            shown = (max(progress, record.progress), round(left))
+            if self._ticked.get(record.id) == shown:
+                continue
+            self._ticked[record.id] = shown
+            estimated = replace(record, progress=shown[0], metadata={**record.metadata, "eta_s": left})
+            self._events.emit(ServiceEvent("progress", estimated))
 
     # -- changes made elsewhere --------------------------------------------------------------------
     async def _watch_forever(self) -> None:

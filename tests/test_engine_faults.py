@@ -545,3 +545,27 @@ def test_a_waiter_killed_mid_download_is_taken_over_by_the_next_soranb_wait(sett
     with av.open(record["video_path"]) as container:
         assert float(container.duration / av.time_base) == pytest.approx(4.0, abs=0.2)
     assert [p for p in (settings.data_dir / "tmp").rglob("*") if p.is_file()] == []
+
+
+# -- 11. progress moves between polls ---------------------------------------------------------------------
+def test_progress_bars_move_between_polls_from_the_schedules_estimate(make_service):
+    service, tamper = tampered(make_service, lambda *_: None, speed=6.0)  # a 4 s clip takes 10 s
+    estimates: list[tuple[int, float]] = []
+    record = service.generate(FOX)
+    service.subscribe(
+        lambda event: (
+            estimates.append((event.record.progress, event.record.metadata["eta_s"]))
+            if event.kind == "progress" and event.record and "eta_s" in event.record.metadata
+            else None
+        )
+    )
+    service.start()
+    deadline = time.monotonic() + 30
+    while len({p for p, _ in estimates}) < 3:
+        assert time.monotonic() < deadline, estimates
+        time.sleep(0.1)
+    progresses = [p for p, _ in estimates]
+    assert progresses == sorted(progresses) and all(0 <= p < 100 for p in progresses)
+    assert estimates[-1][1] < estimates[0][1]  # the time left shrinks
+    assert tamper.count("GET /v1/videos?") <= 2  # the bar moved without asking the provider each time
+    assert service.get(record.id).progress <= progresses[-1]  # the store keeps what the provider said
