@@ -108,14 +108,20 @@ def test_a_job_the_provider_never_finishes_is_ended_so_waiting_always_returns(ma
     assert "has not finished it" in records[1].error_message and stuck.openai_job_id in records[1].error_message
 
 
-def test_a_stored_record_with_a_broken_job_id_is_ended_and_deletable(service):
-    broken = GenerationRecord(prompt="from an older soranb", model="sora-2", size="1280x720", seconds=4)
-    broken = dataclasses.replace(broken, status=Status.PROCESSING, openai_job_id="..")
-    service._run(service.store.insert(broken))
+def beside_a_good_job(service: VideoService, planted: GenerationRecord) -> GenerationRecord:
+    """Store `planted` as it is, start a good job, poll until nothing is open: the good one must finish.
+
+    Returns `planted` as it ended."""
+    service._run(service.store.insert(planted))
     good = service.generate(FOX)
     drive(service)
     assert service.get(good.id).status == Status.COMPLETED
-    ended = service.get(broken.id)
+    return service.get(planted.id)
+
+
+def test_a_stored_record_with_a_broken_job_id_is_ended_and_deletable(service):
+    broken = GenerationRecord(prompt="from an older soranb", model="sora-2", size="1280x720", seconds=4)
+    ended = beside_a_good_job(service, dataclasses.replace(broken, status=Status.PROCESSING, openai_job_id=".."))
     assert ended.status == Status.FAILED and "not a valid job id" in ended.error_message
     service.delete(broken.id)
 
@@ -123,11 +129,7 @@ def test_a_stored_record_with_a_broken_job_id_is_ended_and_deletable(service):
 def test_a_pending_record_whose_starting_image_is_gone_fails_and_the_others_move(service):
     orphan = GenerationRecord(prompt="with a lost image", model="sora-2", size="1280x720", seconds=4)
     orphan = dataclasses.replace(orphan, image_key=f"images/{orphan.id}.png", image_filename="start.png")
-    service._run(service.store.insert(orphan))
-    good = service.generate(FOX)
-    drive(service)
-    assert service.get(good.id).status == Status.COMPLETED
-    ended = service.get(orphan.id)
+    ended = beside_a_good_job(service, orphan)
     assert ended.status == Status.FAILED and "starting image is gone" in ended.error_message
     assert emulator_jobs(service)[0].prompt == FOX.prompt and len(emulator_jobs(service)) == 1
 
