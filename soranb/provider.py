@@ -51,7 +51,6 @@ for _module in (r"soranb\.provider", r"openai\._legacy_response", r"openai\._res
 
 Variant = Literal["video", "thumbnail", "spritesheet"]
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-EMULATOR_BASE_URL = "http://emulator.soranb/v1"
 RETIREMENT_HINT = (
     "OpenAI retired the Sora 2 Videos API on 2026-09-24. Use soranb's built-in emulator "
     "(unset OPENAI_API_KEY, or set SORANB_PROVIDER=emulator), or set OPENAI_BASE_URL to a "
@@ -265,7 +264,7 @@ class VideoProvider:
         `wrap_transport` puts a layer between soranb and the emulator: a network that cuts,
         throttles or rewrites answers, for tests and experiments.
         """
-        from .emulator import EmulatorTransport, create_app
+        from .emulator import EMULATOR_BASE_URL, EmulatorTransport, create_app
 
         app = create_app(config)
         transport: httpx2.AsyncBaseTransport = EmulatorTransport(app)
