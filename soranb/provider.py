@@ -38,6 +38,7 @@ from .errors import (
     SoranbError,
     StoreWriteFailed,
 )
+from .files import written_whole
 from .request import GenerationRequest
 
 __all__ = ["RETIREMENT_HINT", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
@@ -390,30 +391,25 @@ class VideoProvider:
         Content-Length the provider announced (a connection cut early is `ContentIncomplete`).
         """
         check_job_id(job_id)
-        partial = dest.with_name(dest.name + ".part")
         try:
             stream = self._client.videos.with_streaming_response.download_content(job_id, variant=variant)
             async with self._translated(f"download {variant}", job_id=job_id), stream as response:
                 announced = response.headers.get("content-length")
                 received = 0
-                with partial.open("wb") as out:
+                with written_whole(dest) as partial, partial.open("wb") as out:
                     async for chunk in response.iter_bytes(_CHUNK):
                         out.write(chunk)
                         received += len(chunk)
-                if announced and announced.isdigit() and int(announced) != received:
-                    raise ContentIncomplete(
-                        f"download {variant} of {job_id}: got {received} of {announced} bytes; "
-                        "soranb will fetch it again"
-                    )
-            partial.replace(dest)
+                    if announced and announced.isdigit() and int(announced) != received:
+                        raise ContentIncomplete(
+                            f"download {variant} of {job_id}: got {received} of {announced} bytes; "
+                            "soranb will fetch it again"
+                        )
         except OSError as exc:
             raise StoreWriteFailed(
                 f"could not write {dest.name} to {dest.parent} ({exc.strerror or exc}); "
                 "free some disk space or set SORANB_DATA_DIR to a writable folder"
             ) from None
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink()
         return dest
 
     # -- the one place errors are translated ---------------------------------------

@@ -33,6 +33,7 @@ from ..errors import (
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store
@@ -341,13 +342,8 @@ def _disk_trouble(folder: Path) -> int | None:
 
 def _move_into_place(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
-    try:
+    with written_whole(dest) as partial:
         shutil.move(source, partial)  # a rename on one filesystem, a streamed copy across
-        partial.replace(dest)
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink()
 
 
 def _statuses(expect: Status | Iterable[Status] | None) -> list[str]:

@@ -12,7 +12,6 @@ import base64
 import builtins
 import contextlib
 import json
-import os
 import re
 import time
 import uuid
@@ -42,6 +41,7 @@ from ..errors import (
     StoreUnavailable,
     StoreWriteFailed,
 )
+from ..files import written_whole
 from ..leases import holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
@@ -451,29 +451,23 @@ class SupabaseStore(Store):
         limit = int(self.max_upload_mb * _MB)  # nothing soranb stored is larger
         url = await self.media_url(key)
         dest = Path(dest)
-        partial = dest.with_name(dest.name + ".part")
         missing = f"no media {key!r} in {self.describe()}"
         http = self._http
         assert http is not None
-        try:
-            async with self._guard(f"downloading {key}", missing=missing), http.stream("GET", url) as answer:
-                if answer.status_code in (400, 404):
-                    raise RecordNotFound(missing)
-                answer.raise_for_status()
-                with open(partial, "wb") as out:
-                    received = 0
-                    async for chunk in answer.aiter_bytes(_CHUNK):
-                        received += len(chunk)
-                        if received > limit:
-                            raise StoreCorrupt(
-                                f"{key} in {self.describe()} is larger than {self.max_upload_mb:g} MB, more than "
-                                "soranb ever stores there; it was not read (replaced by someone else?)"
-                            )
-                        out.write(chunk)
-            os.replace(partial, dest)
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+        async with self._guard(f"downloading {key}", missing=missing), http.stream("GET", url) as answer:
+            if answer.status_code in (400, 404):
+                raise RecordNotFound(missing)
+            answer.raise_for_status()
+            with written_whole(dest) as partial, open(partial, "wb") as out:
+                received = 0
+                async for chunk in answer.aiter_bytes(_CHUNK):
+                    received += len(chunk)
+                    if received > limit:
+                        raise StoreCorrupt(
+                            f"{key} in {self.describe()} is larger than {self.max_upload_mb:g} MB, more than "
+                            "soranb ever stores there; it was not read (replaced by someone else?)"
+                        )
+                    out.write(chunk)
         return dest
 
     async def delete_media(self, key: str) -> None:
