@@ -16,7 +16,7 @@ from typing import Any
 
 from ..records import GenerationRecord, Status
 
-__all__ = ["MediaKind", "RecordQuery", "Store", "media_key"]
+__all__ = ["MediaKind", "RecordQuery", "Store", "media_key", "status_values"]
 
 # Which bucket/folder a media key lives in.
 MediaKind = str  # "videos" | "thumbnails" | "images"
@@ -36,6 +36,15 @@ def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:
     if not ext.replace(".", "").isalnum():
         raise ValueError(f"bad media suffix {suffix!r}")
     return f"{kind}/{record_id}{ext.lower()}"
+
+
+def status_values(expect: Status | Iterable[Status] | None) -> list[str]:
+    """The stored values of a compare-and-set's expected statuses ([] when any status will do)."""
+    if expect is None:
+        return []
+    if isinstance(expect, str):
+        return [Status(expect).value]
+    return [Status(s).value for s in expect]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from ..errors import (
 from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store
+from .base import RecordQuery, Store, status_values
 
 __all__ = ["LocalStore"]
 
@@ -181,7 +181,7 @@ class LocalStore(Store):
         values = _to_row_partial({**changes, "updated_at": changes.get("updated_at") or utcnow()})
         sql = f"update video_generations set {', '.join(f'{k} = ?' for k in values)} where id = ?"
         params: builtins.list[Any] = [*values.values(), record_id]
-        expected = _statuses(expect_status)
+        expected = status_values(expect_status)
         if expected:
             sql += f" and status in ({', '.join('?' * len(expected))})"
             params += expected
@@ -344,14 +344,6 @@ def _move_into_place(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with written_whole(dest) as partial:
         shutil.move(source, partial)  # a rename on one filesystem, a streamed copy across
-
-
-def _statuses(expect: Status | Iterable[Status] | None) -> list[str]:
-    if expect is None:
-        return []
-    if isinstance(expect, str):
-        return [Status(expect).value]
-    return [Status(s).value for s in expect]
 
 
 def _where(query: RecordQuery) -> tuple[str, list[Any]]:

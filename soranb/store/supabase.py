@@ -45,7 +45,7 @@ from ..files import written_whole
 from ..leases import holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store
+from .base import RecordQuery, Store, status_values
 
 __all__ = ["MIGRATIONS", "SupabaseStore"]
 
@@ -284,7 +284,7 @@ class SupabaseStore(Store):
         values = _to_columns({**changes, "updated_at": utcnow()})  # the server's trigger sets the time
         if not _is_uuid(record_id):
             raise RecordNotFound(f"no record {record_id!r} in {self.describe()}")
-        expected = _statuses(expect_status)
+        expected = status_values(expect_status)
         query = self.client.table(TABLE).update(values).eq("id", record_id)
         if expected:
             query = query.in_("status", expected)  # compare-and-set in the same request
@@ -682,14 +682,6 @@ def _is_http_url(value: str) -> bool:
     """A full URL an older app kept in a media column (played as it is, never fetched by soranb)."""
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _statuses(expect: Status | Iterable[Status] | None) -> builtins.list[str]:
-    if expect is None:
-        return []
-    if isinstance(expect, str):
-        return [Status(expect).value]
-    return [Status(s).value for s in expect]
 
 
 def _is_uuid(text: str) -> bool:
