@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,11 +17,18 @@ from typing import Any
 
 from ..records import GenerationRecord, Status
 
-__all__ = ["MediaKind", "RecordQuery", "Store", "media_key", "status_values"]
+__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "status_values"]
 
 # Which bucket/folder a media key lives in.
 MediaKind = str  # "videos" | "thumbnails" | "images"
 _EXTENSIONS = {"videos": ".mp4", "thumbnails": ".webp", "images": ""}
+# A folder, then one name that neither starts with a dot nor holds a slash: never a path out of the store.
+_MEDIA_KEY = re.compile(r"(videos|thumbnails|images)/[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def is_media_key(value: object) -> bool:
+    """True for a store's own media key (`videos/<id>.mp4`): the one check every store and view uses."""
+    return isinstance(value, str) and _MEDIA_KEY.fullmatch(value) is not None
 
 
 def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:

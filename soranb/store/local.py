@@ -16,7 +16,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -36,12 +35,11 @@ from ..errors import (
 from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, status_values
+from .base import RecordQuery, Store, is_media_key, status_values
 
 __all__ = ["LocalStore"]
 
 T = TypeVar("T")
-_KEY = re.compile(r"^(videos|thumbnails|images)/[A-Za-z0-9_-]+\.[a-z0-9]{1,5}$")
 _COLUMNS = (
     "id", "prompt", "model", "size", "seconds", "status", "progress", "openai_job_id",
     "video_key", "thumbnail_key", "image_key", "image_filename", "error_message",
@@ -240,7 +238,7 @@ class LocalStore(Store):
 
     # -- media --------------------------------------------------------------------------
     def media_path(self, key: str) -> Path:
-        if not _KEY.match(key):
+        if not is_media_key(key):
             raise ValueError(f"not a soranb media key: {key!r}")
         return self.media_dir / key
 
@@ -390,7 +388,7 @@ def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
         if not isinstance(data["metadata"], dict):
             raise ValueError("metadata is not a JSON object")
         for name in ("video_key", "thumbnail_key", "image_key"):
-            if data[name] is not None and not (isinstance(data[name], str) and _KEY.match(data[name])):
+            if data[name] is not None and not (isinstance(data[name], str) and is_media_key(data[name])):
                 raise ValueError(f"{name} is not a media key")
         return GenerationRecord.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:

@@ -45,7 +45,7 @@ from ..files import written_whole
 from ..leases import holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, status_values
+from .base import RecordQuery, Store, is_media_key, status_values
 
 __all__ = ["MIGRATIONS", "SupabaseStore"]
 
@@ -103,7 +103,6 @@ EXPECTED_COLUMNS: dict[str, str] = {
     },
 }
 
-_KEY = re.compile(r"^(videos|thumbnails|images)/[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _CHUNK = 1024 * 1024
 _MB = 1024 * 1024
 
@@ -240,7 +239,7 @@ class SupabaseStore(Store):
     def may_submit(self, record: GenerationRecord) -> bool:
         """Only a record this installation signed, or any of the signed-in user's own in per-user mode;
         and never one whose starting image is anything but one of the store's own keys."""
-        if record.image_key is not None and not _KEY.match(record.image_key):
+        if record.image_key is not None and not is_media_key(record.image_key):
             return False
         if self.rows_are_per_user:
             return True
@@ -329,7 +328,7 @@ class SupabaseStore(Store):
         record = await self.get(record_id)
         # Media first: if that fails the row is still there and a retry finishes the job.
         for key in (record.video_key, record.thumbnail_key, record.image_key):
-            if key and _KEY.match(key):
+            if key and is_media_key(key):
                 await self.delete_media(key)
         async with self._guard(f"deleting record {record_id}", write=True):
             answer = await (
@@ -400,7 +399,7 @@ class SupabaseStore(Store):
     # -- media ------------------------------------------------------------------------------
     def object_location(self, key: str) -> tuple[str, str]:
         """(bucket, object path) of a store key; thumbnails share the video bucket."""
-        if not _KEY.match(key):
+        if not is_media_key(key):
             raise ValueError(f"not a soranb media key: {key!r}")
         bucket = self.image_bucket if key.startswith("images/") else self.video_bucket
         return bucket, f"{self.user_id}/{key}" if self.user_id else key
@@ -446,7 +445,7 @@ class SupabaseStore(Store):
         return url
 
     async def fetch_media(self, key: str, dest: Path) -> Path:
-        if not _KEY.match(key):  # a URL an older app kept is played as it is, never fetched by soranb
+        if not is_media_key(key):  # a URL an older app kept is played as it is, never fetched by soranb
             raise RecordNotFound(f"{key!r} is not one of {self.describe()}'s own media keys; soranb fetches no URL")
         limit = int(self.max_upload_mb * _MB)  # nothing soranb stored is larger
         url = await self.media_url(key)
@@ -671,7 +670,7 @@ def _from_row(row: Any) -> GenerationRecord:
             raise ValueError("metadata is not a JSON object")
         for name in ("video_key", "thumbnail_key", "image_key"):
             value = data.get(name)
-            if value is not None and not (isinstance(value, str) and (_KEY.match(value) or _is_http_url(value))):
+            if value is not None and not (isinstance(value, str) and (is_media_key(value) or _is_http_url(value))):
                 raise ValueError(f"{_FIELD_COLUMNS[name]} is neither a store key nor an http(s) URL")
         return GenerationRecord.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
