@@ -123,7 +123,6 @@ class JobRunner:
         self._strikes: dict[str, int] = {}
         self._damaged: dict[str, int] = {}
         self._retry_after: float | None = None
-        self.job_deadline_s: float | None = None  # None: ten times a job's usual render time, at least 2 h
         self._lock = asyncio.Lock()  # one step at a time, whoever asks (poller, button, test)
 
     # -- leases ------------------------------------------------------------------------
@@ -323,8 +322,6 @@ class JobRunner:
     def _deadline_s(self, record: GenerationRecord) -> float:
         """How long a job may stay open before soranb stops waiting for it (a provider that never
         finishes must not hold `soranb wait` forever): ten times its usual render time, at least two hours."""
-        if self.job_deadline_s is not None:
-            return self.job_deadline_s
         spec = MODELS.get(record.model)
         usual = record.seconds * (spec.render_seconds_per_clip_second if spec else 30.0) * 1.5
         return max(_MIN_JOB_DEADLINE_S, 10 * usual)

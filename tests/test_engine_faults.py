@@ -102,7 +102,8 @@ def test_a_job_the_provider_never_finishes_is_ended_so_waiting_always_returns(ma
     service, _ = tampered(make_service, hostile(lambda video: video.update(status="in_progress", progress=50)))
     good = service.generate(FOX)
     stuck = service.generate(HOSTILE)
-    service.runner.job_deadline_s = 3.0  # instead of hours: ten times the usual render time
+    three_hours_ago = stuck.created_at - timedelta(hours=3)  # past ten times its usual render time, and 2 h
+    service._run(service.store.update(stuck.id, {"created_at": three_hours_ago}))
     records = service.wait([good.id, stuck.id], timeout=60)
     assert [r.status for r in records] == [Status.COMPLETED, Status.FAILED]
     assert "has not finished it" in records[1].error_message and stuck.openai_job_id in records[1].error_message
