@@ -8,8 +8,10 @@ import threading
 import time
 
 import av
+import httpx2
 import pytest
 from engine_helpers import FOX, drive, emulator_jobs, png, wait_at_provider
+from netfaults import Tamper
 from PIL import Image
 
 from soranb.errors import (
@@ -74,20 +76,13 @@ def test_jobs_missing_from_list_fall_back_to_retrieve(make_service):
 
 
 def test_a_provider_without_list_is_detected_and_polled_per_job(make_service):
-    service = make_service()
-    app = service.provider._http._transport  # wrap the emulator: GET /v1/videos answers 404
-
-    original = app.handle_async_request
-
-    async def no_list(request):
+    def no_list(request: httpx2.Request):  # a gateway that serves jobs one by one but has no list
         if request.method == "GET" and request.url.path == "/v1/videos":
-            import httpx2
+            body = {"error": {"message": "Not found", "type": "invalid_request_error", "code": None}}
+            return httpx2.Response(404, json=body, request=request)
+        return None
 
-            body = b'{"error": {"message": "Not found", "type": "invalid_request_error", "code": null}}'
-            return httpx2.Response(404, content=body, headers={"content-type": "application/json"})
-        return await original(request)
-
-    app.handle_async_request = no_list
+    service = make_service(wrap_transport=lambda inner: Tamper(inner, lambda *_: None, no_list))
     record = service.generate(FOX)
     drive(service)
     assert service.get(record.id).status == Status.COMPLETED
