@@ -23,7 +23,7 @@ from soranb.provider import ProviderJob
 from soranb.records import GenerationRecord, Status
 from soranb.service import VideoService
 
-ROUNDS = int(__import__("os").environ.get("ROUNDS", "20"))
+ROUNDS = 20  # consecutive races of two waiters over five jobs
 HOSTILE = dataclasses.replace(FOX, prompt="a hostile fox")
 
 
