@@ -24,16 +24,19 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .background import LoopThread
+from .budget import Budget, day_start, spent_on
 from .checks import CHECKS, CheckResult
 from .config import Settings
 from .debuglog import DebugLog
 from .errors import (
     ProviderError,
     RateLimited,
+    RecordConflict,
     RecordNotFound,
     RequestInvalid,
     SoranbError,
@@ -90,6 +93,8 @@ class VideoService:
         self._provider = provider
         self._runner: JobRunner | None = None
         self._build_lock = threading.Lock()
+        self._spend_lock = asyncio.Lock()  # the budget check and the insert of one request, together
+        self._session_spent = Decimal(0)  # list price of what this service stored (the session budget)
         try:
             if provider is None and self.settings.provider == "openai":
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
@@ -220,17 +225,41 @@ class VideoService:
         return self._run(self._remix(record_id, prompt))
 
     async def _generate(
-        self, request: GenerationRequest, *, remix_of: GenerationRecord | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        remix_of: GenerationRecord | None = None,
+        record_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> GenerationRecord:
+        """Every path that spends (generate, remix, a batch, a variation grid) comes through here.
+
+        `record_id` gives the record a fixed id (a batch line's identity): when a record with that
+        id is already stored, it is returned and nothing is sent again.
+        """
         prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
         record = GenerationRecord(
             prompt=prepared.prompt, model=prepared.model, size=prepared.size, seconds=prepared.seconds
         )
+        if record_id is not None:
+            record = replace(record, id=record_id)
+        if metadata:
+            record = replace(record, metadata=dict(metadata))
         if remix_of is not None:
             record = replace(record, remixed_from=remix_of.id)
-        if prepared.image is not None:
-            record = await self._store_image(record, prepared.image)
-        record = await self.store.insert(record)
+        async with self._spend_lock:  # check and store together: two requests never both fit the last dollar
+            if record_id is not None and (existing := await self._existing(record_id)) is not None:
+                return existing
+            (await self._budget()).check(record.cost)  # before anything is stored or sent
+            if prepared.image is not None:
+                record = await self._store_image(record, prepared.image)
+            try:
+                record = await self.store.insert(record)
+            except RecordConflict:
+                if record_id is None or (existing := await self._existing(record_id)) is None:
+                    raise
+                return existing  # another process stored this batch line first
+            self._session_spent += record.cost
         self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
         self._emit("created", record)
         processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
@@ -452,3 +481,27 @@ class VideoService:
         record = await self._generate(request)
         (finished,) = await self._wait_for([record.id], timeout)
         return finished
+
+    # -- the budget guard (soranb.budget) -------------------------------------------------------
+    def budget(self) -> Budget:
+        """Spent today and this session, the limits (SORANB_BUDGET_USD, SORANB_SESSION_BUDGET_USD), what is left."""
+        return self._run(self._budget(count_always=True))
+
+    async def _budget(self, *, count_always: bool = False) -> Budget:
+        limit, session_limit = self.settings.budget_usd, self.settings.session_budget_usd
+        spent = Decimal(0)
+        if limit is not None or count_always:  # without a daily limit nothing needs reading
+            since, page, offset = day_start(), 1000, 0
+            while True:
+                records = await self.store.list(RecordQuery(since=since, limit=page, offset=offset))
+                spent += spent_on(records)
+                if len(records) < page:
+                    break
+                offset += page
+        return Budget(spent=spent, limit=limit, session_spent=self._session_spent, session_limit=session_limit)
+
+    async def _existing(self, record_id: str) -> GenerationRecord | None:
+        try:
+            return await self.store.get(record_id)
+        except RecordNotFound:
+            return None

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +337,15 @@ async def test_delete_removes_row_and_media(store: Store, tmp_path: Path) -> Non
 
 async def test_check_schema_is_clean(store: Store) -> None:
     assert await store.check_schema() == []
+
+
+# -- filters for the budget, batches and reports (issue 13) ----------------------------------------
+
+
+async def test_since_and_ids_filters(store: Store, history: list[GenerationRecord]) -> None:
+    since = T0 + timedelta(minutes=5)
+    assert [r.prompt for r in await store.list(RecordQuery(since=since, newest_first=False))] == ["a*b star", "ab star"]
+    assert await store.count(RecordQuery(since=since.astimezone(timezone(timedelta(hours=2))))) == 2
+    wanted = frozenset({history[1].id, history[3].id, "00000000-0000-4000-8000-00000000dead", "not-a-uuid"})
+    assert {r.id for r in await store.list(RecordQuery(ids=wanted))} == {history[1].id, history[3].id}
+    assert await store.list(RecordQuery(ids=frozenset())) == []

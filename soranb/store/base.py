@@ -10,7 +10,7 @@ import abc
 import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,8 @@ class RecordQuery:
     statuses: frozenset[Status] | None = None
     model: str | None = None
     search: str | None = None  # case-insensitive substring of the prompt
+    since: datetime | None = None  # only records created at or after this moment (timezone-aware)
+    ids: frozenset[str] | None = None  # only these record ids
     limit: int = 50
     offset: int = 0
     newest_first: bool = True

@@ -21,7 +21,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -370,6 +370,12 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
     if query.search:
         clauses.append("instr(soranb_fold(prompt), ?) > 0")  # literal: % and _ mean themselves
         params.append(query.search.casefold())
+    if query.since is not None:
+        clauses.append("created_at >= ?")  # every stamp is stored as UTC ISO text, which sorts as time
+        params.append(query.since.astimezone(UTC).isoformat())
+    if query.ids is not None:
+        clauses.append(f"id in ({', '.join('?' * len(query.ids))})" if query.ids else "0")
+        params += sorted(query.ids)
     return ("where " + " and ".join(clauses)) if clauses else "", params
 
 

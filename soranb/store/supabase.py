@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,6 +103,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
     },
 }
 
+_NO_ID = "00000000-0000-0000-0000-000000000000"  # an `in` filter that matches nothing
 _KEY = re.compile(r"^(videos|thumbnails|images)/[A-Za-z0-9_-][A-Za-z0-9._-]*$")
 _CHUNK = 1024 * 1024
 _MB = 1024 * 1024
@@ -323,6 +324,10 @@ class SupabaseStore(Store):
             # A case-insensitive regex of the escaped text: `%`, `_` and `*` (PostgREST's like
             # wildcard) all match themselves.
             request = request.filter("prompt", "imatch", re.escape(query.search))
+        if query.since is not None:
+            request = request.gte("created_at", query.since.astimezone(UTC).isoformat())
+        if query.ids is not None:
+            request = request.in_("id", sorted(i for i in query.ids if _is_uuid(i)) or [_NO_ID])
         return request
 
     async def delete(self, record_id: str) -> None:
