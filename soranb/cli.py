@@ -4,6 +4,7 @@
     soranb wait [--timeout S] [--json]
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
+    soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
 
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--allow-spend", action="store_true", help="let the generation check spend on a paid provider")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(command="doctor", run=_doctor)
+
+    _add_issue13_commands(sub)
 
     emu = sub.add_parser("emulator", help="serve the offline Videos API for other tools")
     emu.add_argument("--host", default="127.0.0.1")
@@ -271,6 +274,64 @@ class _ProgressBar:
             bar = "#" * filled + "-" * (30 - filled)
             self._stream.write(f"\r[{bar}] {mean:5.1f}% of {len(self._progress)} job(s)")
             self._stream.flush()
+
+
+# -- batches, tags, reports (issue 13) ---------------------------------------------------------------
+def _add_issue13_commands(sub: Any) -> None:
+    batch = sub.add_parser(
+        "batch", help="make every request of a JSONL (as OpenAI's `sora` CLI create-batch reads) or CSV file, once"
+    )
+    batch.add_argument("file", type=Path, help="JSONL: a JSON object or a bare prompt per line; CSV: a header row")
+    batch.add_argument("--dry-run", action="store_true", help="check every line and print the count and cost")
+    batch.add_argument("--wait", action="store_true", help="wait for the videos, showing progress")
+    batch.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    batch.add_argument("--key", help="the batch's name (default: the file's name); lines made under it never repeat")
+    batch.add_argument("--model", default=catalog.DEFAULT_MODEL, help="for lines that name none")
+    batch.add_argument("--size", default=catalog.DEFAULT_SIZE, help="for lines that name none")
+    batch.add_argument("--seconds", type=int, default=catalog.DEFAULT_SECONDS, help="for lines that name none")
+    batch.add_argument("--json", action="store_true", help="print the records as JSON")
+    batch.set_defaults(command="batch", run=_batch)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import read_batch_file
+
+    lines = read_batch_file(args.file, model=args.model, size=args.size, seconds=args.seconds)  # bad lines stop here
+    key = args.key or args.file.name
+    with _open_service(poll=not args.dry_run) as service:
+        plan = service.plan_batch(lines, batch_key=key)
+        if args.dry_run:
+            budget = service.budget()
+            if args.json:
+                left = None if budget.remaining is None else str(budget.remaining)
+                summary = {
+                    "key": key,
+                    "lines": len(plan.items),
+                    "made_already": len(plan.done),
+                    "to_make": len(plan.to_make),
+                    "cost_usd": str(plan.cost),
+                    "budget_remaining_usd": left,
+                }
+                print(json.dumps(summary))
+            else:
+                print(f"{args.file.name} (batch {key!r}): {plan.describe()}")
+                for item in plan.items:
+                    request, state = item.line.request, "made" if item.existing else "to make"
+                    prompt = request.prompt if len(request.prompt) <= 50 else request.prompt[:47] + "..."
+                    print(f"  line {item.line.number:>4}  {state:<8} {request.model:<10} {request.size:<9} "
+                          f"{request.seconds:>2}s  ${request.cost:.2f}  {prompt}")  # fmt: skip
+                print(f"budget: {budget.describe()}")
+            return 0
+        if not args.json:
+            print(f"{args.file.name} (batch {key!r}): {plan.describe()}", file=sys.stderr)
+        records = service.generate_many(lines, batch_key=key)
+        if args.wait:
+            with _ProgressBar(service, sys.stderr, quiet=args.json):
+                records = service.wait([r.id for r in records], timeout=args.timeout)
+        _print_records(service, records, as_json=args.json)
+        if args.wait and any(r.is_open for r in records):
+            return _timed_out(records, args.timeout)
+        return 0 if all(r.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) for r in records) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

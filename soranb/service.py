@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .background import LoopThread
+from .batch import BatchLine, BatchPlan, check_lines, line_ids, plan_batch
 from .budget import Budget, day_start, spent_on
 from .checks import CHECKS, CheckResult
 from .config import Settings
@@ -501,7 +502,56 @@ class VideoService:
         return Budget(spent=spent, limit=limit, session_spent=self._session_spent, session_limit=session_limit)
 
     async def _existing(self, record_id: str) -> GenerationRecord | None:
-        try:
-            return await self.store.get(record_id)
-        except RecordNotFound:
-            return None
+        """The record with this id, if stored (a miss is expected here, so it is no warning in the log)."""
+        found = await self.store.list(RecordQuery(ids=frozenset({record_id}), limit=1))
+        return found[0] if found else None
+
+    # -- batches (soranb.batch) ------------------------------------------------------------------
+    def plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str) -> BatchPlan:
+        """What `generate_many` would do: every line checked, which are made already, what the rest cost."""
+        return self._run(self._plan_batch(requests, batch_key))
+
+    def generate_many(
+        self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str
+    ) -> list[GenerationRecord]:
+        """Make each request once per `batch_key`; returns their records in order.
+
+        Every request is checked, and the whole batch's cost held against the budget, before anything
+        is stored or sent. Running the same batch again (after an interruption, or twice) makes only
+        the lines not stored yet: each line's identity is its record's id (see `soranb.batch`).
+        """
+        return self._run(self._generate_many(requests, batch_key))
+
+    async def _plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], key: str) -> BatchPlan:
+        given = list(requests)
+        lines = [r if isinstance(r, BatchLine) else BatchLine(n, r) for n, r in enumerate(given, start=1)]
+        from_file = all(isinstance(r, BatchLine) for r in given)
+        check_lines(lines, f"batch {key!r}", "line" if from_file else "request")
+        if not key.strip():
+            raise RequestInvalid("batch", "the batch key is empty; name the batch (e.g. the file it came from)")
+        scope = str(getattr(self.store, "user_id", None) or "")
+        ids = line_ids([line.request for line in lines], key, scope)
+        existing: dict[str, GenerationRecord] = {}
+        for start in range(0, len(ids), 100):
+            chunk = frozenset(ids[start : start + 100])
+            for record in await self.store.list(RecordQuery(ids=chunk, limit=len(chunk))):
+                existing[record.id] = record
+        return plan_batch(lines, key, existing, scope)
+
+    async def _generate_many(
+        self, requests: Iterable[GenerationRequest | BatchLine], key: str
+    ) -> list[GenerationRecord]:
+        plan = await self._plan_batch(requests, key)
+        if plan.to_make:
+            (await self._budget()).check(plan.cost, f"this batch of {len(plan.to_make)} video(s)")
+        made: dict[str, GenerationRecord] = {i.record_id: i.existing for i in plan.done if i.existing is not None}
+        for item in plan.to_make:
+            metadata = {"batch_key": key, "batch_line": item.line.number}
+            try:
+                made[item.record_id] = await self._generate(
+                    item.line.request, record_id=item.record_id, metadata=metadata
+                )
+            except ProviderError as exc:  # that line is stored as failed (or pending, retried): go on
+                self.log.warning(f"batch {key!r} line {item.line.number}: {exc}")
+                made[item.record_id] = await self.store.get(item.record_id)
+        return [made[i.record_id] for i in plan.items]
