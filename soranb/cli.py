@@ -4,6 +4,8 @@
     soranb wait [--timeout S] [--json]
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
+    soranb tag ID TAG... | untag ID TAG... | favourite ID [--off] | note ID TEXT
+    soranb list --tag T --favourite
     soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
@@ -25,7 +27,7 @@ from typing import Any, TextIO
 from . import catalog
 from .errors import ConfigError, RequestInvalid, SoranbError
 from .events import ServiceEvent
-from .records import GenerationRecord, Status
+from .records import GenerationRecord, Status, clean_tags
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
 
@@ -79,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--status", choices=[s.value for s in Status])
     lst.add_argument("--model")
     lst.add_argument("--search", help="only prompts containing this text")
+    lst.add_argument("--tag", action="append", default=[], help="only records with this tag (repeat: all of them)")
+    lst.add_argument("--favourite", action="store_true", help="only favourites")
     lst.add_argument("--limit", type=int, default=50)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(command="list", run=_list)
@@ -158,6 +162,8 @@ def _list(args: argparse.Namespace) -> int:
         statuses=frozenset({Status(args.status)}) if args.status else None,
         model=args.model,
         search=args.search,
+        tags=frozenset(clean_tags(args.tag)) or None,
+        favourite=True if args.favourite else None,
         limit=args.limit,
     )
     with _open_service(poll=False) as service:
@@ -230,6 +236,9 @@ def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bo
         for label in ("video_path", "thumbnail_path", "error_message"):
             if row.get(label):
                 print(f"    {label.replace('_', ' ')}: {row[label]}")
+        if row.get("tags") or row.get("favourite") or row.get("note"):
+            star = "★ favourite  " if row.get("favourite") else ""
+            print(f"    {star}tags: {', '.join(row.get('tags') or ()) or '-'}  note: {row.get('note') or '-'}")
 
 
 def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
@@ -292,6 +301,23 @@ def _add_issue13_commands(sub: Any) -> None:
     batch.add_argument("--json", action="store_true", help="print the records as JSON")
     batch.set_defaults(command="batch", run=_batch)
 
+    tag = sub.add_parser("tag", help="add tags to a record")
+    tag.add_argument("record_id")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    tag.set_defaults(command="tag", run=_annotate)
+    untag = sub.add_parser("untag", help="remove tags from a record")
+    untag.add_argument("record_id")
+    untag.add_argument("tags", nargs="+", metavar="TAG")
+    untag.set_defaults(command="untag", run=_annotate)
+    fav = sub.add_parser("favourite", help="mark a record as a favourite (--off to unmark)")
+    fav.add_argument("record_id")
+    fav.add_argument("--off", action="store_true")
+    fav.set_defaults(command="favourite", run=_annotate)
+    note = sub.add_parser("note", help="set a record's note (an empty text removes it)")
+    note.add_argument("record_id")
+    note.add_argument("text")
+    note.set_defaults(command="note", run=_annotate)
+
 
 def _batch(args: argparse.Namespace) -> int:
     from .batch import read_batch_file
@@ -332,6 +358,20 @@ def _batch(args: argparse.Namespace) -> int:
         if args.wait and any(r.is_open for r in records):
             return _timed_out(records, args.timeout)
         return 0 if all(r.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) for r in records) else 1
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        if args.command == "tag":
+            record = service.tag(args.record_id, *args.tags)
+        elif args.command == "untag":
+            record = service.untag(args.record_id, *args.tags)
+        elif args.command == "favourite":
+            record = service.set_favourite(args.record_id, not args.off)
+        else:
+            record = service.set_note(args.record_id, args.text)
+        _print_records(service, [record], as_json=False, single=True)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,7 +45,7 @@ from .errors import (
 from .events import EventBus, ServiceEvent
 from .images import inspect_image
 from .leases import new_owner_id, sweep_dead_tmp
-from .records import GenerationRecord, Status
+from .records import GenerationRecord, Status, clean_note, clean_tags
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
 from .store import build_store
@@ -555,3 +555,43 @@ class VideoService:
                 self.log.warning(f"batch {key!r} line {item.line.number}: {exc}")
                 made[item.record_id] = await self.store.get(item.record_id)
         return [made[i.record_id] for i in plan.items]
+
+    # -- tags, favourites and notes ---------------------------------------------------------------
+    def tag(self, record_id: str, *tags: str) -> GenerationRecord:
+        """Add tags to a record (each kept once; see `records.clean_tags` for what a tag may be)."""
+        return self._run(self._annotate(record_id, add=clean_tags(tags)))
+
+    def untag(self, record_id: str, *tags: str) -> GenerationRecord:
+        """Remove tags from a record; tags it does not carry are ignored."""
+        return self._run(self._annotate(record_id, remove=clean_tags(tags)))
+
+    def set_favourite(self, record_id: str, favourite: bool = True) -> GenerationRecord:
+        return self._run(self._annotate(record_id, favourite=favourite))
+
+    def set_note(self, record_id: str, note: str | None) -> GenerationRecord:
+        """Replace the record's note (empty text removes it)."""
+        return self._run(self._annotate(record_id, note=clean_note(note), change_note=True))
+
+    async def _annotate(
+        self,
+        record_id: str,
+        *,
+        add: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+        favourite: bool | None = None,
+        note: str | None = None,
+        change_note: bool = False,
+    ) -> GenerationRecord:
+        record = await self.store.get(record_id)
+        changes: dict[str, Any] = {}
+        if add or remove:
+            changes["tags"] = clean_tags([t for t in (*record.tags, *add) if t not in remove])
+        if favourite is not None:
+            changes["favourite"] = bool(favourite)
+        if change_note:
+            changes["note"] = note
+        if not changes:
+            return record
+        record = await self.store.update(record_id, changes)
+        self._emit("updated", record)
+        return record

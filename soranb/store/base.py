@@ -47,6 +47,8 @@ class RecordQuery:
     search: str | None = None  # case-insensitive substring of the prompt
     since: datetime | None = None  # only records created at or after this moment (timezone-aware)
     ids: frozenset[str] | None = None  # only these record ids
+    tags: frozenset[str] | None = None  # only records carrying every one of these tags
+    favourite: bool | None = None  # True: only favourites; False: only the others
     limit: int = 50
     offset: int = 0
     newest_first: bool = True
