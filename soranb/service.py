@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .background import LoopThread
 from .batch import BatchLine, BatchPlan, check_lines, line_ids, plan_batch
 from .budget import Budget, day_start, spent_on
+from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
 from .checks import CHECKS, CheckResult
 from .config import Settings
 from .debuglog import DebugLog
@@ -43,7 +44,7 @@ from .errors import (
     SoranbError,
 )
 from .events import EventBus, ServiceEvent
-from .images import inspect_image
+from .images import FitMode, inspect_image
 from .leases import new_owner_id, sweep_dead_tmp
 from .records import GenerationRecord, Status, clean_note, clean_tags
 from .request import GenerationRequest, ImageInput
@@ -51,6 +52,7 @@ from .schedule import PollSchedule
 from .store import build_store
 from .store.base import RecordQuery, Store, media_key
 from .store.logged import LoggedStore
+from .variation import plan_variations
 
 if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
     from .provider import VideoProvider
@@ -595,3 +597,26 @@ class VideoService:
         record = await self.store.update(record_id, changes)
         self._emit("updated", record)
         return record
+
+    # -- variation grids (soranb.variation) ----------------------------------------------------------
+    def vary(
+        self,
+        prompts: Iterable[str] | str,
+        *,
+        models: Iterable[str] | str = (DEFAULT_MODEL,),
+        sizes: Iterable[str] | str = (DEFAULT_SIZE,),
+        seconds: Iterable[int] | int = (DEFAULT_SECONDS,),
+        variants: Iterable[str] | str = ("",),
+        image: ImageInput | None = None,
+        fit: FitMode | None = None,
+        key: str = "vary",
+    ) -> list[GenerationRecord]:
+        """Make every combination (see `soranb.variation`); returns the records in matrix order.
+
+        The whole matrix is checked and its cost held against the budget before anything starts. The
+        same grid under the same `key` returns the records it made before; another key makes new takes.
+        """
+        plan = plan_variations(
+            prompts, models=models, sizes=sizes, seconds=seconds, variants=variants, image=image, fit=fit, key=key
+        )
+        return self.generate_many(plan.lines(), batch_key=f"vary:{plan.key}")
