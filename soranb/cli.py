@@ -6,6 +6,7 @@
     soranb delete ID
     soranb tag ID TAG... | untag ID TAG... | favourite ID [--off] | note ID TEXT
     soranb list --tag T --favourite
+    soranb report OUT.html [--tag T] [--favourite] [--since YYYY-MM-DD] [--limit N]
     soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
@@ -318,6 +319,14 @@ def _add_issue13_commands(sub: Any) -> None:
     note.add_argument("text")
     note.set_defaults(command="note", run=_annotate)
 
+    report = sub.add_parser("report", help="write the history as one HTML page that reads offline")
+    report.add_argument("out", type=Path, help="the HTML file to write")
+    report.add_argument("--tag", action="append", default=[], help="only records with this tag (repeatable)")
+    report.add_argument("--favourite", action="store_true", help="only favourites")
+    report.add_argument("--since", help="only records made on or after this day (YYYY-MM-DD, local time)")
+    report.add_argument("--limit", type=int, default=1000, help="at most this many records, newest first")
+    report.set_defaults(command="report", run=_report)
+
 
 def _batch(args: argparse.Namespace) -> int:
     from .batch import read_batch_file
@@ -371,6 +380,31 @@ def _annotate(args: argparse.Namespace) -> int:
         else:
             record = service.set_note(args.record_id, args.text)
         _print_records(service, [record], as_json=False, single=True)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .report_page import write_report
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise RequestInvalid("since", f"--since {args.since!r} is not a date; use YYYY-MM-DD") from None
+        since = since if since.tzinfo else since.astimezone()  # a bare date means local midnight
+    tags = clean_tags(args.tag)
+    query = RecordQuery(tags=frozenset(tags) or None, favourite=True if args.favourite else None, since=since)
+    filters = ", ".join(
+        [f"tag {t}" for t in tags]
+        + (["favourites"] if args.favourite else [])
+        + ([f"since {args.since}"] if since else [])
+    )
+    with _open_service(poll=False) as service:
+        count = write_report(service, args.out, query, filters=filters, limit=args.limit)
+    print(f"wrote {args.out} ({count} record(s))")
     return 0
 
 

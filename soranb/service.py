@@ -620,3 +620,8 @@ class VideoService:
             prompts, models=models, sizes=sizes, seconds=seconds, variants=variants, image=image, fit=fit, key=key
         )
         return self.generate_many(plan.lines(), batch_key=f"vary:{plan.key}")
+
+    # -- reports ---------------------------------------------------------------------------------------
+    def fetch_media(self, key: str, dest: Path) -> Path:
+        """Copy a stored media object to `dest` (streaming); `RecordNotFound` when it is gone."""
+        return self._run(self.store.fetch_media(key, dest))
