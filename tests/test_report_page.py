@@ -61,7 +61,8 @@ def test_report_reads_offline_in_chromium_with_every_thumbnail_shown(cli_env, ca
             dialogs: list[str] = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.goto(out.resolve().as_uri(), wait_until="load")
-            widths = page.eval_on_selector_all("img.soranb-thumb", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+            loaded = "imgs => imgs.map(i => i.complete && i.naturalWidth)"
+            widths = page.eval_on_selector_all("img.soranb-thumb", loaded)
             assert len(widths) == 2 and all(w > 0 for w in widths), widths
             texts = page.eval_on_selector_all(".soranb-prompt-text", "els => els.map(e => e.textContent)")
             assert HOSTILE in texts  # shown as text, never run
