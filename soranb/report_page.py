@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -168,16 +169,22 @@ def write_report(service: Any, out: Path, query: RecordQuery, *, filters: str = 
         records += batch
         if len(batch) < page:
             break
-    thumbnails: dict[str, str | None] = {}
     with tempfile.TemporaryDirectory(prefix="soranb-report-") as tmp:
-        for record in records:
-            if not record.thumbnail_key:
-                continue
+
+        def thumbnail(record: GenerationRecord) -> str | None:
+            """A placeholder (None) when the thumbnail is gone or damaged: the rest of the report still shows."""
+            assert record.thumbnail_key is not None
             try:
-                path = service.fetch_media(record.thumbnail_key, Path(tmp) / "thumb")
-                thumbnails[record.id] = data_uri_thumbnail(path.read_bytes())
-            except (SoranbError, OSError):
-                thumbnails[record.id] = None  # a placeholder: the rest of the report still shows
+                local = service.media_path(record.thumbnail_key)  # the local store's own file: no copy
+                path = local or service.fetch_media(record.thumbnail_key, Path(tmp) / record.id)
+                return data_uri_thumbnail(path.read_bytes())
+            except (SoranbError, OSError, ValueError):
+                return None
+
+        shown = [r for r in records if r.thumbnail_key]
+        # Decoding a full-size WebP is most of the work, and Pillow releases the GIL while it decodes.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
+            thumbnails = dict(zip((r.id for r in shown), pool.map(thumbnail, shown), strict=True))
 
     def link_for(record: GenerationRecord) -> str | None:
         if not record.video_key:
