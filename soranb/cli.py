@@ -6,6 +6,7 @@
     soranb delete ID
     soranb tag ID TAG... | untag ID TAG... | favourite ID [--off] | note ID TEXT
     soranb list --tag T --favourite
+    soranb budget [--json]
     soranb report OUT.html [--tag T] [--favourite] [--since YYYY-MM-DD] [--limit N]
     soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
@@ -319,6 +320,10 @@ def _add_issue13_commands(sub: Any) -> None:
     note.add_argument("text")
     note.set_defaults(command="note", run=_annotate)
 
+    budget = sub.add_parser("budget", help="what today and this run have cost, against SORANB_BUDGET_USD")
+    budget.add_argument("--json", action="store_true")
+    budget.set_defaults(command="budget", run=_budget)
+
     report = sub.add_parser("report", help="write the history as one HTML page that reads offline")
     report.add_argument("out", type=Path, help="the HTML file to write")
     report.add_argument("--tag", action="append", default=[], help="only records with this tag (repeatable)")
@@ -380,6 +385,17 @@ def _annotate(args: argparse.Namespace) -> int:
         else:
             record = service.set_note(args.record_id, args.text)
         _print_records(service, [record], as_json=False, single=True)
+    return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        budget = service.budget()
+    if args.json:
+        amounts = {"spent": budget.spent, "limit": budget.limit, "remaining": budget.remaining}
+        print(json.dumps({f"{k}_usd": None if v is None else str(v) for k, v in amounts.items()}))
+    else:
+        print(budget.describe())
     return 0
 
 

@@ -99,3 +99,23 @@ def test_budget_remaining_is_the_tighter_limit():
     assert Budget(spent=Decimal("9"), limit=Decimal("5")).remaining == Decimal(0)
     assert Budget(spent=Decimal("9")).remaining is None
     Budget(spent=Decimal("0.60"), limit=Decimal("1.00")).check(Decimal("0.40"))  # exactly the limit fits
+
+
+def test_soranb_budget_prints_spent_and_remaining(tmp_path, monkeypatch, capsys, settings):
+    import json
+
+    from soranb.cli import main
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
+    monkeypatch.setenv("SORANB_BUDGET_USD", "1")
+    assert main(["generate", "a fox", "--seconds", "8"]) == 0
+    assert main(["generate", "a wolf", "--seconds", "4"]) == 2
+    assert "$0.20 over the budget of $1.00" in capsys.readouterr().err
+    assert main(["budget", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"spent_usd": "0.80", "limit_usd": "1", "remaining_usd": "0.20"}
+    assert main(["budget"]) == 0
+    assert "spent today $0.80 · daily budget $1.00 · remaining $0.20" in capsys.readouterr().out
