@@ -4,6 +4,11 @@
     soranb wait [--timeout S] [--json]
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
+    soranb tag ID TAG... | untag ID TAG... | favourite ID [--off] | note ID TEXT
+    soranb list --tag T --favourite
+    soranb budget [--json]
+    soranb report OUT.html [--tag T] [--favourite] [--since YYYY-MM-DD] [--limit N]
+    soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
 
@@ -24,7 +29,7 @@ from typing import Any, TextIO
 from . import catalog
 from .errors import ConfigError, RequestInvalid, SoranbError
 from .events import ServiceEvent
-from .records import GenerationRecord, Status
+from .records import GenerationRecord, Status, clean_tags
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
 
@@ -78,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--status", choices=[s.value for s in Status])
     lst.add_argument("--model")
     lst.add_argument("--search", help="only prompts containing this text")
+    lst.add_argument("--tag", action="append", default=[], help="only records with this tag (repeat: all of them)")
+    lst.add_argument("--favourite", action="store_true", help="only favourites")
     lst.add_argument("--limit", type=int, default=50)
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(command="list", run=_list)
@@ -90,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--allow-spend", action="store_true", help="let the generation check spend on a paid provider")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(command="doctor", run=_doctor)
+
+    _add_issue13_commands(sub)
 
     emu = sub.add_parser("emulator", help="serve the offline Videos API for other tools")
     emu.add_argument("--host", default="127.0.0.1")
@@ -155,6 +164,8 @@ def _list(args: argparse.Namespace) -> int:
         statuses=frozenset({Status(args.status)}) if args.status else None,
         model=args.model,
         search=args.search,
+        tags=frozenset(clean_tags(args.tag)) or None,
+        favourite=True if args.favourite else None,
         limit=args.limit,
     )
     with _open_service(poll=False) as service:
@@ -227,6 +238,9 @@ def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bo
         for label in ("video_path", "thumbnail_path", "error_message"):
             if row.get(label):
                 print(f"    {label.replace('_', ' ')}: {row[label]}")
+        if row.get("tags") or row.get("favourite") or row.get("note"):
+            star = "★ favourite  " if row.get("favourite") else ""
+            print(f"    {star}tags: {', '.join(row.get('tags') or ()) or '-'}  note: {row.get('note') or '-'}")
 
 
 def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
@@ -271,6 +285,143 @@ class _ProgressBar:
             bar = "#" * filled + "-" * (30 - filled)
             self._stream.write(f"\r[{bar}] {mean:5.1f}% of {len(self._progress)} job(s)")
             self._stream.flush()
+
+
+# -- batches, tags, reports (issue 13) ---------------------------------------------------------------
+def _add_issue13_commands(sub: Any) -> None:
+    batch = sub.add_parser(
+        "batch", help="make every request of a JSONL (as OpenAI's `sora` CLI create-batch reads) or CSV file, once"
+    )
+    batch.add_argument("file", type=Path, help="JSONL: a JSON object or a bare prompt per line; CSV: a header row")
+    batch.add_argument("--dry-run", action="store_true", help="check every line and print the count and cost")
+    batch.add_argument("--wait", action="store_true", help="wait for the videos, showing progress")
+    batch.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    batch.add_argument("--key", help="the batch's name (default: the file's name); lines made under it never repeat")
+    batch.add_argument("--model", default=catalog.DEFAULT_MODEL, help="for lines that name none")
+    batch.add_argument("--size", default=catalog.DEFAULT_SIZE, help="for lines that name none")
+    batch.add_argument("--seconds", type=int, default=catalog.DEFAULT_SECONDS, help="for lines that name none")
+    batch.add_argument("--json", action="store_true", help="print the records as JSON")
+    batch.set_defaults(command="batch", run=_batch)
+
+    tag = sub.add_parser("tag", help="add tags to a record")
+    tag.add_argument("record_id")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    tag.set_defaults(command="tag", run=_annotate)
+    untag = sub.add_parser("untag", help="remove tags from a record")
+    untag.add_argument("record_id")
+    untag.add_argument("tags", nargs="+", metavar="TAG")
+    untag.set_defaults(command="untag", run=_annotate)
+    fav = sub.add_parser("favourite", help="mark a record as a favourite (--off to unmark)")
+    fav.add_argument("record_id")
+    fav.add_argument("--off", action="store_true")
+    fav.set_defaults(command="favourite", run=_annotate)
+    note = sub.add_parser("note", help="set a record's note (an empty text removes it)")
+    note.add_argument("record_id")
+    note.add_argument("text")
+    note.set_defaults(command="note", run=_annotate)
+
+    budget = sub.add_parser("budget", help="what today and this run have cost, against SORANB_BUDGET_USD")
+    budget.add_argument("--json", action="store_true")
+    budget.set_defaults(command="budget", run=_budget)
+
+    report = sub.add_parser("report", help="write the history as one HTML page that reads offline")
+    report.add_argument("out", type=Path, help="the HTML file to write")
+    report.add_argument("--tag", action="append", default=[], help="only records with this tag (repeatable)")
+    report.add_argument("--favourite", action="store_true", help="only favourites")
+    report.add_argument("--since", help="only records made on or after this day (YYYY-MM-DD, local time)")
+    report.add_argument("--limit", type=int, default=1000, help="at most this many records, newest first")
+    report.set_defaults(command="report", run=_report)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import read_batch_file
+
+    lines = read_batch_file(args.file, model=args.model, size=args.size, seconds=args.seconds)  # bad lines stop here
+    key = args.key or args.file.name
+    with _open_service(poll=not args.dry_run) as service:
+        plan = service.plan_batch(lines, batch_key=key)
+        if args.dry_run:
+            budget = service.budget()
+            if args.json:
+                left = None if budget.remaining is None else str(budget.remaining)
+                summary = {
+                    "key": key,
+                    "lines": len(plan.items),
+                    "made_already": len(plan.done),
+                    "to_make": len(plan.to_make),
+                    "cost_usd": str(plan.cost),
+                    "budget_remaining_usd": left,
+                }
+                print(json.dumps(summary))
+            else:
+                print(f"{args.file.name} (batch {key!r}): {plan.describe()}")
+                for item in plan.items:
+                    request, state = item.line.request, "made" if item.existing else "to make"
+                    prompt = request.prompt if len(request.prompt) <= 50 else request.prompt[:47] + "..."
+                    print(f"  line {item.line.number:>4}  {state:<8} {request.model:<10} {request.size:<9} "
+                          f"{request.seconds:>2}s  ${request.cost:.2f}  {prompt}")  # fmt: skip
+                print(f"budget: {budget.describe()}")
+            return 0
+        if not args.json:
+            print(f"{args.file.name} (batch {key!r}): {plan.describe()}", file=sys.stderr)
+        records = service.generate_many(lines, batch_key=key)
+        if args.wait:
+            with _ProgressBar(service, sys.stderr, quiet=args.json):
+                records = service.wait([r.id for r in records], timeout=args.timeout)
+        _print_records(service, records, as_json=args.json)
+        if args.wait and any(r.is_open for r in records):
+            return _timed_out(records, args.timeout)
+        return 0 if all(r.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) for r in records) else 1
+
+
+def _annotate(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        if args.command == "tag":
+            record = service.tag(args.record_id, *args.tags)
+        elif args.command == "untag":
+            record = service.untag(args.record_id, *args.tags)
+        elif args.command == "favourite":
+            record = service.set_favourite(args.record_id, not args.off)
+        else:
+            record = service.set_note(args.record_id, args.text)
+        _print_records(service, [record], as_json=False, single=True)
+    return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        budget = service.budget()
+    if args.json:
+        amounts = {"spent": budget.spent, "limit": budget.limit, "remaining": budget.remaining}
+        print(json.dumps({f"{k}_usd": None if v is None else str(v) for k, v in amounts.items()}))
+    else:
+        print(budget.describe())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .report_page import write_report
+
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise RequestInvalid("since", f"--since {args.since!r} is not a date; use YYYY-MM-DD") from None
+        since = since if since.tzinfo else since.astimezone()  # a bare date means local midnight
+    tags = clean_tags(args.tag)
+    query = RecordQuery(tags=frozenset(tags) or None, favourite=True if args.favourite else None, since=since)
+    filters = ", ".join(
+        [f"tag {t}" for t in tags]
+        + (["favourites"] if args.favourite else [])
+        + ([f"since {args.since}"] if since else [])
+    )
+    with _open_service(poll=False) as service:
+        count = write_report(service, args.out, query, filters=filters, limit=args.limit)
+    print(f"wrote {args.out} ({count} record(s))")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

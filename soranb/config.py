@@ -14,6 +14,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
@@ -216,6 +217,8 @@ class Settings:
     max_concurrent_jobs: int = 4
     emulator_speed: float | None = None  # None: the emulator's in-process default
     emulator_url: str | None = field(default=None, repr=False)  # an emulator served elsewhere (`soranb emulator`)
+    budget_usd: Decimal | None = None  # the most a day may cost (list prices); None: no limit
+    session_budget_usd: Decimal | None = None  # the most one service (a kernel, a CLI run) may spend
     env_file: Path | None = None  # the .env that was read, if any
     env_file_ignored: str | None = None  # why a .env at the project root was not read
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -290,6 +293,8 @@ class Settings:
             max_concurrent_jobs=int(read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
             emulator_speed=speed or None,
             emulator_url=read.get("SORANB_EMULATOR_URL"),
+            budget_usd=_usd(read, "SORANB_BUDGET_USD"),
+            session_budget_usd=_usd(read, "SORANB_SESSION_BUDGET_USD"),
             env_file=env_file,
             env_file_ignored=ignored,
             sources=read.sources,
@@ -348,3 +353,17 @@ class Settings:
 
 
 _SECRET_FIELDS = ("openai_api_key", "supabase_key", "supabase_password", "supabase_access_token")
+
+
+def _usd(read: _Reader, name: str) -> Decimal | None:
+    """A spending limit in US dollars (e.g. `5` or `2.50`); unset means no limit."""
+    raw = read.get(name)
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw.strip().removeprefix("$"))
+    except InvalidOperation:
+        raise ConfigError(f"{name}={raw!r} is not an amount of US dollars; set it to e.g. 5 or 2.50") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"{name}={raw!r} must be zero or more US dollars, e.g. 5 or 2.50")
+    return value

@@ -4,6 +4,7 @@
     ├── ConfigError                  a setting is missing or malformed
     ├── InvalidTransition            a status change the record's machine forbids (a bug, not input)
     ├── RequestInvalid               a generation request breaks a rule; `field` names it
+    │   └── BudgetExceeded           it would take the day's (or session's) spending past its budget
     ├── ProviderError                the Videos API (or the way to it) said no
     │   ├── AuthenticationFailed     401/403: the key is missing, wrong or lacks access
     │   ├── ProviderUnreachable      no answer: DNS, refused connection, timeout, reset
@@ -28,8 +29,11 @@ their boundary, in exactly one place each, and never carry the API key.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExceeded",
     "ConfigError",
     "ContentExpired",
     "ContentIncomplete",
@@ -159,3 +163,12 @@ class RecordConflict(StoreError):
 
 class InvalidTransition(SoranbError, ValueError):
     """A status change the record's machine does not allow (a bug, not user input)."""
+
+
+class BudgetExceeded(RequestInvalid):
+    """A request (or a whole batch) would spend more than `SORANB_BUDGET_USD` allows; nothing was stored
+    or sent. `over_usd` says by how much."""
+
+    def __init__(self, message: str, *, over_usd: Decimal | None = None) -> None:
+        super().__init__("budget", message)
+        self.over_usd = over_usd

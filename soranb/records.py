@@ -14,8 +14,9 @@ reconciled before anything is sent again (`metadata["create_attempted_at"]`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,9 +24,18 @@ from enum import StrEnum
 from typing import Any
 
 from .catalog import estimate_cost
-from .errors import InvalidTransition
+from .errors import InvalidTransition, RequestInvalid
 
-__all__ = ["OPEN_STATUSES", "UNREADABLE", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
+__all__ = [
+    "OPEN_STATUSES",
+    "UNREADABLE",
+    "GenerationRecord",
+    "InvalidTransition",
+    "Status",
+    "clean_note",
+    "clean_tags",
+    "utcnow",
+]
 
 UNREADABLE = "unreadable_row"  # metadata flag of a record that stands in for a damaged stored row
 
@@ -88,6 +98,10 @@ class GenerationRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # What a person adds while exploring (see clean_tags / clean_note).
+    tags: tuple[str, ...] = ()
+    favourite: bool = False
+    note: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -131,6 +145,8 @@ class GenerationRecord:
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
         values["metadata"] = dict(values.get("metadata") or {})
+        values["tags"] = tuple(str(t) for t in values.get("tags") or ())  # as stored: checked when written
+        values["favourite"] = bool(values.get("favourite") or False)
         return cls(**values)
 
     @classmethod
@@ -173,3 +189,38 @@ class GenerationRecord:
     @property
     def is_unreadable(self) -> bool:
         return UNREADABLE in self.metadata
+
+
+# -- tags, favourites and notes ---------------------------------------------------------------
+_TAG = re.compile(r"\w[\w .:/+#-]{0,39}")
+MAX_NOTE_CHARS = 2000
+
+
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags as stored: trimmed, inner spaces collapsed, each once, in the order given.
+
+    A tag is 1-40 letters, digits, spaces and `- _ . : / + #`, starting with a letter or digit, so it
+    reads the same in a shell, a filter and a URL; anything else is refused saying so.
+    """
+    if isinstance(tags, str):
+        tags = [tags]
+    cleaned: list[str] = []
+    for tag in tags:
+        text = " ".join(str(tag).split())
+        if not _TAG.fullmatch(text):
+            raise RequestInvalid(
+                "tag",
+                f"tag {text[:60]!r} is not allowed: use 1-40 letters, digits, spaces and - _ . : / + #, "
+                "starting with a letter or digit",
+            )
+        if text not in cleaned:
+            cleaned.append(text)
+    return tuple(cleaned)
+
+
+def clean_note(note: str | None) -> str | None:
+    """A note as stored: trimmed, None when empty, at most MAX_NOTE_CHARS characters."""
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE_CHARS:
+        raise RequestInvalid("note", f"the note has {len(text):,} characters; shorten it to {MAX_NOTE_CHARS:,}")
+    return text or None

@@ -24,29 +24,35 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .background import LoopThread
+from .batch import BatchLine, BatchPlan, check_lines, line_ids, plan_batch
+from .budget import Budget, day_start, spent_on
+from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
 from .checks import CHECKS, CheckResult
 from .config import Settings
 from .debuglog import DebugLog
 from .errors import (
     ProviderError,
     RateLimited,
+    RecordConflict,
     RecordNotFound,
     RequestInvalid,
     SoranbError,
 )
 from .events import EventBus, ServiceEvent
-from .images import inspect_image
+from .images import FitMode, inspect_image
 from .leases import new_owner_id, sweep_dead_tmp
-from .records import GenerationRecord, Status
+from .records import GenerationRecord, Status, clean_note, clean_tags
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
 from .store import build_store
 from .store.base import RecordQuery, Store, media_key
 from .store.logged import LoggedStore
+from .variation import plan_variations
 
 if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
     from .provider import VideoProvider
@@ -93,6 +99,8 @@ class VideoService:
         self._provider = provider
         self._runner: JobRunner | None = None
         self._build_lock = threading.Lock()
+        self._spend_lock = asyncio.Lock()  # the budget check and the insert of one request, together
+        self._session_spent = Decimal(0)  # list price of what this service stored (the session budget)
         try:
             if provider is None and self.settings.provider == "openai":
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
@@ -230,17 +238,41 @@ class VideoService:
         return self._run(self._remix(record_id, prompt))
 
     async def _generate(
-        self, request: GenerationRequest, *, remix_of: GenerationRecord | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        remix_of: GenerationRecord | None = None,
+        record_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> GenerationRecord:
+        """Every path that spends (generate, remix, a batch, a variation grid) comes through here.
+
+        `record_id` gives the record a fixed id (a batch line's identity): when a record with that
+        id is already stored, it is returned and nothing is sent again.
+        """
         prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
         record = GenerationRecord(
             prompt=prepared.prompt, model=prepared.model, size=prepared.size, seconds=prepared.seconds
         )
+        if record_id is not None:
+            record = replace(record, id=record_id)
+        if metadata:
+            record = replace(record, metadata=dict(metadata))
         if remix_of is not None:
             record = replace(record, remixed_from=remix_of.id)
-        if prepared.image is not None:
-            record = await self._store_image(record, prepared.image)
-        record = await self.store.insert(record)
+        async with self._spend_lock:  # check and store together: two requests never both fit the last dollar
+            if record_id is not None and (existing := await self._existing(record_id)) is not None:
+                return existing
+            (await self._budget()).check(record.cost)  # before anything is stored or sent
+            if prepared.image is not None:
+                record = await self._store_image(record, prepared.image)
+            try:
+                record = await self.store.insert(record)
+            except RecordConflict:
+                if record_id is None or (existing := await self._existing(record_id)) is None:
+                    raise
+                return existing  # another process stored this batch line first
+            self._session_spent += record.cost
         self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
         self._emit("created", record)
         processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
@@ -491,3 +523,144 @@ class VideoService:
         record = await self._generate(request)
         (finished,) = await self._wait_for([record.id], timeout)
         return finished
+
+    # -- the budget guard (soranb.budget) -------------------------------------------------------
+    def budget(self) -> Budget:
+        """Spent today and this session, the limits (SORANB_BUDGET_USD, SORANB_SESSION_BUDGET_USD), what is left."""
+        return self._run(self._budget(count_always=True))
+
+    async def _budget(self, *, count_always: bool = False) -> Budget:
+        limit, session_limit = self.settings.budget_usd, self.settings.session_budget_usd
+        spent = Decimal(0)
+        if limit is not None or count_always:  # without a daily limit nothing needs reading
+            since, page, offset = day_start(), 1000, 0
+            while True:
+                records = await self.store.list(RecordQuery(since=since, limit=page, offset=offset))
+                spent += spent_on(records)
+                if len(records) < page:
+                    break
+                offset += page
+        return Budget(spent=spent, limit=limit, session_spent=self._session_spent, session_limit=session_limit)
+
+    async def _existing(self, record_id: str) -> GenerationRecord | None:
+        """The record with this id, if stored (a miss is expected here, so it is no warning in the log)."""
+        found = await self.store.list(RecordQuery(ids=frozenset({record_id}), limit=1))
+        return found[0] if found else None
+
+    # -- batches (soranb.batch) ------------------------------------------------------------------
+    def plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str) -> BatchPlan:
+        """What `generate_many` would do: every line checked, which are made already, what the rest cost."""
+        return self._run(self._plan_batch(requests, batch_key))
+
+    def generate_many(
+        self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str
+    ) -> list[GenerationRecord]:
+        """Make each request once per `batch_key`; returns their records in order.
+
+        Every request is checked, and the whole batch's cost held against the budget, before anything
+        is stored or sent. Running the same batch again (after an interruption, or twice) makes only
+        the lines not stored yet: each line's identity is its record's id (see `soranb.batch`).
+        """
+        return self._run(self._generate_many(requests, batch_key))
+
+    async def _plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], key: str) -> BatchPlan:
+        given = list(requests)
+        lines = [r if isinstance(r, BatchLine) else BatchLine(n, r) for n, r in enumerate(given, start=1)]
+        from_file = all(isinstance(r, BatchLine) for r in given)
+        check_lines(lines, f"batch {key!r}", "line" if from_file else "request")
+        if not key.strip():
+            raise RequestInvalid("batch", "the batch key is empty; name the batch (e.g. the file it came from)")
+        scope = str(getattr(self.store, "user_id", None) or "")
+        ids = line_ids([line.request for line in lines], key, scope)
+        existing: dict[str, GenerationRecord] = {}
+        for start in range(0, len(ids), 100):
+            chunk = frozenset(ids[start : start + 100])
+            for record in await self.store.list(RecordQuery(ids=chunk, limit=len(chunk))):
+                existing[record.id] = record
+        return plan_batch(lines, key, existing, scope)
+
+    async def _generate_many(
+        self, requests: Iterable[GenerationRequest | BatchLine], key: str
+    ) -> list[GenerationRecord]:
+        plan = await self._plan_batch(requests, key)
+        if plan.to_make:
+            (await self._budget()).check(plan.cost, f"this batch of {len(plan.to_make)} video(s)")
+        made: dict[str, GenerationRecord] = {i.record_id: i.existing for i in plan.done if i.existing is not None}
+        for item in plan.to_make:
+            metadata = {"batch_key": key, "batch_line": item.line.number}
+            try:
+                made[item.record_id] = await self._generate(
+                    item.line.request, record_id=item.record_id, metadata=metadata
+                )
+            except ProviderError as exc:  # that line is stored as failed (or pending, retried): go on
+                self.log.warning(f"batch {key!r} line {item.line.number}: {exc}")
+                made[item.record_id] = await self.store.get(item.record_id)
+        return [made[i.record_id] for i in plan.items]
+
+    # -- tags, favourites and notes ---------------------------------------------------------------
+    def tag(self, record_id: str, *tags: str) -> GenerationRecord:
+        """Add tags to a record (each kept once; see `records.clean_tags` for what a tag may be)."""
+        return self._run(self._annotate(record_id, add=clean_tags(tags)))
+
+    def untag(self, record_id: str, *tags: str) -> GenerationRecord:
+        """Remove tags from a record; tags it does not carry are ignored."""
+        return self._run(self._annotate(record_id, remove=clean_tags(tags)))
+
+    def set_favourite(self, record_id: str, favourite: bool = True) -> GenerationRecord:
+        return self._run(self._annotate(record_id, favourite=favourite))
+
+    def set_note(self, record_id: str, note: str | None) -> GenerationRecord:
+        """Replace the record's note (empty text removes it)."""
+        return self._run(self._annotate(record_id, note=clean_note(note), change_note=True))
+
+    async def _annotate(
+        self,
+        record_id: str,
+        *,
+        add: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+        favourite: bool | None = None,
+        note: str | None = None,
+        change_note: bool = False,
+    ) -> GenerationRecord:
+        record = await self.store.get(record_id)
+        changes: dict[str, Any] = {}
+        if add or remove:
+            changes["tags"] = clean_tags([t for t in (*record.tags, *add) if t not in remove])
+        if favourite is not None:
+            changes["favourite"] = bool(favourite)
+        if change_note:
+            changes["note"] = note
+        if not changes:
+            return record
+        record = await self.store.update(record_id, changes)
+        self._emit("updated", record)
+        return record
+
+    # -- variation grids (soranb.variation) ----------------------------------------------------------
+    def vary(
+        self,
+        prompts: Iterable[str] | str,
+        *,
+        models: Iterable[str] | str = (DEFAULT_MODEL,),
+        sizes: Iterable[str] | str = (DEFAULT_SIZE,),
+        seconds: Iterable[int] | int = (DEFAULT_SECONDS,),
+        variants: Iterable[str] | str = ("",),
+        image: ImageInput | None = None,
+        fit: FitMode | None = None,
+        key: str = "vary",
+    ) -> list[GenerationRecord]:
+        """Make every combination (see `soranb.variation`); returns the records in matrix order.
+
+        The whole matrix is checked and its cost held against the budget before anything starts. The
+        same grid under the same `key` returns the records it made before; another key makes new takes.
+        """
+        plan = plan_variations(
+            prompts, models=models, sizes=sizes, seconds=seconds, variants=variants, image=image, fit=fit, key=key
+        )
+        return self.generate_many(plan.lines(), batch_key=f"vary:{plan.key}")
+
+    # -- reports ---------------------------------------------------------------------------------------
+    def fetch_media(self, key: str, dest: Path) -> Path:
+        """Copy a stored media object to `dest` (streaming); `RecordNotFound` when it is gone."""
+        return self._run(self.store.fetch_media(key, dest))

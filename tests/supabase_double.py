@@ -548,6 +548,9 @@ class _Query:
             items = [_unquote(v) for v in _split_top(raw[1:-1])] if raw[1:-1] else []
             self.params.append(items)
             cond = sql.SQL("{} = any(%s::{}[])").format(column, sql.SQL(self.types[name]))
+        elif op == "cs":  # contains: an array literal like {a,"b c"} (what postgrest-py sends for a list)
+            self.params.append(value)
+            cond = sql.SQL("{} @> %s::{}").format(column, sql.SQL(self.types[name]))
         elif op == "is" and value.lower() in ("null", "true", "false", "unknown"):
             cond = sql.SQL("{} is {}").format(column, sql.SQL(value.lower()))
         else:
@@ -623,6 +626,8 @@ def _sql_value(typ: str, value: Any) -> Any:
         return None
     if typ in ("json", "jsonb"):
         return json.dumps(value)
+    if typ.endswith("[]") and isinstance(value, list):  # a JSON array for an array column
+        return [str(v) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -158,6 +158,8 @@ async def test_a_database_made_by_the_first_release_is_upgraded_in_place(tmp_pat
         assert done.video_key == f"videos/{done.id}.mp4" and done.metadata["completed_at"] == 1
         waiting = await store.get("22222222-2222-4222-8222-222222222222")
         assert waiting.status == Status.PENDING and waiting.model == "sora-2-pro" and waiting.seconds == 8
+        for record in (done, waiting):  # migration 1: tags, favourite and note read back with their defaults
+            assert (record.tags, record.favourite, record.note) == ((), False, None)
         assert await store.check_schema() == []
         await store.close()
     version = sqlite3.connect(data / "soranb.db").execute("pragma user_version").fetchone()[0]

@@ -124,6 +124,9 @@ EXPECTED_COLUMNS = {
     "lease_expires_at": "timestamp with time zone",
     "created_at": "timestamp with time zone",
     "updated_at": "timestamp with time zone",
+    "tags": "ARRAY",
+    "favourite": "boolean",
+    "note": "text",
 }
 
 
@@ -309,6 +312,8 @@ def test_hardening_on_top_of_the_first_four(pg_server: PostgresServer, hardened_
         apply_sql(conninfo, migration(HARDENING))
         # ... and a project that later catches up with the soranb columns
         apply_sql(conninfo, migration("soranb_job_columns"))
+        for path in LATER:
+            apply_sql(conninfo, path)
         assert _schema_snapshot(conninfo) == _schema_snapshot(hardened_db)
 
 
@@ -435,7 +440,11 @@ def test_storage_objects_are_per_user_folders(two_users: tuple[str, str, str, st
 
 # -- real states: every safe order, re-applied files, existing rows, duplicates, dashboard policies ----
 
-EARLY = [p for p in single_user_migrations() if "create_video_generations" not in p.name]
+# The files up to the hardening, whose every order is checked; files added later (LATER) only add
+# columns on top, are checked at every position of the CLI's order, and are applied after each order.
+_HARDENING_FILE = migration(HARDENING).name
+EARLY = [p for p in single_user_migrations() if "create_video_generations" not in p.name and p.name < _HARDENING_FILE]
+LATER = [p for p in migration_files() if p.name > _HARDENING_FILE]
 
 
 def _apply_in(conn: psycopg.Connection, paths: Sequence[Path]) -> None:
@@ -453,7 +462,7 @@ def test_every_order_the_docs_call_safe_ends_in_the_same_state(pg_server: Postgr
         orders = 0
         for order in itertools.permutations(rest):
             with conn.transaction(force_rollback=True):
-                _apply_in(conn, [table, *order])
+                _apply_in(conn, [table, *order, *LATER])
                 assert _snapshot(conn) == hardened, [p.name for p in order]
                 _apply_in(conn, [table, *EARLY])  # an old file applied again never re-opens it
                 assert _snapshot(conn) == hardened, [p.name for p in order]
@@ -467,7 +476,7 @@ def test_single_user_files_in_any_order_end_single_user(pg_server: PostgresServe
     with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
         for order in itertools.permutations(EARLY):
             with conn.transaction(force_rollback=True):
-                _apply_in(conn, [table, *order, *order])
+                _apply_in(conn, [table, *order, *order, *LATER])
                 assert _snapshot(conn) == single, [p.name for p in order]
 
 
@@ -640,3 +649,55 @@ def test_an_anonymous_sign_in_gets_nothing(two_users: tuple[str, str, str, str, 
     with as_role(conninfo, "authenticated", guest, is_anonymous=False) as member:  # a real sign-in of that user
         member.rows("insert into public.video_generations (prompt) values ('mine')")
         assert len(member.rows("select id from public.video_generations")) == 1
+
+
+# -- tags, favourite and note (20261126090000_tags_favourite_note.sql) ------------------------------
+
+TAGS = "tags_favourite_note"
+
+
+def test_the_tags_file_at_any_place_after_the_table_ends_in_the_same_state(
+    pg_server: PostgresServer, hardened_db: str, single_user_db: str
+) -> None:
+    """At every position of the CLI's order (before or after the hardening), and applied again."""
+    tags = migration(TAGS)
+    table = migration("create_video_generations")
+    hardened, single = _schema_snapshot(hardened_db), _schema_snapshot(single_user_db)
+    others = [p for p in migration_files() if p not in (table, tags)]
+    with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
+        for where in range(len(others) + 1):
+            for files, expected in ((others, hardened), ([p for p in others if HARDENING not in p.name], single)):
+                order = [table, *files[:where], tags, *files[where:]]
+                with conn.transaction(force_rollback=True):
+                    _apply_in(conn, [*order, tags])
+                    assert _snapshot(conn) == expected, [p.name for p in order]
+
+
+def test_the_tags_file_before_the_table_refuses_and_says_what_to_apply(fresh_db: str) -> None:
+    with pytest.raises(psycopg.errors.RaiseException, match=r"20250601120000_create_video_generations\.sql first"):
+        apply_sql(fresh_db, migration(TAGS))
+
+
+def test_the_tags_file_keeps_rows_and_opens_nothing(pg_server: PostgresServer) -> None:
+    """Applied to a used, hardened project: rows keep everything and read back with the defaults, and a
+    user still sees and tags only their own rows."""
+    before_tags = [p for p in migration_files() if TAGS not in p.name]
+    with _db(pg_server, before_tags) as conninfo:
+        user_a, user_b = _new_user(conninfo), _new_user(conninfo)
+        row_a = _insert_as(conninfo, "authenticated", user_a, "a's video")
+        row_b = _insert_as(conninfo, "authenticated", user_b, "b's video")
+        policies = _policies(conninfo)
+        apply_sql(conninfo, migration(TAGS))
+        assert _policies(conninfo) == policies
+        assert _rows(conninfo, "select prompt, tags, favourite, note from public.video_generations order by 1") == [
+            ("a's video", [], False, None),
+            ("b's video", [], False, None),
+        ]
+        with as_role(conninfo, "authenticated", user_a) as a:
+            assert a.count("update public.video_generations set tags = '{mine}', favourite = true where id = %s",
+                           (row_a,)) == 1  # fmt: skip
+            assert a.count("update public.video_generations set tags = '{stolen}' where id = %s", (row_b,)) == 0
+            assert a.rows("select id::text from public.video_generations where tags @> '{mine}'") == [(row_a,)]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conninfo, "anon") as anon:
+            anon.rows("select tags from public.video_generations")
+        assert _rows(conninfo, "select tags from public.video_generations where id = %s", (row_b,)) == [([],)]

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +337,41 @@ async def test_delete_removes_row_and_media(store: Store, tmp_path: Path) -> Non
 
 async def test_check_schema_is_clean(store: Store) -> None:
     assert await store.check_schema() == []
+
+
+# -- filters for the budget, batches and reports (issue 13) ----------------------------------------
+
+
+async def test_since_and_ids_filters(store: Store, history: list[GenerationRecord]) -> None:
+    since = T0 + timedelta(minutes=5)
+    assert [r.prompt for r in await store.list(RecordQuery(since=since, newest_first=False))] == ["a*b star", "ab star"]
+    assert await store.count(RecordQuery(since=since.astimezone(timezone(timedelta(hours=2))))) == 2
+    wanted = frozenset({history[1].id, history[3].id, "00000000-0000-4000-8000-00000000dead", "not-a-uuid"})
+    assert {r.id for r in await store.list(RecordQuery(ids=wanted))} == {history[1].id, history[3].id}
+    assert await store.list(RecordQuery(ids=frozenset())) == []
+
+
+async def test_tags_favourite_and_note_round_trip_and_filter(store: Store) -> None:
+    plain = await store.insert(make("plain", minutes=0))
+    assert (plain.tags, plain.favourite, plain.note) == ((), False, None)
+    odd = 'night shots: 2/3 #best, "quoted" {braced} <b>'
+    fox = await store.insert(make("fox", minutes=1, tags=("fox", odd), favourite=True, note='<i>keep</i> "this"'))
+    assert await store.get(fox.id) == fox
+    wolf = await store.insert(make("wolf", minutes=2, tags=("wolf", "night shots")))
+    changed = await store.update(wolf.id, {"tags": ("wolf", "night"), "favourite": True, "note": "good light"})
+    assert (changed.tags, changed.favourite, changed.note) == (("wolf", "night"), True, "good light")
+
+    async def prompts(**kwargs: object) -> list[str]:
+        query = RecordQuery(newest_first=False, **kwargs)  # type: ignore[arg-type]
+        found = [r.prompt for r in await store.list(query)]
+        assert await store.count(query) == len(found)
+        return found
+
+    assert await prompts(tags=frozenset({"fox"})) == ["fox"]
+    assert await prompts(tags=frozenset({odd})) == ["fox"]
+    assert await prompts(tags=frozenset({"night"})) == ["wolf"]
+    assert await prompts(tags=frozenset({"night shots"})) == []  # whole tags only, never a substring
+    assert await prompts(tags=frozenset({"fox", "wolf"})) == []  # every tag must be there
+    assert await prompts(favourite=True) == ["fox", "wolf"]
+    assert await prompts(favourite=False) == ["plain"]
+    assert await prompts(favourite=True, tags=frozenset({"wolf"}), statuses=frozenset({Status.PENDING})) == ["wolf"]

@@ -89,6 +89,9 @@ ROW: dict[str, Any] = {
     "metadata": {},
     "created_at": "2026-01-10T09:00:00+00:00",
     "updated_at": "2026-01-10T09:00:00+00:00",
+    "tags": [],
+    "favourite": False,
+    "note": None,
 }
 
 

@@ -11,7 +11,7 @@ import builtins
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,10 @@ class RecordQuery:
     statuses: frozenset[Status] | None = None
     model: str | None = None
     search: str | None = None  # case-insensitive substring of the prompt
+    since: datetime | None = None  # only records created at or after this moment (timezone-aware)
+    ids: frozenset[str] | None = None  # only these record ids
+    tags: frozenset[str] | None = None  # only records carrying every one of these tags
+    favourite: bool | None = None  # True: only favourites; False: only the others
     limit: int = 50
     offset: int = 0
     newest_first: bool = True

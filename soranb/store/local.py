@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ _COLUMNS = (
     "id", "prompt", "model", "size", "seconds", "status", "progress", "openai_job_id",
     "video_key", "thumbnail_key", "image_key", "image_filename", "error_message",
     "remixed_from", "metadata", "created_at", "updated_at",
+    "tags", "favourite", "note",  # migration 1
 )  # fmt: skip
 _SCHEMA = """
 create table if not exists video_generations (
@@ -76,7 +77,15 @@ create index if not exists video_generations_created_at on video_generations (cr
 # Each change to the table after the first release, in order: an existing soranb.db is upgraded in
 # place when it is opened (its `user_version` says how far it is), and a new one runs them all.
 # Append only (one tuple of statements per step); never edit a step that has shipped.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1. Tags (a JSON array of text), a favourite flag and a note per record: the prompt explorer.
+    (
+        "alter table video_generations add column tags text not null default '[]'",
+        "alter table video_generations add column favourite integer not null default 0",
+        "alter table video_generations add column note text",
+        "create index if not exists video_generations_favourite on video_generations (favourite) where favourite",
+    ),
+)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -356,6 +365,18 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
     if query.search:
         clauses.append("instr(soranb_fold(prompt), ?) > 0")  # literal: % and _ mean themselves
         params.append(query.search.casefold())
+    if query.since is not None:
+        clauses.append("created_at >= ?")  # every stamp is stored as UTC ISO text, which sorts as time
+        params.append(query.since.astimezone(UTC).isoformat())
+    if query.ids is not None:
+        clauses.append(f"id in ({', '.join('?' * len(query.ids))})" if query.ids else "0")
+        params += sorted(query.ids)
+    for tag in sorted(query.tags or ()):
+        clauses.append("exists (select 1 from json_each(video_generations.tags) where value = ?)")
+        params.append(tag)
+    if query.favourite is not None:
+        clauses.append("favourite = ?")
+        params.append(int(query.favourite))
     return ("where " + " and ".join(clauses)) if clauses else "", params
 
 
@@ -370,6 +391,10 @@ def _to_row_partial(values: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown record field {name!r}")
         if name == "metadata":
             value = json.dumps(value or {})
+        elif name == "tags":
+            value = json.dumps(list(value or ()))
+        elif name == "favourite":
+            value = int(bool(value))
         elif isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, Status):
@@ -387,6 +412,9 @@ def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
         data["metadata"] = json.loads(data["metadata"] or "{}")
         if not isinstance(data["metadata"], dict):
             raise ValueError("metadata is not a JSON object")
+        data["tags"] = json.loads(data["tags"] or "[]")
+        if not isinstance(data["tags"], list) or not all(isinstance(t, str) for t in data["tags"]):
+            raise ValueError("tags is not a JSON array of text")
         for name in ("video_key", "thumbnail_key", "image_key"):
             if data[name] is not None and not (isinstance(data[name], str) and is_media_key(data[name])):
                 raise ValueError(f"{name} is not a media key")

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +58,7 @@ MIGRATION_IMAGE_COLUMNS = "20250615090000_add_image_columns.sql"
 MIGRATION_IMAGE_BUCKET = "20250615090100_create_image_files_bucket.sql"
 MIGRATION_SORANB_COLUMNS = "20260110090000_soranb_job_columns.sql"
 MIGRATION_HARDENING = "20260110090100_harden_per_user.sql"
+MIGRATION_TAGS = "20261126090000_tags_favourite_note.sql"
 MIGRATIONS = (
     MIGRATION_TABLE,
     MIGRATION_VIDEO_BUCKET,
@@ -65,6 +66,7 @@ MIGRATIONS = (
     MIGRATION_IMAGE_BUCKET,
     MIGRATION_SORANB_COLUMNS,
     MIGRATION_HARDENING,
+    MIGRATION_TAGS,
 )
 
 # record field -> column. The *_url columns hold store keys (their names come from the first schema).
@@ -86,6 +88,9 @@ _FIELD_COLUMNS = {
     "metadata": "metadata",
     "created_at": "created_at",
     "updated_at": "updated_at",
+    "tags": "tags",
+    "favourite": "favourite",
+    "note": "note",
 }
 _COLUMN_FIELDS = {column: name for name, column in _FIELD_COLUMNS.items()}
 _SELECT = ",".join(_FIELD_COLUMNS.values())
@@ -101,8 +106,10 @@ EXPECTED_COLUMNS: dict[str, str] = {
         c: MIGRATION_SORANB_COLUMNS
         for c in ("progress", "thumbnail_url", "remixed_from", "lease_owner", "lease_expires_at")
     },
+    **{c: MIGRATION_TAGS for c in ("tags", "favourite", "note")},
 }
 
+_NO_ID = "00000000-0000-0000-0000-000000000000"  # an `in` filter that matches nothing
 _CHUNK = 1024 * 1024
 _MB = 1024 * 1024
 
@@ -322,6 +329,14 @@ class SupabaseStore(Store):
             # A case-insensitive regex of the escaped text: `%`, `_` and `*` (PostgREST's like
             # wildcard) all match themselves.
             request = request.filter("prompt", "imatch", re.escape(query.search))
+        if query.since is not None:
+            request = request.gte("created_at", query.since.astimezone(UTC).isoformat())
+        if query.ids is not None:
+            request = request.in_("id", sorted(i for i in query.ids if _is_uuid(i)) or [_NO_ID])
+        if query.tags:
+            request = request.contains("tags", sorted(query.tags))  # `cs`, each tag quoted as an array element
+        if query.favourite is not None:
+            request = request.eq("favourite", "true" if query.favourite else "false")
         return request
 
     async def delete(self, record_id: str) -> None:
@@ -649,6 +664,8 @@ def _to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
             value = value.isoformat()
         elif name == "metadata":
             value = dict(value or {})
+        elif name == "tags":
+            value = list(value or ())
         row[column] = value
     return row
 

@@ -1,0 +1,92 @@
+"""The budget guard: how much today (and this session) has cost, and whether a request still fits.
+
+Spending is counted from the store at list prices (`soranb.catalog`), the same way on every
+provider, so the guard works (and is tested) offline on the emulator. A record counts once it may
+have reached the provider: everything created today except a failed or cancelled record that never
+got a job id (the provider refused it, or it was never sent). Pending records count: they are about
+to be sent. "Today" starts at local midnight of the machine running soranb.
+
+The service checks before anything is stored or sent; see `VideoService._generate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time
+from decimal import Decimal
+
+from .errors import BudgetExceeded
+from .records import GenerationRecord, Status
+
+__all__ = ["Budget", "counts_as_spent", "day_start", "spent_on"]
+
+_NEVER_SENT = frozenset({Status.FAILED, Status.CANCELLED})
+
+
+def counts_as_spent(record: GenerationRecord) -> bool:
+    """Whether a record may have cost money (it reached, or is about to reach, the provider)."""
+    return not (record.status in _NEVER_SENT and not record.openai_job_id)
+
+
+def spent_on(records: Iterable[GenerationRecord]) -> Decimal:
+    """The list price of the records that count as spent."""
+    return sum((r.cost for r in records if counts_as_spent(r)), Decimal(0))
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    """Local midnight of `now` (default: now), timezone-aware."""
+    local = (now or datetime.now()).astimezone()
+    return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
+
+
+def _usd(amount: Decimal) -> str:
+    return f"${amount.quantize(Decimal('0.01')):,}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What has been spent against each limit; a limit of None means none is set."""
+
+    spent: Decimal
+    limit: Decimal | None = None
+    session_spent: Decimal = Decimal(0)
+    session_limit: Decimal | None = None
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """What may still be spent today (the tighter of the two limits); None without a limit."""
+        left = [
+            limit - spent
+            for limit, spent in ((self.limit, self.spent), (self.session_limit, self.session_spent))
+            if limit is not None
+        ]
+        return max(Decimal(0), min(left)) if left else None
+
+    def check(self, cost: Decimal, what: str = "this request") -> None:
+        """Raise `BudgetExceeded` (saying how much over) when `cost` does not fit in either limit."""
+        for limit, spent, name, period in (
+            (self.limit, self.spent, "SORANB_BUDGET_USD", "today's"),
+            (self.session_limit, self.session_spent, "SORANB_SESSION_BUDGET_USD", "this session's"),
+        ):
+            if limit is None or spent + cost <= limit:
+                continue
+            over = spent + cost - limit
+            raise BudgetExceeded(
+                f"{what} costs {_usd(cost)}, which would take {period} spending to {_usd(spent + cost)}: "
+                f"{_usd(over)} over the budget of {_usd(limit)} ({name}). Nothing was stored or sent. "
+                f"Raise {name}, or ask for fewer, shorter or cheaper videos "
+                f"({_usd(max(Decimal(0), limit - spent))} left).",
+                over_usd=over,
+            )
+
+    def describe(self) -> str:
+        """One line for a form or `soranb doctor`: spent, remaining and the limits."""
+        parts = [f"spent today {_usd(self.spent)}"]
+        if self.limit is not None:
+            parts.append(f"daily budget {_usd(self.limit)}")
+        if self.session_limit is not None:
+            parts.append(f"this session {_usd(self.session_spent)} of {_usd(self.session_limit)}")
+        if self.remaining is not None:
+            parts.append(f"remaining {_usd(self.remaining)}")
+        return " · ".join(parts)
