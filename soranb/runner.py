@@ -123,6 +123,7 @@ class JobRunner:
         self._strikes: dict[str, int] = {}
         self._damaged: dict[str, int] = {}
         self._retry_after: float | None = None
+        self._at_work: set[str] = set()  # records this service is submitting or downloading right now
         self._lock = asyncio.Lock()  # one step at a time, whoever asks (poller, button, test)
 
     # -- leases ------------------------------------------------------------------------
@@ -132,28 +133,37 @@ class JobRunner:
 
         The claim checks the status in the same statement; a heartbeat renews the lease every
         third of its time, so work that outlives one lease period (a slow download) keeps it.
+        A lease is re-entrant for its owner (that is how the heartbeat renews it), so within this
+        service the poller and a direct call (generate, a button) are kept apart by the ids at work.
         """
-        if not await self.store.claim(record_id, self.owner_id, self.lease_ttl, expect_status=expect):
+        if record_id in self._at_work:
             yield False
             return
-
-        async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
-                try:
-                    await self.store.claim(record_id, self.owner_id, self.lease_ttl)
-                except SoranbError as exc:
-                    self.log.warning(f"record {record_id}: could not renew its lease ({exc})")
-
-        beat = asyncio.get_running_loop().create_task(heartbeat())
+        self._at_work.add(record_id)  # before the first await: no other task of this service gets past
         try:
-            yield True
+            if not await self.store.claim(record_id, self.owner_id, self.lease_ttl, expect_status=expect):
+                yield False
+                return
+
+            async def heartbeat() -> None:
+                while True:
+                    await asyncio.sleep(self.lease_ttl.total_seconds() / 3)
+                    try:
+                        await self.store.claim(record_id, self.owner_id, self.lease_ttl)
+                    except SoranbError as exc:
+                        self.log.warning(f"record {record_id}: could not renew its lease ({exc})")
+
+            beat = asyncio.get_running_loop().create_task(heartbeat())
+            try:
+                yield True
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+                with contextlib.suppress(SoranbError):
+                    await self.store.release(record_id, self.owner_id)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-            with contextlib.suppress(SoranbError):
-                await self.store.release(record_id, self.owner_id)
+            self._at_work.discard(record_id)
 
     # -- submitting ----------------------------------------------------------------------
     async def submit(

@@ -572,3 +572,26 @@ def test_progress_bars_move_between_polls_from_the_schedules_estimate(make_servi
     assert estimates[-1][1] < estimates[0][1]  # the time left shrinks
     assert tamper.count("GET /v1/videos?") <= 2  # the bar moved without asking the provider each time
     assert service.get(record.id).progress <= progresses[-1]  # the store keeps what the provider said
+
+
+def test_the_poller_and_a_direct_submit_in_one_service_never_create_twice(make_service):
+    """A lease is re-entrant for its owner, so one service's poller and a direct call are kept apart."""
+
+    async def slow_create(request: httpx2.Request, response: httpx2.Response, body: bytes):
+        if request.method == "POST":
+            await asyncio.sleep(0.5)
+        return None
+
+    service, tamper = tampered(make_service, slow_create)
+    pending = GenerationRecord(prompt=FOX.prompt, model=FOX.model, size=FOX.size, seconds=FOX.seconds)
+    service._run(service.store.insert(pending))
+    poller = threading.Thread(target=service.poll_once)
+    poller.start()
+    deadline = time.monotonic() + 30
+    while tamper.count("POST /v1/videos?") == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    returned = service._run(service.runner.submit(pending, FOX, raise_errors=True))  # while the poller creates
+    poller.join(30)
+    assert returned.id == pending.id and len(emulator_jobs(service)) == 1
+    assert tamper.count("POST /v1/videos?") == 1
