@@ -61,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt")
     gen.add_argument("--model", default=catalog.DEFAULT_MODEL, help=f"one of {', '.join(catalog.MODELS)}")
     gen.add_argument("--size", default=catalog.DEFAULT_SIZE, help="e.g. 1280x720 (the model decides which)")
-    gen.add_argument("--seconds", type=int, default=catalog.DEFAULT_SECONDS, help="4, 8 or 12")
+    gen.add_argument(
+        "--seconds",
+        type=int,
+        default=catalog.DEFAULT_SECONDS,
+        help=f"one of {', '.join(map(str, catalog.SECONDS))} (the model decides which)",
+    )
     gen.add_argument("--image", type=Path, help="starting image (JPEG, PNG or WebP)")
     gen.add_argument("--fit", choices=("crop", "pad"), help="fit a starting image of another size")
     gen.add_argument("--wait", action="store_true", help="wait for the video and store it")
