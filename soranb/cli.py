@@ -6,6 +6,7 @@
     soranb delete ID
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
+                    [--webhook-url URL ...] [--webhook-secret whsec_...]
 
 Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
 `--timeout` passed (they are kept; `soranb wait` resumes them).
@@ -108,6 +109,18 @@ def _parser() -> argparse.ArgumentParser:
         help="accept only this bearer key (default: SORANB_EMULATOR_API_KEY, else any key; a request "
         "without one always gets 401)",
     )
+    emu.add_argument(
+        "--webhook-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send signed video.completed / video.failed events here (repeatable; or SORANB_EMULATOR_WEBHOOK_URLS)",
+    )
+    emu.add_argument(
+        "--webhook-secret",
+        metavar="whsec_...",
+        help="the secret events are signed with (better: SORANB_EMULATOR_WEBHOOK_SECRET, kept out of `ps`)",
+    )
     emu.set_defaults(command="emulator", run=_emulator)
     return parser
 
@@ -204,7 +217,14 @@ def _emulator(args: argparse.Namespace) -> int:
         overrides["state_dir"] = args.state_dir
     if args.api_key:
         overrides["api_key"] = args.api_key
-    config = EmulatorConfig.from_env(**overrides)
+    if args.webhook_url:
+        overrides["webhook_urls"] = tuple(args.webhook_url)
+    if args.webhook_secret:
+        overrides["webhook_secret"] = args.webhook_secret
+    try:
+        config = EmulatorConfig.from_env(**overrides)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     print(f"soranb emulator on http://{args.host}:{args.port}/v1 (speed x{config.speed:g})", file=sys.stderr)
     if warning := exposure_warning(args.host, config.api_key):
         print(warning, file=sys.stderr)

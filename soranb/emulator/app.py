@@ -44,6 +44,7 @@ from soranb.emulator.jobs import Job, JobTable
 from soranb.emulator.params import MAX_JSON_BYTES, Field, Upload, read_body
 from soranb.emulator.pipeline import ApiKeyCheck, Latency, RequestId, RequestLog
 from soranb.emulator.render import SPRITESHEET_FILE, THUMBNAIL_FILE, VIDEO_FILE
+from soranb.emulator.webhooks import WebhookNotifier
 from soranb.emulator.wire import ApiError, error_response
 
 __all__ = ["MAX_JSON_BYTES", "EmulatorState", "create_app"]
@@ -95,10 +96,17 @@ class EmulatorState:
         self.characters = CharacterTable(self.state_dir / "characters", config.clock)
         self.files = FileTable(self.state_dir / "files", config.clock)
         self.uploads_dir = self.state_dir / "uploads"
+        self.webhooks: WebhookNotifier | None = None
+        if config.webhook_urls and config.webhook_secret:
+            self.webhooks = WebhookNotifier(
+                self.table, config.webhook_urls, config.webhook_secret, config.webhook_retry_delays
+            )
         self.faults = FaultPicker(config.faults, config.seed)
 
     def close(self) -> None:
-        """Stop rendering; remove the state folder if the emulator made it itself."""
+        """Stop webhooks and rendering; remove the state folder if the emulator made it itself."""
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.table.close()
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
