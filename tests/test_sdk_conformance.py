@@ -148,9 +148,12 @@ def test_streamed_download_sync_and_async(served: Served, tmp_path: Path) -> Non
             response.stream_to_file(tmp_path / "sync.mp4")
 
     async def streamed() -> None:
-        async with openai.AsyncOpenAI(
-            base_url=served.base_url, api_key="sk-test", http_client=httpx2.AsyncClient(), max_retries=0
-        ) as asdk, asdk.videos.with_streaming_response.download_content(video.id) as response:
+        async with (
+            openai.AsyncOpenAI(
+                base_url=served.base_url, api_key="sk-test", http_client=httpx2.AsyncClient(), max_retries=0
+            ) as asdk,
+            asdk.videos.with_streaming_response.download_content(video.id) as response,
+        ):
             await response.stream_to_file(tmp_path / "async.mp4")
 
     asyncio.run(streamed())
