@@ -14,6 +14,7 @@ reconciled before anything is sent again (`metadata["create_attempted_at"]`).
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,17 @@ from typing import Any
 from .catalog import estimate_cost
 from .errors import InvalidTransition
 
-__all__ = ["OPEN_STATUSES", "UNREADABLE", "GenerationRecord", "InvalidTransition", "Status", "utcnow"]
+__all__ = [
+    "LINEAGE_KINDS",
+    "OPEN_STATUSES",
+    "UNREADABLE",
+    "GenerationRecord",
+    "InvalidTransition",
+    "Status",
+    "make_lineage",
+    "parse_lineage",
+    "utcnow",
+]
 
 UNREADABLE = "unreadable_row"  # metadata flag of a record that stands in for a damaged stored row
 
@@ -85,6 +96,7 @@ class GenerationRecord:
     image_filename: str | None = None
     error_message: str | None = None
     remixed_from: str | None = None  # record id of the source video
+    lineage: str | None = None  # '<extend|edit>:<record id>' of the video this one extends or edits
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -131,6 +143,8 @@ class GenerationRecord:
             if isinstance(values.get(key), str):
                 values[key] = datetime.fromisoformat(values[key])
         values["metadata"] = dict(values.get("metadata") or {})
+        if values.get("lineage") is not None and parse_lineage(values["lineage"]) is None:
+            raise ValueError("lineage is not '<extend|edit>:<record id>'")
         return cls(**values)
 
     @classmethod
@@ -173,3 +187,23 @@ class GenerationRecord:
     @property
     def is_unreadable(self) -> bool:
         return UNREADABLE in self.metadata
+
+
+# -- lineage ---------------------------------------------------------------------------------------
+LINEAGE_KINDS = ("extend", "edit")
+_LINEAGE = re.compile(r"(extend|edit):([A-Za-z0-9_-]{1,64})")
+
+
+def make_lineage(kind: str, record_id: str) -> str:
+    """The `lineage` value of a record made by extending or editing record `record_id`."""
+    value = f"{kind}:{record_id}"
+    if parse_lineage(value) is None:
+        raise ValueError(f"not a lineage: {value!r}")
+    return value
+
+
+def parse_lineage(value: object) -> tuple[str, str] | None:
+    """(kind, source record id) of a lineage value, or None when it is not one (a damaged or hostile row)."""
+    if not isinstance(value, str) or (match := _LINEAGE.fullmatch(value)) is None:
+        return None
+    return match.group(1), match.group(2)

@@ -124,6 +124,7 @@ EXPECTED_COLUMNS = {
     "lease_expires_at": "timestamp with time zone",
     "created_at": "timestamp with time zone",
     "updated_at": "timestamp with time zone",
+    "lineage": "text",
 }
 
 
@@ -309,6 +310,8 @@ def test_hardening_on_top_of_the_first_four(pg_server: PostgresServer, hardened_
         apply_sql(conninfo, migration(HARDENING))
         # ... and a project that later catches up with the soranb columns
         apply_sql(conninfo, migration("soranb_job_columns"))
+        for later in LATER:
+            apply_sql(conninfo, later)
         assert _schema_snapshot(conninfo) == _schema_snapshot(hardened_db)
 
 
@@ -435,7 +438,9 @@ def test_storage_objects_are_per_user_folders(two_users: tuple[str, str, str, st
 
 # -- real states: every safe order, re-applied files, existing rows, duplicates, dashboard policies ----
 
-EARLY = [p for p in single_user_migrations() if "create_video_generations" not in p.name]
+# Files added after the per-user hardening (each one adds columns; it needs only the table file before it).
+LATER = [p for p in migration_files() if p.name > migration(HARDENING).name]
+EARLY = [p for p in single_user_migrations() if "create_video_generations" not in p.name and p not in LATER]
 
 
 def _apply_in(conn: psycopg.Connection, paths: Sequence[Path]) -> None:
@@ -453,7 +458,7 @@ def test_every_order_the_docs_call_safe_ends_in_the_same_state(pg_server: Postgr
         orders = 0
         for order in itertools.permutations(rest):
             with conn.transaction(force_rollback=True):
-                _apply_in(conn, [table, *order])
+                _apply_in(conn, [table, *order, *LATER])
                 assert _snapshot(conn) == hardened, [p.name for p in order]
                 _apply_in(conn, [table, *EARLY])  # an old file applied again never re-opens it
                 assert _snapshot(conn) == hardened, [p.name for p in order]
@@ -467,8 +472,22 @@ def test_single_user_files_in_any_order_end_single_user(pg_server: PostgresServe
     with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
         for order in itertools.permutations(EARLY):
             with conn.transaction(force_rollback=True):
-                _apply_in(conn, [table, *order, *order])
+                _apply_in(conn, [table, *order, *order, *LATER])
                 assert _snapshot(conn) == single, [p.name for p in order]
+
+
+def test_later_files_apply_anywhere_after_the_table_and_twice(pg_server: PostgresServer, hardened_db: str) -> None:
+    """A file added after the hardening, applied first (right after the table), before or after the
+    hardening, and again: always the state of the CLI's order."""
+    table = migration("create_video_generations")
+    hardened = _schema_snapshot(hardened_db)
+    with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
+        for later in LATER:
+            rest = [p for p in LATER if p != later]
+            for order in ([later, *EARLY, migration(HARDENING)], [*EARLY, later, migration(HARDENING)]):
+                with conn.transaction(force_rollback=True):
+                    _apply_in(conn, [table, *order, *rest, later])
+                    assert _snapshot(conn) == hardened, [p.name for p in order]
 
 
 def test_hardening_before_the_table_refuses_and_says_what_to_apply(fresh_db: str) -> None:
@@ -640,3 +659,18 @@ def test_an_anonymous_sign_in_gets_nothing(two_users: tuple[str, str, str, str, 
     with as_role(conninfo, "authenticated", guest, is_anonymous=False) as member:  # a real sign-in of that user
         member.rows("insert into public.video_generations (prompt) values ('mine')")
         assert len(member.rows("select id from public.video_generations")) == 1
+
+
+def test_lineage_holds_only_its_shape_and_stays_per_user(two_users: tuple[str, str, str, str, str]) -> None:
+    conninfo, ada, bob, ada_row, _bob_row = two_users
+    with as_role(conninfo, "authenticated", ada) as ada_tx:
+        assert (
+            ada_tx.count(
+                "update public.video_generations set lineage = %s where id = %s", (f"extend:{ada_row}", ada_row)
+            )
+            == 1
+        )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            ada_tx.count("update public.video_generations set lineage = '<b>x</b>' where id = %s", (ada_row,))
+    with as_role(conninfo, "authenticated", bob) as bob_tx:
+        assert bob_tx.count("update public.video_generations set lineage = 'edit:x' where id = %s", (ada_row,)) == 0

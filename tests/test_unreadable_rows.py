@@ -89,6 +89,7 @@ ROW: dict[str, Any] = {
     "metadata": {},
     "created_at": "2026-01-10T09:00:00+00:00",
     "updated_at": "2026-01-10T09:00:00+00:00",
+    "lineage": None,  # 20261126090000_add_lineage.sql
 }
 
 

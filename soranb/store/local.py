@@ -45,6 +45,7 @@ _COLUMNS = (
     "id", "prompt", "model", "size", "seconds", "status", "progress", "openai_job_id",
     "video_key", "thumbnail_key", "image_key", "image_filename", "error_message",
     "remixed_from", "metadata", "created_at", "updated_at",
+    "lineage",  # added by migration step 1
 )  # fmt: skip
 _SCHEMA = """
 create table if not exists video_generations (
@@ -77,7 +78,10 @@ create index if not exists video_generations_created_at on video_generations (cr
 # Each change to the table after the first release, in order: an existing soranb.db is upgraded in
 # place when it is opened (its `user_version` says how far it is), and a new one runs them all.
 # Append only (one tuple of statements per step); never edit a step that has shipped.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1. lineage: '<extend|edit>:<record id>' of the video a record extends or edits (issue 12)
+    ("alter table video_generations add column lineage text",),
+)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -58,6 +58,7 @@ MIGRATION_IMAGE_COLUMNS = "20250615090000_add_image_columns.sql"
 MIGRATION_IMAGE_BUCKET = "20250615090100_create_image_files_bucket.sql"
 MIGRATION_SORANB_COLUMNS = "20260110090000_soranb_job_columns.sql"
 MIGRATION_HARDENING = "20260110090100_harden_per_user.sql"
+MIGRATION_LINEAGE = "20261126090000_add_lineage.sql"
 MIGRATIONS = (
     MIGRATION_TABLE,
     MIGRATION_VIDEO_BUCKET,
@@ -65,6 +66,7 @@ MIGRATIONS = (
     MIGRATION_IMAGE_BUCKET,
     MIGRATION_SORANB_COLUMNS,
     MIGRATION_HARDENING,
+    MIGRATION_LINEAGE,
 )
 
 # record field -> column. The *_url columns hold store keys (their names come from the first schema).
@@ -86,6 +88,7 @@ _FIELD_COLUMNS = {
     "metadata": "metadata",
     "created_at": "created_at",
     "updated_at": "updated_at",
+    "lineage": "lineage",
 }
 _COLUMN_FIELDS = {column: name for name, column in _FIELD_COLUMNS.items()}
 _SELECT = ",".join(_FIELD_COLUMNS.values())
@@ -101,6 +104,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
         c: MIGRATION_SORANB_COLUMNS
         for c in ("progress", "thumbnail_url", "remixed_from", "lease_owner", "lease_expires_at")
     },
+    "lineage": MIGRATION_LINEAGE,
 }
 
 _KEY = re.compile(r"^(videos|thumbnails|images)/[A-Za-z0-9_-][A-Za-z0-9._-]*$")
