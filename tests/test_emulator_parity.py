@@ -74,6 +74,7 @@ async def test_an_extension_is_the_source_followed_by_a_new_segment(make_emu: Ma
     source_first = streams((await emu.client.videos.download_content(source.id)).content)["first"]
     assert difference(found["first"], source_first) < 4  # it starts with the source's frames
     assert difference(found["last"], source_first) > 4
+    assert not (emu.state.table.media_dir(video.id) / "source.mp4").exists()  # the copy goes once rendered
 
 
 async def test_extend_and_edit_through_the_sdk_with_an_uploaded_video(make_emu: MakeEmu) -> None:

@@ -151,3 +151,16 @@ def test_the_cli_refuses_webhooks_without_a_secret(
     code = main(["emulator", "--port", "1", "--webhook-url", "http://127.0.0.1:9/hook"])
     assert code == 2
     assert "SORANB_EMULATOR_WEBHOOK_SECRET" in capsys.readouterr().err
+
+
+async def test_a_restarted_emulator_does_not_send_an_event_twice(make_emu: MakeEmu, receiver: Receiver) -> None:
+    first = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, webhook_retry_delays=FAST)
+    video = await first.client.videos.create(prompt="sent once", size="1280x720")
+    await first.finish(video.id)
+    assert len(receiver.wait_for(1)) == 1
+    first.state.close()
+    again = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, clock=first.clock)  # same folder
+    assert (await again.client.videos.retrieve(video.id)).status == "completed"
+    again.state.webhooks.scan()  # type: ignore[union-attr]
+    time.sleep(0.5)
+    assert len(receiver.received) == 1

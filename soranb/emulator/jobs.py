@@ -310,6 +310,8 @@ class JobTable:
                     log.exception("render of %s failed", job.id)
                     marker = {"error": type(exc).__name__}
                 _write_atomic(media / "rendered.json", json.dumps(marker).encode())
+                if job.source:  # the marker makes the render final: the source copy is never read again
+                    (media / job.source).unlink(missing_ok=True)
             finally:
                 lock.release()
             if not self._job_path(job.id).exists():  # deleted while rendering
