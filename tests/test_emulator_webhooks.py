@@ -79,8 +79,13 @@ def other() -> Iterator[Receiver]:
 
 
 def unwrap(headers: dict[str, str], body: bytes) -> object:
+    """The event as the SDK's sync and async clients unwrap it (each raises on a bad signature)."""
+    asdk = openai.AsyncOpenAI(api_key="x", webhook_secret=SECRET)
+    via_async = asdk.webhooks.unwrap(body, headers)
     with openai.OpenAI(api_key="x", webhook_secret=SECRET) as sdk:
-        return sdk.webhooks.unwrap(body, headers)
+        event = sdk.webhooks.unwrap(body, headers)
+    assert via_async == event
+    return event
 
 
 async def test_completed_and_failed_jobs_send_signed_events(make_emu: MakeEmu, receiver: Receiver) -> None:
