@@ -89,9 +89,9 @@ DEFAULT_SECONDS = 4
 
 
 def model_spec(model: str) -> ModelSpec:
-    """The spec of a known model; KeyError names the ones that exist."""
+    """The spec of a known model (or of the model a dated snapshot is a version of); KeyError names them."""
     try:
-        return MODELS[model]
+        return MODELS[base_model(model)]
     except KeyError:
         raise KeyError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}") from None
 

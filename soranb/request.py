@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
-from .catalog import EXTENSION_SECONDS, MAX_CHARACTERS, MAX_PROMPT_CHARS, MODELS, estimate_cost
+from .catalog import EXTENSION_SECONDS, MAX_CHARACTERS, MAX_PROMPT_CHARS, MODELS, SNAPSHOTS, base_model, estimate_cost
 from .errors import RequestInvalid
 from .images import FitMode, ImageInfo, fit_image, inspect_image
 
@@ -77,9 +77,10 @@ class GenerationRequest:
                     f"the prompt has {len(self.prompt):,} characters; shorten it to {MAX_PROMPT_CHARS:,}",
                 )
             )
-        spec = MODELS.get(self.model)
+        spec = MODELS.get(base_model(self.model))
         if spec is None:
-            found.append(RequestInvalid("model", f"unknown model {self.model!r}; choose {' or '.join(MODELS)}"))
+            names = ", ".join([*MODELS, *SNAPSHOTS])
+            found.append(RequestInvalid("model", f"unknown model {self.model!r}; choose one of {names}"))
         elif self.size not in spec.sizes:
             found.append(
                 RequestInvalid(

@@ -41,3 +41,15 @@ def test_the_cli_takes_20_seconds_and_1080p(cli_env, capsys) -> None:
     code = main(["generate", "a long pan", "--model", "sora-2-pro", "--size", "1920x1080", "--seconds", "20", "--json"])
     assert code == 0
     assert '"seconds": 20' in capsys.readouterr().out
+
+
+def test_a_dated_snapshot_is_a_model_with_its_base_models_options_and_price(service) -> None:
+    from widget_helpers import finish
+
+    request = GenerationRequest("p", "sora-2-pro-2025-10-06", "1920x1080", 4)
+    validate_request(request)
+    assert request.cost == estimate_cost("sora-2-pro", "1920x1080", 4)
+    with pytest.raises(RequestInvalid, match="sora-2-2025-12-08"):
+        validate_request(GenerationRequest("p", "sora-3", "1280x720", 4))
+    record = finish(service, service.generate(GenerationRequest("p", "sora-2-2025-12-08", "1280x720", 4)).id)
+    assert (record.model, record.cost) == ("sora-2-2025-12-08", estimate_cost("sora-2", "1280x720", 4))
