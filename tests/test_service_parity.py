@@ -126,3 +126,24 @@ def test_lineage_survives_in_the_local_store_and_a_damaged_one_is_refused(tmp_pa
 
     (read,) = asyncio.run(go())
     assert read.is_unreadable and "lineage" in (read.error_message or "")
+
+
+def test_a_starting_image_file_and_a_character_together(service) -> None:
+    from soranb.request import ImageInput
+
+    source = completed(service)
+    character = service.create_character("Nova", service.media_path(source.video_key))
+    buffer = io.BytesIO()
+    Image.new("RGB", (1280, 720), (200, 20, 20)).save(buffer, format="PNG")
+    request = GenerationRequest(
+        "Nova in red",
+        "sora-2",
+        "1280x720",
+        4,
+        image=ImageInput("red.png", buffer.getvalue()),
+        characters=(character.id,),
+    )
+    done = finish(service, service.generate(request).id)
+    assert done.status == Status.COMPLETED and done.image_key
+    emulated = service.provider.emulator.table.get(done.openai_job_id)  # what the provider was sent
+    assert emulated.characters == ("Nova",) and emulated.reference is not None
