@@ -13,17 +13,25 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_SECONDS",
     "DEFAULT_SIZE",
+    "EXTENSION_SECONDS",
+    "MAX_CHARACTERS",
     "MAX_PROMPT_CHARS",
     "MODELS",
     "SECONDS",
+    "SNAPSHOTS",
     "ModelSpec",
+    "base_model",
     "estimate_cost",
     "model_spec",
     "parse_size",
 ]
 
 MAX_PROMPT_CHARS = 32_000
-SECONDS: tuple[int, ...] = (4, 8, 12)
+# The lengths a new video may have. The SDK's types (3.57) list 4, 8 and 12; OpenAI's later guide and
+# its own `sora` command line add 16 and 20.
+SECONDS: tuple[int, ...] = (4, 8, 12, 16, 20)
+EXTENSION_SECONDS: tuple[int, ...] = (4, 8, 12, 16, 20)  # the length of the segment an extension adds
+MAX_CHARACTERS = 2  # characters one video may feature
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class ModelSpec:
 _SORA2_720 = Decimal("0.10")
 _PRO_720 = Decimal("0.30")
 _PRO_1024 = Decimal("0.50")
+_PRO_1080 = Decimal("0.70")
 
 MODELS: dict[str, ModelSpec] = {
     "sora-2": ModelSpec(
@@ -60,9 +69,18 @@ MODELS: dict[str, ModelSpec] = {
             "720x1280": _PRO_720,
             "1792x1024": _PRO_1024,
             "1024x1792": _PRO_1024,
+            "1920x1080": _PRO_1080,
+            "1080x1920": _PRO_1080,
         },
         render_seconds_per_clip_second=30.0,
     ),
+}
+
+# Dated snapshots the API accepts under their own name (and echoes back): what each one is a version of.
+SNAPSHOTS: dict[str, str] = {
+    "sora-2-2025-10-06": "sora-2",
+    "sora-2-pro-2025-10-06": "sora-2-pro",
+    "sora-2-2025-12-08": "sora-2",
 }
 
 DEFAULT_MODEL = "sora-2"
@@ -71,11 +89,16 @@ DEFAULT_SECONDS = 4
 
 
 def model_spec(model: str) -> ModelSpec:
-    """The spec of a known model; KeyError names the ones that exist."""
+    """The spec of a known model (or of the model a dated snapshot is a version of); KeyError names them."""
     try:
-        return MODELS[model]
+        return MODELS[base_model(model)]
     except KeyError:
         raise KeyError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def base_model(model: str) -> str:
+    """The model a dated snapshot is a version of ('sora-2-2025-10-06' -> 'sora-2'); other names unchanged."""
+    return SNAPSHOTS.get(model, model)
 
 
 def parse_size(size: str) -> tuple[int, int]:

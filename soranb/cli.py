@@ -1,6 +1,11 @@
 """The `soranb` command: a thin shell over the same service the notebooks use.
 
     soranb generate PROMPT [--model --size --seconds --image PATH --fit crop|pad] [--wait] [--json]
+                    [--image-url URL | --image-file-id ID] [--character ID ...]
+    soranb extend ID PROMPT --seconds N [--wait] [--json]      (ID: a completed record)
+    soranb edit ID PROMPT [--wait] [--json]
+    soranb character create NAME VIDEO [--json]
+    soranb character show ID [--json]
     soranb wait [--timeout S] [--json]
     soranb list [--status S] [--model M] [--search TEXT] [--limit N] [--json]
     soranb delete ID
@@ -11,6 +16,7 @@
     soranb batch FILE [--dry-run] [--wait] [--key K] [--model --size --seconds] [--timeout S] [--json]
     soranb doctor [--allow-spend] [--json]
     soranb emulator [--host H] [--port P] [--speed N] [--fault NAME=RATE ...] [--latency-ms MS] [--api-key KEY]
+                    [--webhook-url URL ...] [--webhook-secret whsec_...]
 
 Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
 `--timeout` passed (they are kept; `soranb wait` resumes them).
@@ -66,13 +72,56 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt")
     gen.add_argument("--model", default=catalog.DEFAULT_MODEL, help=f"one of {', '.join(catalog.MODELS)}")
     gen.add_argument("--size", default=catalog.DEFAULT_SIZE, help="e.g. 1280x720 (the model decides which)")
-    gen.add_argument("--seconds", type=int, default=catalog.DEFAULT_SECONDS, help="4, 8 or 12")
+    gen.add_argument(
+        "--seconds",
+        type=int,
+        default=catalog.DEFAULT_SECONDS,
+        help=f"one of {', '.join(map(str, catalog.SECONDS))} (the model decides which)",
+    )
     gen.add_argument("--image", type=Path, help="starting image (JPEG, PNG or WebP)")
     gen.add_argument("--fit", choices=("crop", "pad"), help="fit a starting image of another size")
+    gen.add_argument("--image-url", help="starting image the provider fetches (https://...) or a data: URL")
+    gen.add_argument("--image-file-id", help="starting image already uploaded to the provider (file-...)")
+    gen.add_argument(
+        "--character",
+        action="append",
+        default=[],
+        metavar="ID",
+        help=f"feature this character (repeatable, at most {catalog.MAX_CHARACTERS}; see `soranb character`)",
+    )
     gen.add_argument("--wait", action="store_true", help="wait for the video and store it")
     gen.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
     gen.add_argument("--json", action="store_true", help="print the record as one JSON object")
     gen.set_defaults(command="generate", run=_generate)
+
+    for name, helptext in (("extend", "continue a completed video"), ("edit", "re-render a completed video")):
+        derive = sub.add_parser(name, help=helptext)
+        derive.add_argument("record_id", help="a completed record (see `soranb list`)")
+        derive.add_argument("prompt", help="what happens next" if name == "extend" else "what to change")
+        if name == "extend":
+            derive.add_argument(
+                "--seconds",
+                type=int,
+                required=True,
+                help=f"seconds to add: one of {', '.join(map(str, catalog.EXTENSION_SECONDS))}",
+            )
+        derive.add_argument("--wait", action="store_true", help="wait for the video and store it")
+        derive.add_argument("--timeout", type=float, default=None)
+        derive.add_argument("--json", action="store_true")
+        derive.set_defaults(command=name, run=_derive)
+
+    character = sub.add_parser("character", help="create or show a character for --character")
+    character.set_defaults(command="character", run=lambda _args: _usage(character))
+    csub = character.add_subparsers(title="character commands")
+    ccreate = csub.add_parser("create", help="make a character from a video file")
+    ccreate.add_argument("name")
+    ccreate.add_argument("video", type=Path)
+    ccreate.add_argument("--json", action="store_true")
+    ccreate.set_defaults(run=_character_create)
+    cshow = csub.add_parser("show", help="show a character")
+    cshow.add_argument("character_id")
+    cshow.add_argument("--json", action="store_true")
+    cshow.set_defaults(run=_character_show)
 
     wait = sub.add_parser("wait", help="finish every open job in the store")
     wait.add_argument("--timeout", type=float, default=None)
@@ -112,6 +161,18 @@ def _parser() -> argparse.ArgumentParser:
         help="accept only this bearer key (default: SORANB_EMULATOR_API_KEY, else any key; a request "
         "without one always gets 401)",
     )
+    emu.add_argument(
+        "--webhook-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send signed video.completed / video.failed events here (repeatable; or SORANB_EMULATOR_WEBHOOK_URLS)",
+    )
+    emu.add_argument(
+        "--webhook-secret",
+        metavar="whsec_...",
+        help="the secret events are signed with (better: SORANB_EMULATOR_WEBHOOK_SECRET, kept out of `ps`)",
+    )
     emu.set_defaults(command="emulator", run=_emulator)
     return parser
 
@@ -124,7 +185,17 @@ def _generate(args: argparse.Namespace) -> int:
             image = ImageInput(args.image.name, args.image.read_bytes())
         except OSError as exc:
             raise RequestInvalid("image", f"cannot read {args.image} ({exc.strerror}); check the path") from None
-    request = GenerationRequest(args.prompt, args.model, args.size, args.seconds, image=image, fit=args.fit)
+    request = GenerationRequest(
+        args.prompt,
+        args.model,
+        args.size,
+        args.seconds,
+        image=image,
+        fit=args.fit,
+        characters=tuple(args.character),
+        image_url=args.image_url,
+        image_file_id=args.image_file_id,
+    )
     request.prepared()  # bad input fails here, before any service starts
     with _open_service() as service:
         record = service.generate(request)  # a transient failure leaves it pending; the poller retries
@@ -137,6 +208,47 @@ def _generate(args: argparse.Namespace) -> int:
         if args.wait and record.is_open:
             return _timed_out([record], args.timeout)
         return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
+
+
+def _derive(args: argparse.Namespace) -> int:
+    """`soranb extend` / `soranb edit`: a new record made from a completed one."""
+    with _open_service() as service:
+        if args.command == "extend":
+            record = service.extend(args.record_id, args.prompt, args.seconds)
+        else:
+            record = service.edit(args.record_id, args.prompt)
+        if args.wait and record.is_open:
+            with _ProgressBar(service, sys.stderr, quiet=args.json):
+                (record,) = service.wait([record.id], timeout=args.timeout)
+        _print_records(service, [record], as_json=args.json, single=True)
+        if args.wait and record.is_open:
+            return _timed_out([record], args.timeout)
+        return 0 if record.status in (Status.COMPLETED, Status.PROCESSING) else 1
+
+
+def _character_create(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        made = service.create_character(args.name, args.video)
+    _print_character(made, as_json=args.json)
+    return 0
+
+
+def _character_show(args: argparse.Namespace) -> int:
+    with _open_service(poll=False) as service:
+        found = service.get_character(args.character_id)
+    _print_character(found, as_json=args.json)
+    return 0
+
+
+def _print_character(character: Any, *, as_json: bool) -> None:
+    data = {"id": character.id, "name": character.name, "created_at": character.created_at}
+    shown = "".join(c if c.isprintable() else "?" for c in character.name)  # a provider's text, not terminal codes
+    print(json.dumps(data) if as_json else f"{character.id}  {shown}")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def _wait(args: argparse.Namespace) -> int:
@@ -210,7 +322,14 @@ def _emulator(args: argparse.Namespace) -> int:
         overrides["state_dir"] = args.state_dir
     if args.api_key:
         overrides["api_key"] = args.api_key
-    config = EmulatorConfig.from_env(**overrides)
+    if args.webhook_url:
+        overrides["webhook_urls"] = tuple(args.webhook_url)
+    if args.webhook_secret:
+        overrides["webhook_secret"] = args.webhook_secret
+    try:
+        config = EmulatorConfig.from_env(**overrides)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     print(f"soranb emulator on http://{args.host}:{args.port}/v1 (speed x{config.speed:g})", file=sys.stderr)
     if warning := exposure_warning(args.host, config.api_key):
         print(warning, file=sys.stderr)

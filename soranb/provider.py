@@ -41,7 +41,7 @@ from .errors import (
 from .files import written_whole
 from .request import GenerationRequest
 
-__all__ = ["RETIREMENT_HINT", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
+__all__ = ["RETIREMENT_HINT", "Character", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
 
 # The SDK marks every videos call deprecated (the hosted API was retired on 2026-09-24). soranb knows, so
 # the warning is silenced for soranb's own calls only: a warning is attributed to the module that made
@@ -170,6 +170,29 @@ def _show(value: object) -> str:
     """A short, safe rendering of something a provider sent (for error messages)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+MAX_CHARACTER_VIDEO_BYTES = 50_000_000
+
+
+@dataclass(frozen=True)
+class Character:
+    """A provider's character (id, name, created_at), validated like a video object."""
+
+    id: str
+    name: str
+    created_at: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> Character:
+        if hasattr(raw, "model_dump"):
+            raw = raw.model_dump(mode="python", warnings=False)
+        if not isinstance(raw, Mapping):
+            raise ProviderAnswerInvalid(f"the provider sent {_show(raw)} where a character belongs")
+        name, created = raw.get("name"), _whole(raw.get("created_at"), 0, _MAX_TIMESTAMP)
+        if name is not None and not isinstance(name, str):
+            raise ProviderAnswerInvalid(f"the provider sent a character name {_show(name)} that is not text")
+        return cls(id=check_job_id(raw.get("id")), name=(name or "")[:200], created_at=created or 0)
 
 
 @dataclass(frozen=True)
@@ -306,7 +329,7 @@ class VideoProvider:
             started = time.time()
             try:
                 async with self._translated("create"):
-                    video = await self._create_client.videos.create(**_create_args(request))
+                    video = await self._create_call(request)
                 return ProviderJob.from_sdk(video)
             except (ProviderUnreachable, ProviderUnavailable) as exc:
                 self._log.warning(f"create: no answer ({exc}); looking for the job before retrying")
@@ -383,6 +406,69 @@ class VideoProvider:
         async with self._translated("remix", job_id=job_id):
             video = await self._create_client.videos.remix(job_id, prompt=prompt)
         return ProviderJob.from_sdk(video)
+
+    async def extend(self, job_id: str, prompt: str, seconds: int) -> ProviderJob:
+        """A new job: the completed video `job_id` followed by `seconds` more (never retried blindly)."""
+        check_job_id(job_id)
+        body = {"prompt": prompt, "seconds": str(seconds), "video": {"id": job_id}}
+        async with self._translated("extend", job_id=job_id):
+            video = await self._create_client.post("/videos/extensions", body=body, cast_to=openai.types.Video)
+        return ProviderJob.from_sdk(video)
+
+    async def edit(self, job_id: str, prompt: str) -> ProviderJob:
+        """A new job: the completed video `job_id` re-rendered as `prompt` says (never retried blindly)."""
+        check_job_id(job_id)
+        body = {"prompt": prompt, "video": {"id": job_id}}
+        async with self._translated("edit", job_id=job_id):
+            video = await self._create_client.post("/videos/edits", body=body, cast_to=openai.types.Video)
+        return ProviderJob.from_sdk(video)
+
+    async def create_character(self, name: str, video: Path) -> Character:
+        """A character made from a video file (at most `MAX_CHARACTER_VIDEO_BYTES`, sent under a neutral name)."""
+        size = video.stat().st_size
+        if size > MAX_CHARACTER_VIDEO_BYTES:
+            raise ProviderRejected(
+                f"{video.name} is {size / 1e6:.0f} MB; a character video may be "
+                f"{MAX_CHARACTER_VIDEO_BYTES // 1_000_000} MB at most"
+            )
+        data = await asyncio.to_thread(video.read_bytes)
+        async with self._translated("create character"):
+            made = await self._create_client.videos.create_character(
+                name=name, video=(f"character{video.suffix.lower()[:6]}", data, "video/mp4")
+            )
+        return Character.parse(made)
+
+    async def get_character(self, character_id: str) -> Character:
+        check_job_id(character_id)
+        async with self._translated("get character"):
+            found = await self._client.videos.get_character(character_id)
+        return Character.parse(found)
+
+    async def _create_call(self, request: GenerationRequest) -> Any:
+        """The one create request for `request`: an extension, an edit, a JSON create (a reference object
+        or characters) or the SDK's multipart create."""
+        source = request.source
+        if source is not None and source.kind == "extend":
+            check_job_id(source.job_id)
+            body: dict[str, Any] = {
+                "prompt": request.prompt,
+                "seconds": str(source.added_seconds),
+                "video": {"id": source.job_id},
+            }
+            return await self._create_client.post("/videos/extensions", body=body, cast_to=openai.types.Video)
+        if source is not None:
+            check_job_id(source.job_id)
+            body = {"prompt": request.prompt, "video": {"id": source.job_id}}
+            return await self._create_client.post("/videos/edits", body=body, cast_to=openai.types.Video)
+        args = _create_args(request)
+        characters = [{"id": c} for c in request.characters]
+        if request.image_url or request.image_file_id:
+            reference = {"image_url": request.image_url} if request.image_url else {"file_id": request.image_file_id}
+            body = {**args, "input_reference": reference, **({"characters": characters} if characters else {})}
+            return await self._create_client.post("/videos", body=body, cast_to=openai.types.Video)
+        if characters:  # the SDK's create has no parameter for them (yet): the API takes them as `characters[][id]`
+            args["extra_body"] = {"characters": characters}
+        return await self._create_client.videos.create(**args)
 
     async def download(self, job_id: str, variant: Variant, dest: Path) -> Path:
         """Stream one content variant to `dest`: never half a file, never all in RAM.

@@ -27,6 +27,7 @@ from .catalog import estimate_cost
 from .errors import InvalidTransition, RequestInvalid
 
 __all__ = [
+    "LINEAGE_KINDS",
     "OPEN_STATUSES",
     "UNREADABLE",
     "GenerationRecord",
@@ -34,6 +35,8 @@ __all__ = [
     "Status",
     "clean_note",
     "clean_tags",
+    "make_lineage",
+    "parse_lineage",
     "utcnow",
 ]
 
@@ -95,6 +98,7 @@ class GenerationRecord:
     image_filename: str | None = None
     error_message: str | None = None
     remixed_from: str | None = None  # record id of the source video
+    lineage: str | None = None  # '<extend|edit>:<record id>' of the video this one extends or edits
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -147,6 +151,8 @@ class GenerationRecord:
         values["metadata"] = dict(values.get("metadata") or {})
         values["tags"] = tuple(str(t) for t in values.get("tags") or ())  # as stored: checked when written
         values["favourite"] = bool(values.get("favourite") or False)
+        if values.get("lineage") is not None and parse_lineage(values["lineage"]) is None:
+            raise ValueError("lineage is not '<extend|edit>:<record id>'")
         return cls(**values)
 
     @classmethod
@@ -224,3 +230,23 @@ def clean_note(note: str | None) -> str | None:
     if len(text) > MAX_NOTE_CHARS:
         raise RequestInvalid("note", f"the note has {len(text):,} characters; shorten it to {MAX_NOTE_CHARS:,}")
     return text or None
+
+
+# -- lineage ---------------------------------------------------------------------------------------
+LINEAGE_KINDS = ("extend", "edit")
+_LINEAGE = re.compile(r"(extend|edit):([A-Za-z0-9_-]{1,64})")
+
+
+def make_lineage(kind: str, record_id: str) -> str:
+    """The `lineage` value of a record made by extending or editing record `record_id`."""
+    value = f"{kind}:{record_id}"
+    if parse_lineage(value) is None:
+        raise ValueError(f"not a lineage: {value!r}")
+    return value
+
+
+def parse_lineage(value: object) -> tuple[str, str] | None:
+    """(kind, source record id) of a lineage value, or None when it is not one (a damaged or hostile row)."""
+    if not isinstance(value, str) or (match := _LINEAGE.fullmatch(value)) is None:
+        return None
+    return match.group(1), match.group(2)

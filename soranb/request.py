@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Literal
 
-from .catalog import MAX_PROMPT_CHARS, MODELS, estimate_cost
+from .catalog import EXTENSION_SECONDS, MAX_CHARACTERS, MAX_PROMPT_CHARS, MODELS, SNAPSHOTS, base_model, estimate_cost
 from .errors import RequestInvalid
 from .images import FitMode, ImageInfo, fit_image, inspect_image
 
-__all__ = ["GenerationRequest", "ImageInput", "validate_request"]
+__all__ = ["GenerationRequest", "ImageInput", "SourceVideo", "validate_request"]
+
+_REF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a character or file id, as providers make them
+_DATA_URL = re.compile(r"data:image/(png|jpeg|webp);base64,[A-Za-z0-9+/=]+")
+MAX_IMAGE_URL_CHARS = 28 * 1024 * 1024  # a 20 MB image as base64
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """The provider's video a request extends or edits, and for an extension how many seconds it adds."""
+
+    kind: Literal["extend", "edit"]
+    job_id: str
+    added_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -31,10 +46,23 @@ class GenerationRequest:
     seconds: int = 4
     image: ImageInput | None = None
     fit: FitMode | None = None  # how to make a mismatched image fit; None: refuse it
+    characters: tuple[str, ...] = ()  # ids of characters the video features
+    image_url: str | None = None  # a starting image the provider fetches (https) or a data URL
+    image_file_id: str | None = None  # a starting image uploaded to the provider's Files API
+    source: SourceVideo | None = None  # extend or edit this video instead of creating one
 
     @property
     def cost(self) -> Decimal:
+        """The list price; an extension pays for the seconds it adds (`seconds` is the stitched total)."""
+        if self.source is not None and self.source.kind == "extend":
+            return estimate_cost(self.model, self.size, self.source.added_seconds)
         return estimate_cost(self.model, self.size, self.seconds)
+
+    @property
+    def sent_as_json(self) -> bool:
+        """Whether the provider call needs more than create's multipart form (a reference object,
+        characters, an extension or an edit)."""
+        return bool(self.characters or self.image_url or self.image_file_id or self.source)
 
     def problems(self) -> list[RequestInvalid]:
         """Every rule this request breaks, each saying what to change ([] when valid)."""
@@ -49,9 +77,10 @@ class GenerationRequest:
                     f"the prompt has {len(self.prompt):,} characters; shorten it to {MAX_PROMPT_CHARS:,}",
                 )
             )
-        spec = MODELS.get(self.model)
+        spec = MODELS.get(base_model(self.model))
         if spec is None:
-            found.append(RequestInvalid("model", f"unknown model {self.model!r}; choose {' or '.join(MODELS)}"))
+            names = ", ".join([*MODELS, *SNAPSHOTS])
+            found.append(RequestInvalid("model", f"unknown model {self.model!r}; choose one of {names}"))
         elif self.size not in spec.sizes:
             found.append(
                 RequestInvalid(
@@ -59,7 +88,9 @@ class GenerationRequest:
                 )
             )
         allowed = spec.seconds if spec else ()
-        if spec is not None and self.seconds not in allowed:
+        if self.source is not None:
+            found += self._source_problems()
+        elif spec is not None and self.seconds not in allowed:
             found.append(
                 RequestInvalid(
                     "seconds",
@@ -80,6 +111,48 @@ class GenerationRequest:
                             "choose 'crop' or 'pad' to fit it, or pick an image of that size",
                         )
                     )
+        found += self._reference_problems()
+        return found
+
+    def _source_problems(self) -> list[RequestInvalid]:
+        assert self.source is not None
+        found = []
+        if not _REF_ID.fullmatch(self.source.job_id):
+            found.append(
+                RequestInvalid(self.source.kind, "the source video has no valid job id; pick a completed video")
+            )
+        if self.source.kind == "extend" and self.source.added_seconds not in EXTENSION_SECONDS:
+            choices = ", ".join(map(str, EXTENSION_SECONDS))
+            found.append(
+                RequestInvalid("seconds", f"an extension adds {choices} seconds, not {self.source.added_seconds!r}")
+            )
+        return found
+
+    def _reference_problems(self) -> list[RequestInvalid]:
+        found = []
+        given = [
+            name
+            for name, value in (
+                ("image", self.image),
+                ("image URL", self.image_url),
+                ("image file id", self.image_file_id),
+            )
+            if value
+        ]
+        if len(given) > 1:
+            found.append(RequestInvalid("image", f"give one starting image, not {' and '.join(given)}"))
+        if self.image_url is not None and not (
+            len(self.image_url) <= MAX_IMAGE_URL_CHARS
+            and (self.image_url.startswith("https://") or _DATA_URL.fullmatch(self.image_url))
+        ):
+            found.append(RequestInvalid("image_url", "the image URL must be https://... or data:image/png;base64,..."))
+        if self.image_file_id is not None and not _REF_ID.fullmatch(self.image_file_id):
+            found.append(RequestInvalid("image_file_id", f"{self.image_file_id[:40]!r} is not a file id (file-...)"))
+        if len(self.characters) > MAX_CHARACTERS:
+            found.append(RequestInvalid("characters", f"a video features at most {MAX_CHARACTERS} characters"))
+        for character in self.characters:
+            if not _REF_ID.fullmatch(character):
+                found.append(RequestInvalid("characters", f"{character[:40]!r} is not a character id (char_...)"))
         return found
 
     def image_info(self) -> ImageInfo | None:

@@ -46,8 +46,8 @@ from .errors import (
 from .events import EventBus, ServiceEvent
 from .images import FitMode, inspect_image
 from .leases import new_owner_id, sweep_dead_tmp
-from .records import GenerationRecord, Status, clean_note, clean_tags
-from .request import GenerationRequest, ImageInput
+from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
+from .request import GenerationRequest, ImageInput, SourceVideo
 from .schedule import PollSchedule
 from .store import build_store
 from .store.base import RecordQuery, Store, media_key
@@ -55,7 +55,7 @@ from .store.logged import LoggedStore
 from .variation import plan_variations
 
 if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
-    from .provider import VideoProvider
+    from .provider import Character, VideoProvider
     from .runner import JobRunner, PollReport
 
 __all__ = ["VideoService"]
@@ -231,6 +231,8 @@ class VideoService:
     # -- generating ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> GenerationRecord:
         """Store the request as a record and create its job; returns without waiting for the video."""
+        if request.sent_as_json:  # characters or a reference object: see `_submit_now`
+            return self._run(self._submit_now(request))
         return self._run(self._generate(request))
 
     def remix(self, record_id: str, prompt: str) -> GenerationRecord:
@@ -289,6 +291,71 @@ class VideoService:
             raise RequestInvalid("remix", "only a completed video can be remixed; pick one whose status is completed")
         request = GenerationRequest(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds)
         return await self._generate(request, remix_of=source)
+
+    # -- extend, edit, characters ------------------------------------------------------------
+    def extend(self, record_id: str, prompt: str, seconds: int) -> GenerationRecord:
+        """A new video: the completed one followed by `seconds` more, as `prompt` says."""
+        return self._run(self._derive("extend", record_id, prompt, seconds))
+
+    def edit(self, record_id: str, prompt: str) -> GenerationRecord:
+        """A new video: the completed one re-rendered with the change `prompt` describes."""
+        return self._run(self._derive("edit", record_id, prompt, 0))
+
+    def create_character(self, name: str, video: Path) -> Character:
+        """A character made from a video file; use its id in `GenerationRequest(characters=...)`."""
+        if not name.strip():
+            raise RequestInvalid("name", "the character's name is empty; give it a name")
+        if not Path(video).is_file():
+            raise RequestInvalid("video", f"{video} is not a file; give the path of a video")
+        return self._run(self.provider.create_character(name.strip(), Path(video)))
+
+    def get_character(self, character_id: str) -> Character:
+        return self._run(self.provider.get_character(character_id))
+
+    async def _derive(self, kind: str, record_id: str, prompt: str, added: int) -> GenerationRecord:
+        verb = "extended" if kind == "extend" else "edited"
+        source = await self.store.get(record_id)
+        if source.status != Status.COMPLETED or not source.openai_job_id:
+            raise RequestInvalid(kind, f"only a completed video can be {verb}; pick one whose status is completed")
+        seconds = source.seconds + added if kind == "extend" else source.seconds
+        video = SourceVideo("extend" if kind == "extend" else "edit", source.openai_job_id, added)
+        request = GenerationRequest(prompt, source.model, source.size, seconds, source=video)
+        return await self._submit_now(request, lineage=make_lineage(kind, source.id))
+
+    async def _submit_now(self, request: GenerationRequest, *, lineage: str | None = None) -> GenerationRecord:
+        """Store the record as pending and create its job at once, never leaving it pending.
+
+        The poller re-sends a pending record from its prompt, model, size and seconds alone, which
+        would make a plain video of an extension, an edit or a request with characters or a
+        reference object. So these are created here, under the poller's lock (its step never sees
+        the record before it is submitted), and one that gets no usable answer ends `failed` with
+        the reason instead of waiting.
+        """
+        prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
+        record = GenerationRecord(
+            prompt=prepared.prompt,
+            model=prepared.model,
+            size=prepared.size,
+            seconds=prepared.seconds,
+            lineage=lineage,
+            metadata={"characters": list(prepared.characters)} if prepared.characters else {},
+        )
+        if prepared.image is not None:
+            record = await self._store_image(record, prepared.image)
+        async with self.runner._lock:
+            record = await self.store.insert(record)
+            self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
+            self._emit("created", record)
+            record = await self.runner.submit(record, prepared, raise_errors=True)
+            if record.status == Status.PENDING:
+                reason = record.metadata.get("waiting_reason") or "no usable answer from the provider"
+                message = f"it could not be sent ({reason}); try again"
+                record = await self.store.update(
+                    record.id, {"status": Status.FAILED, "error_message": message}, expect_status=Status.PENDING
+                )
+                self._emit("failed", record, message)
+        self._poke()
+        return record
 
     async def _store_image(self, record: GenerationRecord, image: ImageInput) -> GenerationRecord:
         info = inspect_image(image.data)

@@ -30,11 +30,48 @@ def test_chromium_plays_the_emulator_mp4(served: Served) -> None:
             page.set_content(f'<video id="v" src="{url}" muted playsinline></video>')
             page.evaluate("document.getElementById('v').play()")
             page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=20_000)
-            width, height, duration, error = page.evaluate(
+            width, height, duration, error, audio_bytes = page.evaluate(
                 "(() => { const v = document.getElementById('v');"
-                " return [v.videoWidth, v.videoHeight, v.duration, v.error && v.error.code]; })()"
+                " return [v.videoWidth, v.videoHeight, v.duration, v.error && v.error.code,"
+                " v.webkitAudioDecodedByteCount]; })()"
             )
         finally:
             browser.close()
     assert (width, height, error) == (1280, 720, None)
     assert duration == pytest.approx(4.0, abs=0.1)
+    assert audio_bytes > 0  # Chromium decoded the AAC track: the clip has sound
+
+
+def test_chromium_plays_an_extended_video_with_sound(served: Served) -> None:
+    """An extension is one whole MP4 (source, then the new segment) that plays to its end, with sound."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with openai.OpenAI(base_url=served.base_url, api_key="sk-test", http_client=httpx2.Client(), max_retries=0) as sdk:
+        source = sdk.videos.create_and_poll(prompt="the first part", size="1280x720", seconds="4")
+        extended = sdk.post(
+            "/videos/extensions",
+            body={"prompt": "and then more", "seconds": "4", "video": {"id": source.id}},
+            cast_to=openai.types.Video,
+        )
+        extended = sdk.videos.poll(extended.id)
+    assert (extended.status, extended.seconds) == ("completed", "8")
+    url = f"{served.base_url}/videos/{extended.id}/content"
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright, executable)
+        try:
+            page = browser.new_page()
+            page.set_extra_http_headers({"Authorization": "Bearer sk-test"})
+            page.set_content(f'<video id="v" src="{url}" muted playsinline></video>')
+            page.evaluate("(() => { const v = document.getElementById('v'); v.currentTime = 6; v.play(); })()")
+            page.wait_for_function("document.getElementById('v').currentTime > 6.5", timeout=20_000)
+            duration, error, audio_bytes = page.evaluate(
+                "(() => { const v = document.getElementById('v');"
+                " return [v.duration, v.error && v.error.code, v.webkitAudioDecodedByteCount]; })()"
+            )
+        finally:
+            browser.close()
+    assert error is None
+    assert duration == pytest.approx(8.0, abs=0.1)
+    assert audio_bytes > 0

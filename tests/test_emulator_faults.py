@@ -185,8 +185,8 @@ async def test_one_log_line_per_request_without_secrets(make_emu: MakeEmu, caplo
             await emu.client.videos.retrieve("video_" + "2" * 48)
     lines = [r.getMessage() for r in caplog.records if r.name == "soranb.emulator"]
     assert len(lines) == 2
-    assert re.match(r"GET /v1/videos\?limit=5 200 [\d.]+ ms$", lines[0])
-    assert re.match(r"GET /v1/videos/video_2{48} 404 [\d.]+ ms$", lines[1])
+    assert re.match(r"GET /v1/videos\?limit=5 200 [\d.]+ ms req_[0-9a-f]{32}$", lines[0])
+    assert re.match(r"GET /v1/videos/video_2{48} 404 [\d.]+ ms req_[0-9a-f]{32}$", lines[1])
     assert "secret" not in caplog.text and "Bearer" not in caplog.text
 
 
@@ -219,7 +219,7 @@ async def test_raw_requests_json_body_and_missing_key(make_emu: MakeEmu) -> None
         assert no_prompt.status_code == 400
         assert no_prompt.json()["error"]["param"] == "prompt"
         assert no_prompt.json()["error"]["code"] == "missing_required_parameter"
-        created = await http.post("/videos", json={"prompt": BLOCKED, "seconds": 8}, headers=auth)
+        created = await http.post("/videos", json={"prompt": BLOCKED, "seconds": "8"}, headers=auth)
         assert created.status_code == 200
         assert created.json()["seconds"] == "8"
         assert set(created.json()) == {
@@ -304,9 +304,10 @@ async def test_a_huge_json_body_is_refused_while_it_streams_in(make_emu: MakeEmu
 
 async def test_a_json_body_under_the_limit_still_works(make_emu: MakeEmu) -> None:
     emu = await make_emu()
-    padded = {"prompt": "a calm sea", "model": "sora-2", "pad": " " * (MAX_JSON_BYTES // 2)}
+    padded = b'{"prompt": "a calm sea", "model": "sora-2"' + b" " * (MAX_JSON_BYTES // 2) + b"}"
+    headers = {"Authorization": "Bearer sk-x", "Content-Type": "application/json"}
     async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app), base_url=EMULATOR_BASE_URL) as http:
-        created = await http.post("/videos", json=padded, headers={"Authorization": "Bearer sk-x"})
+        created = await http.post("/videos", content=padded, headers=headers)
     assert created.status_code == 200
 
 

@@ -127,6 +127,7 @@ EXPECTED_COLUMNS = {
     "tags": "ARRAY",
     "favourite": "boolean",
     "note": "text",
+    "lineage": "text",
 }
 
 
@@ -480,6 +481,20 @@ def test_single_user_files_in_any_order_end_single_user(pg_server: PostgresServe
                 assert _snapshot(conn) == single, [p.name for p in order]
 
 
+def test_later_files_apply_anywhere_after_the_table_and_twice(pg_server: PostgresServer, hardened_db: str) -> None:
+    """A file added after the hardening, applied first (right after the table), before or after the
+    hardening, and again: always the state of the CLI's order."""
+    table = migration("create_video_generations")
+    hardened = _schema_snapshot(hardened_db)
+    with _db(pg_server, ()) as conninfo, psycopg.connect(conninfo) as conn:
+        for later in LATER:
+            rest = [p for p in LATER if p != later]
+            for order in ([later, *EARLY, migration(HARDENING)], [*EARLY, later, migration(HARDENING)]):
+                with conn.transaction(force_rollback=True):
+                    _apply_in(conn, [table, *order, *rest, later])
+                    assert _snapshot(conn) == hardened, [p.name for p in order]
+
+
 def test_hardening_before_the_table_refuses_and_says_what_to_apply(fresh_db: str) -> None:
     with pytest.raises(psycopg.errors.RaiseException, match=r"20250601120000_create_video_generations\.sql first"):
         apply_sql(fresh_db, migration(HARDENING))
@@ -701,3 +716,18 @@ def test_the_tags_file_keeps_rows_and_opens_nothing(pg_server: PostgresServer) -
         with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conninfo, "anon") as anon:
             anon.rows("select tags from public.video_generations")
         assert _rows(conninfo, "select tags from public.video_generations where id = %s", (row_b,)) == [([],)]
+
+
+def test_lineage_holds_only_its_shape_and_stays_per_user(two_users: tuple[str, str, str, str, str]) -> None:
+    conninfo, ada, bob, ada_row, _bob_row = two_users
+    with as_role(conninfo, "authenticated", ada) as ada_tx:
+        assert (
+            ada_tx.count(
+                "update public.video_generations set lineage = %s where id = %s", (f"extend:{ada_row}", ada_row)
+            )
+            == 1
+        )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            ada_tx.count("update public.video_generations set lineage = '<b>x</b>' where id = %s", (ada_row,))
+    with as_role(conninfo, "authenticated", bob) as bob_tx:
+        assert bob_tx.count("update public.video_generations set lineage = 'edit:x' where id = %s", (ada_row,)) == 0

@@ -237,7 +237,7 @@ def partial_double(pg_server: PostgresServer, tmp_path: Path) -> Iterator[Callab
 async def test_check_schema_names_the_migration_for_each_missing_piece(
     partial_double: Callable[[int], SupabaseDouble],
 ) -> None:
-    table, video_bucket, image_columns, image_bucket, soranb_columns, _hardening, tags = MIGRATIONS
+    table, video_bucket, image_columns, image_bucket, soranb_columns, _hardening, tags, lineage = MIGRATIONS[:8]
     assert sorted(p.name for p in migration_files()) == sorted(MIGRATIONS)
 
     async with opened(partial_double(0), public_buckets=False) as store:
@@ -261,6 +261,7 @@ async def test_check_schema_names_the_migration_for_each_missing_piece(
                 ("tags", tags),
                 ("favourite", tags),
                 ("note", tags),
+                ("lineage", lineage),
             ]
         ] + [f"bucket image_files is missing (or hidden from this key): apply supabase/migrations/{image_bucket}"]
         with pytest.raises(StoreCorrupt, match="check_schema"):

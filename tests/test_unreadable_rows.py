@@ -92,6 +92,7 @@ ROW: dict[str, Any] = {
     "tags": [],
     "favourite": False,
     "note": None,
+    "lineage": None,  # 20261126090100_add_lineage.sql
 }
 
 

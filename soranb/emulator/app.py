@@ -8,9 +8,12 @@ not be turned into a 500 answer.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import io
-import json
 import logging
+import secrets
 import shutil
 import tempfile
 import weakref
@@ -19,22 +22,32 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from soranb.catalog import MAX_PROMPT_CHARS, MODELS, parse_size
+from soranb.catalog import (
+    EXTENSION_SECONDS,
+    MAX_CHARACTERS,
+    MAX_PROMPT_CHARS,
+    MODELS,
+    SNAPSHOTS,
+    base_model,
+    parse_size,
+)
+from soranb.emulator.characters import CharacterTable, FileTable, probe_video
 from soranb.emulator.config import EmulatorConfig
 from soranb.emulator.faults import FaultMiddleware, FaultPicker
 from soranb.emulator.jobs import Job, JobTable
-from soranb.emulator.pipeline import ApiKeyCheck, Latency, RequestLog
+from soranb.emulator.params import MAX_JSON_BYTES, Field, Upload, read_body
+from soranb.emulator.pipeline import ApiKeyCheck, Latency, RequestId, RequestLog
 from soranb.emulator.render import SPRITESHEET_FILE, THUMBNAIL_FILE, VIDEO_FILE
+from soranb.emulator.webhooks import WebhookNotifier
 from soranb.emulator.wire import ApiError, error_response
 
-__all__ = ["EmulatorState", "create_app"]
+__all__ = ["MAX_JSON_BYTES", "EmulatorState", "create_app"]
 
 log = logging.getLogger("soranb.emulator")
 
@@ -43,7 +56,23 @@ API_DEFAULT_SIZE = "720x1280"  # the Videos API's own default (portrait), whatev
 API_DEFAULT_SECONDS = "4"
 POLL_HINT_MS = (250, 10_000)
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
-MAX_JSON_BYTES = 1024 * 1024  # a create or remix body is a prompt and a few fields: far below this
+MAX_VIDEO_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_CHARACTER_NAME = 80
+# What each endpoint accepts; anything else is a 400 that names it.
+_CREATE_FIELDS = {
+    "prompt": Field(text=True),
+    "model": Field(text=True),
+    "seconds": Field(text=True),
+    "size": Field(text=True),
+    "input_reference": Field(file=True, keys=("image_url", "file_id"), max_bytes=MAX_REFERENCE_BYTES),
+    "characters": Field(keys=("id",), many=True),
+}
+_VIDEO_REF = Field(file=True, keys=("id",), max_bytes=MAX_VIDEO_UPLOAD_BYTES)
+_EXTEND_FIELDS = {"prompt": Field(text=True), "seconds": Field(text=True), "video": _VIDEO_REF}
+_EDIT_FIELDS = {"prompt": Field(text=True), "video": _VIDEO_REF}
+_REMIX_FIELDS = {"prompt": Field(text=True)}
+_CHARACTER_FIELDS = {"name": Field(text=True), "video": Field(file=True, max_bytes=MAX_VIDEO_UPLOAD_BYTES)}
+_FILE_FIELDS = {"file": Field(file=True, max_bytes=MAX_REFERENCE_BYTES), "purpose": Field(text=True)}
 _REFERENCE_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 _VARIANTS = {
     "video": (VIDEO_FILE, "video/mp4"),
@@ -64,10 +93,20 @@ class EmulatorState:
         self.state_dir = config.state_dir or self._owned_dir
         assert self.state_dir is not None
         self.table = JobTable(config, self.state_dir)
+        self.characters = CharacterTable(self.state_dir / "characters", config.clock)
+        self.files = FileTable(self.state_dir / "files", config.clock)
+        self.uploads_dir = self.state_dir / "uploads"
+        self.webhooks: WebhookNotifier | None = None
+        if config.webhook_urls and config.webhook_secret:
+            self.webhooks = WebhookNotifier(
+                self.table, config.webhook_urls, config.webhook_secret, config.webhook_retry_delays
+            )
         self.faults = FaultPicker(config.faults, config.seed)
 
     def close(self) -> None:
-        """Stop rendering; remove the state folder if the emulator made it itself."""
+        """Stop webhooks and rendering; remove the state folder if the emulator made it itself."""
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.table.close()
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
@@ -80,6 +119,12 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         routes=[
             Route("/v1/videos", _create, methods=["POST"]),
             Route("/v1/videos", _list, methods=["GET"]),
+            Route("/v1/videos/extensions", _extend, methods=["POST"]),
+            Route("/v1/videos/edits", _edit, methods=["POST"]),
+            Route("/v1/videos/characters", _create_character, methods=["POST"]),
+            Route("/v1/videos/characters/{character_id}", _get_character, methods=["GET"]),
+            Route("/v1/files", _create_file, methods=["POST"]),
+            Route("/v1/files/{file_id}", _get_file, methods=["GET"]),
             Route("/v1/videos/{video_id}", _retrieve, methods=["GET"]),
             Route("/v1/videos/{video_id}", _delete, methods=["DELETE"]),
             Route("/v1/videos/{video_id}/content", _content, methods=["GET"]),
@@ -95,7 +140,7 @@ class _EmulatorApp(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         state: EmulatorState = self.state.emulator
         inner = ApiKeyCheck(super().build_middleware_stack(), state.config.api_key)
-        return RequestLog(Latency(FaultMiddleware(inner, state.faults), state.config.latency_ms))
+        return RequestLog(RequestId(Latency(FaultMiddleware(inner, state.faults), state.config.latency_ms)))
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -103,21 +148,127 @@ class _EmulatorApp(Starlette):
 
 async def _create(request: Request) -> Response:
     state = _state(request)
-    fields, upload = await _read_create_body(request)
-    model = _text(fields, "model", API_DEFAULT_MODEL)
-    _check_model(state, model)
-    prompt = _check_prompt(fields.get("prompt"))
-    seconds = _text(fields, "seconds", API_DEFAULT_SECONDS)
-    allowed_seconds = [str(s) for s in MODELS[model].seconds]
+    body = await read_body(request, _CREATE_FIELDS)
+    model = _text(body, "model", API_DEFAULT_MODEL)
+    spec = MODELS[_check_model(state, model)]
+    prompt = _check_prompt(body.get("prompt"))
+    seconds = _text(body, "seconds", API_DEFAULT_SECONDS)
+    allowed_seconds = [str(s) for s in spec.seconds]
     if seconds not in allowed_seconds:
         raise ApiError(400, _invalid_value(seconds, allowed_seconds), param="seconds", code="invalid_value")
-    size = _text(fields, "size", API_DEFAULT_SIZE)
-    if size not in MODELS[model].sizes:
-        message = _invalid_value(size, list(MODELS[model].sizes), f" for model {model}")
+    size = _text(body, "size", API_DEFAULT_SIZE)
+    if size not in spec.sizes:
+        message = _invalid_value(size, list(spec.sizes), f" for model {model}")
         raise ApiError(400, message, param="size", code="invalid_value")
-    reference = _check_reference(upload, size) if upload is not None else None
-    job = state.table.create(model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference)
+    reference = None
+    given = body.get("input_reference")
+    if isinstance(given, Upload):
+        reference = _check_reference(given.data, size)
+    elif isinstance(given, dict):
+        reference = _reference_object(state, given, size)
+    characters = _check_characters(state, body.get("characters"))
+    job = state.table.create(
+        model=model, prompt=prompt, size=size, seconds=int(seconds), reference=reference, characters=characters
+    )
     return _video_response(state, job)
+
+
+async def _extend(request: Request) -> Response:
+    """A new job whose video is the source followed by a newly generated segment of `seconds`."""
+    state = _state(request)
+    body = await read_body(request, _EXTEND_FIELDS)
+    prompt = _check_prompt(body.get("prompt"))
+    seconds = body.get("seconds")
+    allowed = [str(s) for s in EXTENSION_SECONDS]
+    if seconds is None:
+        raise _missing("seconds")
+    if seconds not in allowed:
+        raise ApiError(400, _invalid_value(seconds, allowed), param="seconds", code="invalid_value")
+    source = await _source_video(state, body.get("video"), "extended")
+    job = state.table.create(
+        model=source.model,
+        prompt=prompt,
+        size=source.size,
+        seconds=source.seconds + int(seconds),
+        kind="extend",
+        source=source.path,
+        source_seconds=source.seconds,
+        source_video_id=source.video_id,
+        generated_seconds=int(seconds),
+    )
+    source.done()
+    return _video_response(state, job)
+
+
+async def _edit(request: Request) -> Response:
+    """A new job that re-renders the source video with the edit drawn in."""
+    state = _state(request)
+    body = await read_body(request, _EDIT_FIELDS)
+    prompt = _check_prompt(body.get("prompt"))
+    source = await _source_video(state, body.get("video"), "edited")
+    job = state.table.create(
+        model=source.model,
+        prompt=prompt,
+        size=source.size,
+        seconds=source.seconds,
+        kind="edit",
+        source=source.path,
+        source_seconds=source.seconds,
+        source_video_id=source.video_id,
+    )
+    source.done()
+    return _video_response(state, job)
+
+
+async def _create_character(request: Request) -> Response:
+    state = _state(request)
+    body = await read_body(request, _CHARACTER_FIELDS)
+    name = body.get("name")
+    if name is None:
+        raise _missing("name")
+    name = " ".join(str(name).split())
+    if not name or len(name) > MAX_CHARACTER_NAME:
+        message = f"Invalid 'name': expected 1 to {MAX_CHARACTER_NAME} characters."
+        raise ApiError(400, message, param="name", code="invalid_value")
+    video = body.get("video")
+    if video is None:
+        raise _missing("video")
+    if not isinstance(video, Upload) or await asyncio.to_thread(probe_video, video.data) is None:
+        message = "Invalid 'video': expected an uploaded video file (MP4, WebM or MOV) with at least one frame."
+        raise ApiError(400, message, param="video", code="invalid_video")
+    return JSONResponse(state.characters.create(name))
+
+
+async def _get_character(request: Request) -> Response:
+    state = _state(request)
+    character_id = request.path_params["character_id"]
+    character = state.characters.get(character_id)
+    if character is None:
+        message = f"Character with id '{character_id}' not found."
+        raise ApiError(404, message, param="character_id", code="character_not_found")
+    return JSONResponse(character)
+
+
+async def _create_file(request: Request) -> Response:
+    """A minimal Files API, so that `input_reference={"file_id": ...}` can name an uploaded image."""
+    state = _state(request)
+    body = await read_body(request, _FILE_FIELDS)
+    upload = body.get("file")
+    if not isinstance(upload, Upload):
+        raise _missing("file")
+    purpose = body.get("purpose")
+    if purpose is None:
+        raise _missing("purpose")
+    return JSONResponse(state.files.create(upload.data, upload.filename, str(purpose)))
+
+
+async def _get_file(request: Request) -> Response:
+    state = _state(request)
+    file_id = request.path_params["file_id"]
+    found = state.files.get(file_id)
+    if found is None:
+        raise ApiError(404, f"No such File object: {file_id}", param="id", code="file_not_found")
+    return JSONResponse(found)
 
 
 async def _retrieve(request: Request) -> Response:
@@ -197,14 +348,9 @@ async def _content(request: Request) -> Response:
 
 async def _remix(request: Request) -> Response:
     state = _state(request)
+    body = await read_body(request, _REMIX_FIELDS, multipart=False)
     source = _job(state, request.path_params["video_id"])
-    try:
-        body = await _json_body(request)
-    except ApiError as exc:
-        if exc.status == 413:
-            raise
-        raise ApiError(400, "The body must be a JSON object with a 'prompt'.") from None
-    prompt = _check_prompt(body.get("prompt") if isinstance(body, dict) else None)
+    prompt = _check_prompt(body.get("prompt"))
     _check_model(state, source.model)
     source_state = state.table.state(source)
     if source_state.status != "completed":
@@ -222,6 +368,7 @@ async def _remix(request: Request) -> Response:
         seconds=source.seconds,
         reference=reference,
         remixed_from_video_id=source.id,
+        kind="remix",
     )
     return _video_response(state, job)
 
@@ -257,50 +404,117 @@ def _poll_hint(wait_s: float | None) -> dict[str, str]:
     return {"openai-poll-after-ms": str(max(low, min(high, ms)))}
 
 
-async def _read_create_body(request: Request) -> tuple[dict[str, Any], bytes | None]:
-    """The create request's fields and the bytes of its input_reference upload (JSON or multipart)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "The body must be a JSON object.")
-        if "input_reference" in body:
-            raise ApiError(400, "Send input_reference as a file in a multipart form.", param="input_reference")
-        return body, None
-    fields: dict[str, Any] = {}
-    upload = None
-    async with request.form(max_files=1, max_fields=50) as form:  # closes the spooled upload files
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if key != "input_reference":
-                    raise ApiError(400, f"Unexpected file field '{key}'.", param=key)
-                upload = await value.read(MAX_REFERENCE_BYTES + 1)
-            elif key.startswith("input_reference"):
-                message = "The soranb emulator takes input_reference as an uploaded image file only."
-                raise ApiError(400, message, param="input_reference")
-            else:
-                fields[key] = value
-    return fields, upload
+class _Source:
+    """The video an extension or an edit starts from: its file, model, size and whole seconds."""
+
+    def __init__(self, path: Path, model: str, size: str, seconds: int, video_id: str | None) -> None:
+        self.path, self.model, self.size, self.seconds, self.video_id = path, model, size, seconds, video_id
+
+    def done(self) -> None:
+        """The job has its own copy: an uploaded source is removed (a video of ours stays)."""
+        if self.video_id is None:
+            self.path.unlink(missing_ok=True)
 
 
-async def _json_body(request: Request) -> Any:
-    """The parsed JSON body, read only up to `MAX_JSON_BYTES`: a huge body is refused with 413 while it
-    streams in, never held whole in memory (like an upload, which is capped the same way)."""
-    too_large = ApiError(413, f"The request body is larger than the {MAX_JSON_BYTES // 1024} KB this endpoint accepts.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_JSON_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
-        raise ApiError(400, "The body is not valid JSON.") from None
+async def _source_video(state: EmulatorState, video: object, verb: str) -> _Source:
+    """`video` as {"id": ...} (a completed video of ours) or an uploaded file (a size a model offers)."""
+    if video is None:
+        raise _missing("video")
+    if isinstance(video, dict):
+        video_id = video.get("id")
+        if not video_id:
+            raise _missing("video.id")
+        source = _job(state, str(video_id))
+        source_state = state.table.state(source)
+        if source_state.status != "completed":
+            message = f"Video {source.id} is {source_state.status}; only a completed video can be {verb}."
+            raise ApiError(400, message, param="video", code="invalid_state")
+        path = state.table.media_dir(source.id) / VIDEO_FILE
+        if not path.is_file():
+            raise ApiError(400, f"The content of video {source.id} has expired.", param="video", code="video_expired")
+        return _Source(path, base_model(source.model), source.size, source.seconds, source.id)
+    assert isinstance(video, Upload)
+    probed = await asyncio.to_thread(probe_video, video.data)
+    if probed is None:
+        message = "Invalid 'video': expected a video file (MP4, WebM or MOV) with at least one frame."
+        raise ApiError(400, message, param="video", code="invalid_video")
+    size, seconds = probed
+    model = next((name for name, spec in MODELS.items() if size in spec.sizes), None)
+    if model is None:
+        sizes = sorted({s for spec in MODELS.values() for s in spec.sizes})
+        message = f"Invalid 'video': it is {size}; supported sizes are {', '.join(sizes)}."
+        raise ApiError(400, message, param="video", code="invalid_video_size")
+    if not 1 <= seconds <= max(EXTENSION_SECONDS):
+        message = f"Invalid 'video': it lasts {seconds} s; upload 1 to {max(EXTENSION_SECONDS)} seconds."
+        raise ApiError(400, message, param="video", code="invalid_video_length")
+    state.uploads_dir.mkdir(parents=True, exist_ok=True)
+    path = state.uploads_dir / f"upload-{secrets.token_hex(8)}.mp4"  # our name: the client's is never a path
+    await asyncio.to_thread(path.write_bytes, video.data)
+    return _Source(path, model, size, seconds, None)
+
+
+def _check_characters(state: EmulatorState, given: object) -> tuple[str, ...]:
+    """The names of the characters a create names by id (at most MAX_CHARACTERS, each one known)."""
+    if given is None:
+        return ()
+    assert isinstance(given, list)
+    if len(given) > MAX_CHARACTERS:
+        message = f"Invalid 'characters': at most {MAX_CHARACTERS} characters per video, got {len(given)}."
+        raise ApiError(400, message, param="characters", code="array_above_max_length")
+    names = []
+    for n, item in enumerate(given):
+        character_id = item.get("id")
+        if not character_id:
+            raise _missing(f"characters[{n}].id")
+        character = state.characters.get(character_id)
+        if character is None:
+            message = f"Invalid 'characters[{n}].id': no character with id '{character_id}'."
+            raise ApiError(400, message, param=f"characters[{n}].id", code="character_not_found")
+        names.append(str(character["name"]))
+    return tuple(names)
+
+
+def _reference_object(state: EmulatorState, given: dict[str, str], size: str) -> tuple[bytes, str]:
+    """`input_reference` as {"file_id": ...} or {"image_url": ...}: a data URL, or an https URL that
+    the emulator never fetches (it answers as the API does for a URL it cannot reach)."""
+    if len(given) != 1:
+        message = "Invalid 'input_reference': give exactly one of 'image_url' or 'file_id'."
+        raise ApiError(400, message, param="input_reference", code="invalid_value")
+    if "file_id" in given:
+        file_id = given["file_id"]
+        data = state.files.read(file_id)
+        if data is None:
+            message = f"Invalid 'input_reference.file_id': no file with id '{file_id}'."
+            raise ApiError(400, message, param="input_reference.file_id", code="file_not_found")
+        return _check_reference(data, size)
+    url = given["image_url"]
+    param = "input_reference.image_url"
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        if not header.endswith(";base64") or not payload:
+            message = "Invalid 'input_reference.image_url': expected a base64 data URL (data:image/png;base64,...)."
+            raise ApiError(400, message, param=param, code="invalid_image_url")
+        if len(payload) > MAX_REFERENCE_BYTES * 4 // 3 + 4:
+            message = f"Invalid 'input_reference.image_url': larger than {MAX_REFERENCE_BYTES // (1024 * 1024)} MB."
+            raise ApiError(400, message, param=param)
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            message = "Invalid 'input_reference.image_url': the base64 data is damaged."
+            raise ApiError(400, message, param=param, code="invalid_image_url") from None
+        return _check_reference(data, size)
+    if url.startswith("https://"):
+        message = (
+            "Invalid 'input_reference.image_url': the image could not be downloaded from the URL. "
+            "(The soranb emulator never fetches URLs: send the image as a data URL, a file_id or an upload.)"
+        )
+        raise ApiError(400, message, param=param, code="invalid_image_url")
+    message = "Invalid 'input_reference.image_url': expected an https URL or a base64 data URL."
+    raise ApiError(400, message, param=param, code="invalid_image_url")
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError(400, f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
 
 
 def _text(fields: dict[str, Any], name: str, default: str) -> str:
@@ -310,12 +524,14 @@ def _text(fields: dict[str, Any], name: str, default: str) -> str:
     return str(value)
 
 
-def _check_model(state: EmulatorState, model: str) -> None:
-    if model in state.config.retired_models:
+def _check_model(state: EmulatorState, model: str) -> str:
+    """The catalog model `model` names (itself, or the model a dated snapshot is a version of)."""
+    if model in state.config.retired_models or base_model(model) in state.config.retired_models:
         message = f"The model `{model}` does not exist or you do not have access to it."
         raise ApiError(404, message, param="model", code="model_not_found")
-    if model not in MODELS:
-        raise ApiError(400, _invalid_value(model, list(MODELS)), param="model", code="invalid_value")
+    if base_model(model) not in MODELS:
+        raise ApiError(400, _invalid_value(model, [*MODELS, *SNAPSHOTS]), param="model", code="invalid_value")
+    return base_model(model)
 
 
 def _check_prompt(prompt: object) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from soranb.catalog import MODELS, parse_size
 from soranb.emulator.faults import check_faults, parse_faults
+from soranb.emulator.webhooks import check_webhook_secret, check_webhook_urls
 
 __all__ = ["ENV_PREFIX", "IN_PROCESS_SPEED", "EmulatorConfig"]
 
@@ -37,6 +38,9 @@ class EmulatorConfig:
     retired_models: frozenset[str] = frozenset()
     seed: int | None = None
     clock: Callable[[], float] = time.time
+    webhook_urls: tuple[str, ...] = ()  # endpoints that get signed video.completed / video.failed events
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)  # seconds between delivery attempts
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -50,6 +54,13 @@ class EmulatorConfig:
         object.__setattr__(self, "retired_models", frozenset(self.retired_models))
         if self.state_dir is not None:
             object.__setattr__(self, "state_dir", Path(self.state_dir))
+        object.__setattr__(self, "webhook_urls", check_webhook_urls(self.webhook_urls))
+        if self.webhook_secret is not None:
+            check_webhook_secret(self.webhook_secret)
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError(
+                f"webhook URLs need a secret to sign with: set --webhook-secret or {ENV_PREFIX}WEBHOOK_SECRET"
+            )
 
     def job_duration(self, model: str, size: str, seconds: int) -> float:
         """Wall seconds a job takes at this speed: the real service's pace, 1.5x for 1024p sizes."""
@@ -59,8 +70,9 @@ class EmulatorConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> EmulatorConfig:
-        """Read SORANB_EMULATOR_SPEED, _LATENCY_MS, _FAULTS, _MODERATION_WORDS, _API_KEY, _RETIRED_MODELS
-        (and _STATE_DIR, _SEED, _EXPIRES_AFTER_S); unset ones keep their defaults, `overrides` win."""
+        """Read SORANB_EMULATOR_SPEED, _LATENCY_MS, _FAULTS, _MODERATION_WORDS, _API_KEY, _RETIRED_MODELS,
+        _WEBHOOK_URLS (comma-separated), _WEBHOOK_SECRET (and _STATE_DIR, _SEED, _EXPIRES_AFTER_S); unset
+        ones keep their defaults, `overrides` win."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
 
@@ -97,6 +109,10 @@ class EmulatorConfig:
             values["api_key"] = api_key
         if (retired := get("RETIRED_MODELS")) is not None:
             values["retired_models"] = frozenset(_split(retired))
+        if (urls := get("WEBHOOK_URLS")) is not None:
+            values["webhook_urls"] = _split(urls)
+        if (secret := get("WEBHOOK_SECRET")) is not None:
+            values["webhook_secret"] = secret
         if (state_dir := get("STATE_DIR")) is not None:
             values["state_dir"] = Path(state_dir).expanduser()
         values.update(overrides)

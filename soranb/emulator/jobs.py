@@ -52,6 +52,11 @@ class Job:
     blocked: bool = False
     remixed_from_video_id: str | None = None
     reference: str | None = None  # file name of the backdrop image inside the job's media folder
+    kind: str = "create"  # "create", "remix", "extend" or "edit"
+    source: str | None = None  # file name of the source MP4 (extend, edit) inside the job's media folder
+    source_seconds: int = 0  # how much of `seconds` the source fills (extend)
+    source_video_id: str | None = None  # the video extended or edited, when it was one of ours
+    characters: tuple[str, ...] = ()  # names of the characters the video features
 
 
 @dataclass(frozen=True)
@@ -91,16 +96,30 @@ class JobTable:
         seconds: int,
         reference: tuple[bytes, str] | None = None,
         remixed_from_video_id: str | None = None,
+        kind: str = "create",
+        source: Path | None = None,
+        source_seconds: int = 0,
+        source_video_id: str | None = None,
+        characters: tuple[str, ...] = (),
+        generated_seconds: int | None = None,
     ) -> Job:
-        """Write a new job (and its reference image, as bytes and a file suffix) and start its render."""
+        """Write a new job (and its reference image, as bytes and a file suffix, or a copy of the source
+        video it extends or edits) and start its render. `generated_seconds` is the part that is new,
+        which decides how long the job takes (default: all of `seconds`)."""
         job_id = "video_" + secrets.token_hex(24)
-        reference_name = None
+        reference_name = source_name = None
+        media = self.media_dir(job_id)
         if reference is not None:
             data, suffix = reference
             reference_name = "reference" + suffix
-            media = self.media_dir(job_id)
             media.mkdir(parents=True, exist_ok=True)
             _write_atomic(media / reference_name, data)
+        if source is not None:  # a copy: the source may be deleted or expire while this job renders
+            source_name = "source.mp4"
+            media.mkdir(parents=True, exist_ok=True)
+            tmp = media / f".{source_name}.{secrets.token_hex(4)}.tmp"
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, media / source_name)
         blocked = any(word in prompt.lower() for word in self.config.moderation_words)
         job = Job(
             id=job_id,
@@ -109,11 +128,16 @@ class JobTable:
             size=size,
             seconds=seconds,
             created_ts=self.config.clock(),
-            duration=self.config.job_duration(model, size, seconds),
+            duration=self.config.job_duration(model, size, seconds if generated_seconds is None else generated_seconds),
             order_key=time.time_ns(),
             blocked=blocked,
             remixed_from_video_id=remixed_from_video_id,
             reference=reference_name,
+            kind=kind,
+            source=source_name,
+            source_seconds=source_seconds,
+            source_video_id=source_video_id,
+            characters=tuple(characters),
         )
         _write_atomic(self._job_path(job_id), json.dumps(asdict(job)).encode())
         if not blocked:
@@ -134,7 +158,9 @@ class JobTable:
         except (FileNotFoundError, ValueError):
             return None
         known = {f.name for f in fields(Job)}
-        job = Job(**{key: value for key, value in data.items() if key in known})
+        values = {key: value for key, value in data.items() if key in known}
+        values["characters"] = tuple(values.get("characters", ()))
+        job = Job(**values)
         self._cache[job_id] = job
         return job
 
@@ -261,7 +287,17 @@ class JobTable:
                 if self._render_marker(job) is not None:
                     return  # the other process finished between our first look and our lock
                 width, height = parse_size(job.size)
-                spec = RenderSpec(width, height, job.seconds, job.prompt, self.reference_path(job))
+                spec = RenderSpec(
+                    width,
+                    height,
+                    job.seconds,
+                    job.prompt,
+                    self.reference_path(job),
+                    source=self.media_dir(job.id) / job.source if job.source else None,
+                    source_seconds=job.source_seconds,
+                    edit=job.kind == "edit",
+                    characters=job.characters,
+                )
                 started = time.perf_counter()
                 marker: dict[str, Any]
                 try:
@@ -274,6 +310,8 @@ class JobTable:
                     log.exception("render of %s failed", job.id)
                     marker = {"error": type(exc).__name__}
                 _write_atomic(media / "rendered.json", json.dumps(marker).encode())
+                if job.source:  # the marker makes the render final: the source copy is never read again
+                    (media / job.source).unlink(missing_ok=True)
             finally:
                 lock.release()
             if not self._job_path(job.id).exists():  # deleted while rendering

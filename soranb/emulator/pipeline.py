@@ -1,4 +1,4 @@
-"""The request pipeline around the emulator's routes: request log, latency, API key.
+"""The request pipeline around the emulator's routes: request log, request id, latency, API key.
 
 They are plain ASGI wrappers rather than Starlette middleware so that they sit
 outside Starlette's error handling: the log must see a dropped connection leave
@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soranb.emulator.wire import error_response, mask_key
 
-__all__ = ["ApiKeyCheck", "Latency", "RequestLog"]
+__all__ = ["ApiKeyCheck", "Latency", "RequestId", "RequestLog"]
 
 log = logging.getLogger("soranb.emulator")
 
@@ -47,6 +48,28 @@ class ApiKeyCheck:
             await error_response(401, message, code="invalid_api_key")(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class RequestId:
+    """An `x-request-id` on every answer (errors and injected faults included), as the API sends; the SDK
+    shows it as `_request_id`, and the request log names it so one can find a client's request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(16)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 class Latency:
@@ -87,4 +110,5 @@ class RequestLog:
             raise
         finally:
             ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %.1f ms", scope["method"], path, status, ms)
+            request_id = scope.get("state", {}).get("request_id", "-")
+            log.info("%s %s %s %.1f ms %s", scope["method"], path, status, ms, request_id)

@@ -7,27 +7,36 @@ and each frame is a crop of that canvas (a slow pan) plus a few cheap shapes
 (a bouncing dot, a progress bar, a time code). libx264 `ultrafast`, yuv420p and
 `+faststart` keep it fast and playable everywhere, Debian's Chromium included.
 
+Sora 2 clips have sound, so every MP4 has a mono AAC track: a tone whose pitch follows
+the dot's height (a steady hum under a source video's frames), made one video frame at a time.
+
+An extension starts with the frames of its source video and continues with a new segment; an
+edit is its source re-encoded with the edit's prompt drawn on every frame.
+
 Every file is written under a temporary name and renamed into place, so a
 reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import array
 import math
 import os
 import secrets
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
 from av.video.plane import VideoPlane
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-__all__ = ["FPS", "SPRITESHEET_FILE", "THUMBNAIL_FILE", "VIDEO_FILE", "RenderSpec", "render_media"]
+__all__ = ["AUDIO_RATE", "FPS", "SPRITESHEET_FILE", "THUMBNAIL_FILE", "VIDEO_FILE", "RenderSpec", "render_media"]
 
 FPS = 24
+AUDIO_RATE = 24_000  # mono AAC; plenty for a tone, and half the work of 48 kHz
+_AUDIO_LEVEL = 6000  # peak of the 16-bit tone: audible, far from clipping
 VIDEO_FILE = "video.mp4"
 THUMBNAIL_FILE = "thumbnail.webp"
 SPRITESHEET_FILE = "spritesheet.jpg"
@@ -47,6 +56,10 @@ class RenderSpec:
     prompt: str
     backdrop: Path | None = None
     fps: int = FPS
+    source: Path | None = None  # an MP4 whose frames come first (extend) or are re-drawn (edit)
+    source_seconds: int = 0  # how many of `seconds` the source fills when extending
+    edit: bool = False  # re-render the source with the prompt drawn in, instead of extending it
+    characters: tuple[str, ...] = ()  # names shown with the prompt
 
 
 def render_media(spec: RenderSpec, out_dir: Path) -> None:
@@ -66,14 +79,20 @@ def render_media(spec: RenderSpec, out_dir: Path) -> None:
             stream.width = spec.width
             stream.height = spec.height
             stream.pix_fmt = "yuv420p"
-            for index, frame in enumerate(_frames(spec)):
+            audio = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+            tone = _Tone(spec.fps)
+            for index, (frame, level) in enumerate(_video_frames(spec)):
                 if index == thumb_index:
                     thumbnail = frame.to_image()
                 if index in sprite_indices:
                     tiles[sprite_indices[index]] = _tile(frame.to_image())
                 for packet in stream.encode(frame):
                     container.mux(packet)
+                for packet in audio.encode(tone.next(level)):
+                    container.mux(packet)
             for packet in stream.encode():
+                container.mux(packet)
+            for packet in audio.encode():
                 container.mux(packet)
         assert thumbnail is not None
         _save_atomic(thumbnail, out_dir / THUMBNAIL_FILE, "WEBP", quality=80)
@@ -96,7 +115,75 @@ class _Planes:
         return cls(av.VideoFrame.from_image(image).reformat(format="yuv420p"))
 
 
-def _frames(spec: RenderSpec) -> Iterator[av.VideoFrame]:
+class _Tone:
+    """One video frame's worth of audio at a time: a sine whose pitch follows `level` (0..1), phase kept
+    continuous across frames so there are no clicks; `None` is a low steady hum."""
+
+    def __init__(self, fps: int) -> None:
+        self.samples = AUDIO_RATE // fps
+        self.phase = 0.0
+        self.pts = 0
+
+    def next(self, level: float | None) -> av.AudioFrame:
+        freq = 110.0 if level is None else 220.0 + 440.0 * level
+        step = 2 * math.pi * freq / AUDIO_RATE
+        phase, sin, n = self.phase, math.sin, self.samples
+        samples = array.array("h", [int(_AUDIO_LEVEL * sin(phase + step * k)) for k in range(n)])
+        self.phase = (phase + step * n) % (2 * math.pi)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=n)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self.pts
+        self.pts += n
+        return frame
+
+
+def _video_frames(spec: RenderSpec) -> Iterator[tuple[av.VideoFrame, float | None]]:
+    """Every frame of the video with the audio level it carries: the source's frames first (all of
+    them, with the prompt drawn in, for an edit), then the newly generated ones."""
+    if spec.source is None:
+        yield from _frames(spec)
+        return
+    total = spec.seconds * spec.fps
+    count = total if spec.edit else min(total, spec.source_seconds * spec.fps)
+    banner = None
+    if spec.edit:
+        font = ImageFont.load_default(size=max(14, min(spec.width, spec.height) // 24))
+        text = _wrap(f"EDIT: {spec.prompt}", font, spec.width * 4 // 5)[0]  # one line that fits the frame
+        banner = _text_patch(text, font)
+    shown = 0
+    last: av.VideoFrame | None = None
+    with av.open(str(spec.source)) as source:
+        for decoded in source.decode(video=0):
+            if shown >= count:
+                break
+            frame = decoded.reformat(width=spec.width, height=spec.height, format="yuv420p")
+            if banner is not None:
+                frame = _with_patch(frame, banner, spec.width // 20 & ~1, spec.height // 20 & ~1)
+            frame.pts = None
+            last = frame
+            shown += 1
+            yield frame, None
+    if last is None:
+        raise ValueError("the source video has no frames")
+    for _ in range(count - shown):  # a source shorter than it claims: hold its last frame
+        yield last, None
+    if total > count:
+        yield from _frames(replace(spec, seconds=spec.seconds - spec.source_seconds, source=None))
+
+
+def _with_patch(frame: av.VideoFrame, patch: _Planes, x: int, y: int) -> av.VideoFrame:
+    """A copy of `frame` with `patch` copied in at an even (x, y)."""
+    out = av.VideoFrame(frame.width, frame.height, "yuv420p")
+    strides = [plane.line_size for plane in out.planes]
+    planes = [bytearray(_cut(_Planes(frame), n, 0, plane)) for n, plane in enumerate(out.planes)]
+    _blit(planes, strides, patch, x, y)
+    for plane, data in zip(out.planes, planes, strict=True):
+        plane.update(bytes(data))
+    return out
+
+
+def _frames(spec: RenderSpec) -> Iterator[tuple[av.VideoFrame, float]]:
     """yuv420p frames cut from one wide canvas, panning left to right, with a dot, a progress bar and a
     time code. The canvas is converted to YUV once; each frame is row slices of it (even offsets keep
     the half-size chroma planes aligned), so no per-frame colour conversion or full-frame drawing."""
@@ -125,7 +212,7 @@ def _frames(spec: RenderSpec) -> Iterator[av.VideoFrame]:
         _blit(planes, strides, stamp, (width - short // 4) & ~1, (height - short // 10) & ~1)
         for plane, data in zip(frame.planes, planes, strict=True):
             plane.update(bytes(data))
-        yield frame
+        yield frame, 1 - cy / height
 
 
 def _cut(src: _Planes, n: int, left: int, dst: VideoPlane) -> bytes:
@@ -201,6 +288,7 @@ def _canvas(spec: RenderSpec, canvas_width: int) -> Image.Image:
     left = canvas_width - spec.width + margin  # always inside the visible window while panning
     text_width = spec.width - (canvas_width - spec.width) - 2 * margin
     lines = _wrap(spec.prompt, font, text_width - 2 * margin)
+    lines += [f"with {' '.join(name.split())[:40]}" for name in spec.characters]
     draw = ImageDraw.Draw(canvas, "RGBA")
     text = "\n".join(lines)
     box = draw.multiline_textbbox((left + margin, margin * 2), text, font=font, spacing=short // 80)

@@ -45,6 +45,7 @@ _COLUMNS = (
     "video_key", "thumbnail_key", "image_key", "image_filename", "error_message",
     "remixed_from", "metadata", "created_at", "updated_at",
     "tags", "favourite", "note",  # migration 1
+    "lineage",  # migration 2
 )  # fmt: skip
 _SCHEMA = """
 create table if not exists video_generations (
@@ -85,6 +86,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "alter table video_generations add column note text",
         "create index if not exists video_generations_favourite on video_generations (favourite) where favourite",
     ),
+    # 2. lineage: '<extend|edit>:<record id>' of the video a record extends or edits
+    ("alter table video_generations add column lineage text",),
 )
 
 

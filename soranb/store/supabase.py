@@ -59,6 +59,7 @@ MIGRATION_IMAGE_BUCKET = "20250615090100_create_image_files_bucket.sql"
 MIGRATION_SORANB_COLUMNS = "20260110090000_soranb_job_columns.sql"
 MIGRATION_HARDENING = "20260110090100_harden_per_user.sql"
 MIGRATION_TAGS = "20261126090000_tags_favourite_note.sql"
+MIGRATION_LINEAGE = "20261126090100_add_lineage.sql"
 MIGRATIONS = (
     MIGRATION_TABLE,
     MIGRATION_VIDEO_BUCKET,
@@ -67,6 +68,7 @@ MIGRATIONS = (
     MIGRATION_SORANB_COLUMNS,
     MIGRATION_HARDENING,
     MIGRATION_TAGS,
+    MIGRATION_LINEAGE,
 )
 
 # record field -> column. The *_url columns hold store keys (their names come from the first schema).
@@ -91,6 +93,7 @@ _FIELD_COLUMNS = {
     "tags": "tags",
     "favourite": "favourite",
     "note": "note",
+    "lineage": "lineage",
 }
 _COLUMN_FIELDS = {column: name for name, column in _FIELD_COLUMNS.items()}
 _SELECT = ",".join(_FIELD_COLUMNS.values())
@@ -107,6 +110,7 @@ EXPECTED_COLUMNS: dict[str, str] = {
         for c in ("progress", "thumbnail_url", "remixed_from", "lease_owner", "lease_expires_at")
     },
     **{c: MIGRATION_TAGS for c in ("tags", "favourite", "note")},
+    "lineage": MIGRATION_LINEAGE,
 }
 
 _NO_ID = "00000000-0000-0000-0000-000000000000"  # an `in` filter that matches nothing
