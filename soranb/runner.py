@@ -245,6 +245,14 @@ class JobRunner:
         return record
 
     async def _submit_pending(self, record: GenerationRecord) -> GenerationRecord:
+        if record.metadata.get("submit_once"):  # an extend, edit or reference the store's fields cannot rebuild
+            message = (
+                "it was stored but soranb stopped before sending it, and it cannot be sent again from the "
+                "history alone (an extend, edit, characters or an image reference): start it again"
+            )
+            if record.metadata.get("create_attempted_at"):
+                message += "; a job may have been made for it: check the provider's dashboard"
+            return await self._fail(record, message, expect=Status.PENDING)
         request = GenerationRequest(prompt=record.prompt, model=record.model, size=record.size, seconds=record.seconds)
         remix_of = None
         if record.remixed_from:

@@ -332,18 +332,24 @@ class VideoService:
         the reason instead of waiting.
         """
         prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
+        # `submit_once`: the poller must never re-send it from the store's fields (see JobRunner)
+        metadata: dict[str, Any] = {"submit_once": True}
+        if prepared.characters:
+            metadata["characters"] = list(prepared.characters)
         record = GenerationRecord(
             prompt=prepared.prompt,
             model=prepared.model,
             size=prepared.size,
             seconds=prepared.seconds,
             lineage=lineage,
-            metadata={"characters": list(prepared.characters)} if prepared.characters else {},
+            metadata=metadata,
         )
-        if prepared.image is not None:
-            record = await self._store_image(record, prepared.image)
-        async with self.runner._lock:
+        async with self.runner._lock, self._spend_lock:
+            (await self._budget()).check(prepared.cost)  # before anything is stored or sent
+            if prepared.image is not None:
+                record = await self._store_image(record, prepared.image)
             record = await self.store.insert(record)
+            self._session_spent += prepared.cost
             self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
             self._emit("created", record)
             record = await self.runner.submit(record, prepared, raise_errors=True)

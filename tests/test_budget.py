@@ -119,3 +119,17 @@ def test_soranb_budget_prints_spent_and_remaining(tmp_path, monkeypatch, capsys,
     assert json.loads(capsys.readouterr().out) == {"spent_usd": "0.80", "limit_usd": "1", "remaining_usd": "0.20"}
     assert main(["budget"]) == 0
     assert "spent today $0.80 · daily budget $1.00 · remaining $0.20" in capsys.readouterr().out
+
+
+def test_an_extension_over_the_budget_is_refused_before_anything_is_stored_or_sent(make_service, settings):
+    """Extend, edit and requests with characters take their own path to the provider: the guard is there too."""
+    from engine_helpers import drive
+
+    service = make_service(using=_with_budget(settings, SORANB_BUDGET_USD="1.00"))
+    source = service.generate(FOX)  # $0.40
+    drive(service)
+    stored, jobs = service.count_records(), len(emulator_jobs(service))
+    with pytest.raises(BudgetExceeded) as refused:
+        service.extend(source.id, "it runs on into the forest", 20)  # 20 more seconds: $2.00
+    assert "over" in str(refused.value)
+    assert service.count_records() == stored and len(emulator_jobs(service)) == jobs

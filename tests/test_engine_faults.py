@@ -595,3 +595,14 @@ def test_the_poller_and_a_direct_submit_in_one_service_never_create_twice(make_s
     poller.join(30)
     assert returned.id == pending.id and len(emulator_jobs(service)) == 1
     assert tamper.count("POST /v1/videos?") == 1
+
+
+def test_an_extension_left_pending_by_a_stopped_process_is_never_sent_as_a_plain_video(service):
+    """The store holds only prompt, model, size and seconds: re-sent from those, an extension would be a
+    different (billed) video. It ends failed, saying to start it again."""
+    left = GenerationRecord(prompt="the fox runs on", model="sora-2", size="1280x720", seconds=8)
+    source_id = "11111111-1111-4111-8111-111111111111"
+    left = dataclasses.replace(left, lineage=f"extend:{source_id}", metadata={"submit_once": True})
+    ended = beside_a_good_job(service, left)
+    assert ended.status == Status.FAILED and "start it again" in ended.error_message
+    assert [job.prompt for job in emulator_jobs(service)] == [FOX.prompt]
