@@ -258,8 +258,11 @@ class VideoService:
         )
         if record_id is not None:
             record = replace(record, id=record_id)
+        metadata = dict(metadata or {})
+        if request.image is not None and request.fit and inspect_image(request.image.data).size != request.size:
+            metadata["fit"] = request.fit  # shown on the card and in reports beside the starting image
         if metadata:
-            record = replace(record, metadata=dict(metadata))
+            record = replace(record, metadata=metadata)
         if remix_of is not None:
             record = replace(record, remixed_from=remix_of.id)
         async with self._spend_lock:  # check and store together: two requests never both fit the last dollar

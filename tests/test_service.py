@@ -311,6 +311,10 @@ def test_a_starting_image_is_fitted_stored_and_sent(service):
         assert stored.size == (1280, 720)
     (job,) = emulator_jobs(service)
     assert service.provider.emulator.table.reference_path(job) is not None
+    assert record.metadata["fit"] == "pad"  # the card and the report say how the image was made to fit
+    from soranb.report import record_meta_html
+
+    assert "(pad)" in record_meta_html(record)
 
 
 # -- delete and remix ------------------------------------------------------------------------------
