@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .checks import CHECKS, CheckResult
 from .debuglog import redact
 from .errors import SoranbError
-from .records import GenerationRecord, Status
+from .records import Status
 from .request import GenerationRequest
 from .store.base import RecordQuery
 
@@ -100,12 +100,6 @@ async def _schema(service: VideoService) -> tuple[str, str, str]:
     return "ok", "every expected column and media location is there", ""
 
 
-async def _mark_diagnostic(service: VideoService, record: GenerationRecord) -> GenerationRecord:
-    with contextlib.suppress(SoranbError):  # the mark only hides it; the check itself goes on
-        return await service.store.update(record.id, {"metadata": {**record.metadata, "diagnostic": True}})
-    return record
-
-
 async def _generation(service: VideoService, allow_spend: bool) -> tuple[str, str, str]:
     request = MINIMAL_REQUEST
     if service.provider_is_paid and not allow_spend:
@@ -115,12 +109,10 @@ async def _generation(service: VideoService, allow_spend: bool) -> tuple[str, st
             "run it with allow_spend=True to spend that",
             "",
         )
-    record = await service._generate(request)
-    # Marked as a diagnostic record, which the history hides: the check must not add "a calm blue sky"
-    # to the person's history. Marked again once finished, in case a poll step wrote over the first mark.
-    await _mark_diagnostic(service, record)
+    # Stored marked as a diagnostic record, which the history hides: the check must not add "a calm blue
+    # sky" to the person's history (every later change keeps the record's metadata).
+    record = await service._generate(request, metadata={"diagnostic": True})
     (record,) = await service._wait_for([record.id], _GENERATION_TIMEOUT_S)
-    record = await _mark_diagnostic(service, record)
     if record.status == Status.COMPLETED:
         return "ok", f"a {request.seconds} s {request.size} video was made and stored ({record.id})", ""
     if record.is_open:
