@@ -34,3 +34,13 @@ def service(settings):
     svc = VideoService(settings, autostart=False)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, settings):
+    """A fresh folder as the current one for the `soranb` command: offline, the machine's keys unset."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
+    return tmp_path

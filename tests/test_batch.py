@@ -170,16 +170,6 @@ def test_bad_requests_in_code_are_refused_before_anything_is_stored(service):
 # -- the command --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, settings):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
-    return tmp_path
-
-
 def test_soranb_batch_on_the_sora_cli_format(cli_env, sora_file, capsys):
     code = main(["batch", str(sora_file), "--dry-run"])
     out, err = capsys.readouterr()

@@ -11,16 +11,6 @@ import pytest
 from soranb.cli import main
 
 
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, settings):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
-    return tmp_path
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
 from labbrowser import launch, require_chromium
 
 from soranb.cli import main
@@ -15,16 +14,6 @@ from soranb.records import GenerationRecord
 from soranb.report_page import data_uri_thumbnail, report_page_html, video_link
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
-
-
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, settings):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
-    return tmp_path
 
 
 def _generate(capsys, prompt: str) -> dict:

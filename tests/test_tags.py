@@ -51,16 +51,6 @@ def test_a_note_too_long_is_refused_and_the_old_one_kept(service):
     assert service.get(record.id).note == "keep me"
 
 
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch, settings):
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SUPABASE_URL", "SORANB_PROVIDER", "SORANB_STORE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "pyproject.toml").write_text("")
-    monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
-    return tmp_path
-
-
 def test_tag_favourite_note_and_list_filters_from_the_cli(cli_env, capsys):
     ids = []
     for prompt in ("a fox at dawn", "a wolf at night"):
