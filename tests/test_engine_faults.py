@@ -208,16 +208,21 @@ def slow_videos(seconds: float):
     return rule
 
 
-def start_downloading(service: VideoService, tamper: Tamper, record: GenerationRecord) -> threading.Thread:
-    """A poll step on its own thread, returned once the record's video download has begun."""
-    wait_at_provider(service, record.id)
+def step_until_sent(service: VideoService, tamper: Tamper, request_text: str) -> threading.Thread:
+    """A poll step on its own thread, returned once it has sent a request containing `request_text`."""
     stepping = threading.Thread(target=service.poll_once)
     stepping.start()
     deadline = time.monotonic() + 30
-    while tamper.count("variant=video") == 0:
+    while tamper.count(request_text) == 0:
         assert time.monotonic() < deadline
-        time.sleep(0.02)
+        time.sleep(0.01)
     return stepping
+
+
+def start_downloading(service: VideoService, tamper: Tamper, record: GenerationRecord) -> threading.Thread:
+    """A poll step on its own thread, returned once the record's video download has begun."""
+    wait_at_provider(service, record.id)
+    return step_until_sent(service, tamper, "variant=video")
 
 
 def test_deleting_a_record_while_its_video_downloads_leaves_no_file(make_service, settings):
@@ -585,12 +590,7 @@ def test_the_poller_and_a_direct_submit_in_one_service_never_create_twice(make_s
     service, tamper = tampered(make_service, slow_create)
     pending = GenerationRecord(prompt=FOX.prompt, model=FOX.model, size=FOX.size, seconds=FOX.seconds)
     service._run(service.store.insert(pending))
-    poller = threading.Thread(target=service.poll_once)
-    poller.start()
-    deadline = time.monotonic() + 30
-    while tamper.count("POST /v1/videos?") == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    poller = step_until_sent(service, tamper, "POST /v1/videos?")
     returned = service._run(service.runner.submit(pending, FOX, raise_errors=True))  # while the poller creates
     poller.join(30)
     assert returned.id == pending.id and len(emulator_jobs(service)) == 1
