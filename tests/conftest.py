@@ -44,3 +44,17 @@ def cli_env(tmp_path, monkeypatch, settings):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SORANB_EMULATOR_SPEED", str(settings.emulator_speed))
     return tmp_path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs: a disk that really fills up (needs root, as CI has)."""
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()}); CI runs as root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -91,20 +91,6 @@ async def test_a_full_disk_a_read_only_file_and_damage_are_told_apart_by_error_c
     await store.close()
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MB tmpfs: a disk that really fills up (needs root, as CI has)."""
-    import subprocess
-
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()}); CI runs as root")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 async def test_a_really_full_disk_is_called_full_never_damaged_and_nothing_is_lost(small_disk):
     from soranb.errors import StoreWriteFailed
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
+import shutil
 import threading
 import time
 
@@ -263,19 +263,17 @@ def test_a_retired_model_is_named_plainly(make_service):
     assert service.list_records()[0].status == Status.FAILED
 
 
-def test_a_full_disk_keeps_the_job_open_until_there_is_room(service, tmp_path, monkeypatch):
+def test_a_full_disk_keeps_the_job_open_until_there_is_room(service, small_disk, monkeypatch):
     record = service.generate(FOX)
     wait_at_provider(service, record.id)
-    full = tmp_path / "full"
-    full.mkdir()
-    target = full / "video.mp4"
-    os.symlink("/dev/full", full / "video.mp4.part")  # every write there fails with ENOSPC
+    filler = small_disk / "filler"  # leave 32 KB: the video does not fit
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 32 * 1024))
     original = service.runner.tmp_path
-    monkeypatch.setattr(service.runner, "tmp_path", lambda suffix: target if suffix == ".mp4" else original(suffix))
+    monkeypatch.setattr(service.runner, "tmp_path", lambda suffix: small_disk / f"video{suffix}")
     service.poll_once()  # the full disk is this record's trouble: it stays open, and the log says what to do
     assert any("No space left" in e.message and "SORANB_DATA_DIR" in e.message for e in service.log.entries())
     assert service.get(record.id).status == Status.PROCESSING
-    assert not target.exists()  # nothing half-written left behind
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # nothing half-written left behind
     monkeypatch.setattr(service.runner, "tmp_path", original)
     drive(service)
     assert service.get(record.id).status == Status.COMPLETED

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from soranb.files import write_bytes_whole
 
 __all__ = ["CharacterTable", "FileTable", "probe_video"]
 
@@ -49,7 +50,7 @@ class FileTable:
     def create(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file_id = "file-" + secrets.token_hex(16)
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_bytes(self.folder / f"{file_id}.bin", data)
+        write_bytes_whole(self.folder / f"{file_id}.bin", data)
         found = {
             "id": file_id,
             "object": "file",
@@ -107,13 +108,4 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes(path, json.dumps(value).encode())
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_whole(path, json.dumps(value).encode())

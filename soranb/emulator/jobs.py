@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from soranb.catalog import parse_size
 from soranb.emulator.config import EmulatorConfig
 from soranb.emulator.render import RenderSpec, render_media
+from soranb.files import write_bytes_whole
 
 __all__ = ["Job", "JobState", "JobTable"]
 
@@ -113,7 +114,7 @@ class JobTable:
             data, suffix = reference
             reference_name = "reference" + suffix
             media.mkdir(parents=True, exist_ok=True)
-            _write_atomic(media / reference_name, data)
+            write_bytes_whole(media / reference_name, data)
         if source is not None:  # a copy: the source may be deleted or expire while this job renders
             source_name = "source.mp4"
             media.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,7 @@ class JobTable:
             source_video_id=source_video_id,
             characters=tuple(characters),
         )
-        _write_atomic(self._job_path(job_id), json.dumps(asdict(job)).encode())
+        write_bytes_whole(self._job_path(job_id), json.dumps(asdict(job)).encode())
         if not blocked:
             self.ensure_render(job)
         return job
@@ -309,7 +310,7 @@ class JobTable:
                         return  # deleted while rendering
                     log.exception("render of %s failed", job.id)
                     marker = {"error": type(exc).__name__}
-                _write_atomic(media / "rendered.json", json.dumps(marker).encode())
+                write_bytes_whole(media / "rendered.json", json.dumps(marker).encode())
                 if job.source:  # the marker makes the render final: the source copy is never read again
                     (media / job.source).unlink(missing_ok=True)
             finally:
@@ -347,12 +348,3 @@ def _valid_id(job_id: str) -> bool:
     """Ids come from URLs: only ever our own shape, so they are safe as file names."""
     hex_part = job_id.removeprefix("video_")
     return len(job_id) == 54 and job_id.startswith("video_") and all(c in "0123456789abcdef" for c in hex_part)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
