@@ -6,15 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import test_cli
 
 from soranb.catalog import MODELS, SECONDS, estimate_cost
 from soranb.cli import main
 from soranb.errors import RequestInvalid
 from soranb.request import GenerationRequest, validate_request
 from soranb.widgets import GenerationForm, Toasts
-
-cli_env = test_cli.cli_env  # the CLI in a fresh project folder, offline
 
 
 def test_requests_accept_16_and_20_seconds_and_1080p_on_sora_2_pro() -> None:

@@ -12,7 +12,6 @@ import av
 import test_cli
 from PIL import Image
 
-cli_env = test_cli.cli_env  # the CLI in a fresh project folder, offline
 run = test_cli.run
 
 
