@@ -26,10 +26,10 @@ class MediaHandler(AuthenticatedFileHandler):
         except ValueError:
             raise web.HTTPError(404) from None
 
-    def head(self, path: str) -> Any:  # type: ignore[override]
+    def head(self, path: str) -> Any:
         return super().head(self._checked(path))
 
-    def get(self, path: str, include_body: bool = True) -> Any:  # type: ignore[override]
+    def get(self, path: str, include_body: bool = True) -> Any:
         return super().get(self._checked(path), include_body=include_body)
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str:

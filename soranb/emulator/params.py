@@ -52,9 +52,10 @@ async def read_body(request: Request, fields: dict[str, Field], *, multipart: bo
     kind = content_type.split(";")[0].strip().lower()
     accepted = "multipart/form-data or application/json" if multipart else "application/json"
     if kind == "application/json":
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, f"The body must be a JSON object, but got {_kind(body)} instead.")
+        parsed = await json_body(request)
+        if not isinstance(parsed, dict):
+            raise ApiError(400, f"The body must be a JSON object, but got {_kind(parsed)} instead.")
+        body: dict[str, Any] = parsed
     elif kind == "multipart/form-data" and multipart:
         body = await _form_body(request, fields)
     elif kind == "application/x-www-form-urlencoded":

@@ -90,7 +90,7 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
             "<b>This was the live soranb app</b>; it needs a running kernel. Below is how it looked when it was "
             "first shown; the report at the end of the notebook holds the final state of the jobs.</div>"
         )
-        return note + self.header.value + self.form._static_html() + self.history._static_html()
+        return note + str(self.header.value) + self.form._static_html() + self.history._static_html()
 
     def _static_text(self) -> str:
         return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"

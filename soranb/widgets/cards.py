@@ -291,7 +291,7 @@ class RecordCard(widgets.VBox):
     @property
     def html(self) -> str:
         """Everything the card shows as HTML (what tests and the static view inspect)."""
-        return self.info.value + self.media.value
+        return str(self.info.value + self.media.value)
 
     def close_all(self) -> None:
         """Close the card, then the widgets it made (shared parts stay with their grid).

@@ -147,7 +147,7 @@ class Credentials(StaticReprMixin, widgets.VBox):
             field.value = ""
 
     def _static_html(self) -> str:
-        return self.intro.value + self.sources.value
+        return str(self.intro.value + self.sources.value)
 
     def _static_text(self) -> str:
         return f"Credentials: missing {', '.join(self.fields) or 'nothing'}"

@@ -293,7 +293,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         with self._lock:
             lines = [line for chunk in self._log_lines for line in chunk][-50:]
         log = f'<div class="soranb-log-static" style="font-family:monospace;font-size:11px">{"".join(lines)}</div>'
-        return check_results_html(rows) + "<h4>Debug log (last 50 lines)</h4>" + log + self.status_view.value
+        return check_results_html(rows) + "<h4>Debug log (last 50 lines)</h4>" + log + str(self.status_view.value)
 
     def _static_text(self) -> str:
         return "DiagnosticsPanel: " + ", ".join(f"{name} {row.status}" for name, row in self.rows.items())

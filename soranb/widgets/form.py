@@ -338,7 +338,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
 
     @property
     def asking_to_repeat(self) -> bool:
-        return self.repeat_box.layout.display != "none"
+        return bool(self.repeat_box.layout.display != "none")
 
     def load_from(self, record: GenerationRecord) -> None:
         """Put a record's prompt and options back in the form to edit and retry (a failed card calls this)."""

@@ -129,7 +129,7 @@ class Toasts(StaticReprMixin, widgets.VBox):
             self.children = tuple(shown[len(dropped) :])
             self._start_timer(toast)
         for old in dropped:
-            self.dismiss(old)  # type: ignore[arg-type]
+            self.dismiss(old)
         return toast
 
     def _start_timer(self, toast: Toast) -> None:
@@ -156,7 +156,7 @@ class Toasts(StaticReprMixin, widgets.VBox):
 
     def clear(self) -> None:
         for toast in list(self.children):
-            self.dismiss(toast)  # type: ignore[arg-type]
+            self.dismiss(toast)
 
     def close(self) -> None:
         for timer in list(getattr(self, "_timers", {}).values()):
