@@ -5,6 +5,8 @@
     DiagnosticsPanel checks, the live debug log, raw provider status
     Toasts           success/error notices; `guarded` makes sure no callback error is lost
     Credentials      type a missing key once, for this kernel only
+    VariationGrid    prompts x settings priced before Start, then a grid of live cards
+    CompareView      two to four finished videos played in sync, with their diff (loaded on first use)
 
 Each view also renders static HTML (its `text/html` fallback), so an executed
 notebook shared without a kernel still shows what happened.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -23,22 +25,37 @@ from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
 from .diagnostics import DiagnosticsPanel
 from .form import GenerationForm
+from .grid import VariationGrid
 from .history import HistoryGrid
 from .restart import restart_note
 from .toasts import Toasts, guarded
 
+if TYPE_CHECKING:
+    from .compare import CompareView
+
 __all__ = [
+    "CompareView",
     "Credentials",
     "DiagnosticsPanel",
     "GenerationForm",
     "HistoryGrid",
     "SoranbApp",
     "Toasts",
+    "VariationGrid",
     "app",
     "guarded",
     "keep_logs_out_of_cells",
     "restart_note",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`CompareView` loads anywidget, so it is imported when first used, not with every view."""
+    if name == "CompareView":
+        from .compare import CompareView
+
+        return CompareView
+    raise AttributeError(f"module 'soranb.widgets' has no attribute {name!r}")
 
 
 def keep_logs_out_of_cells() -> None:
