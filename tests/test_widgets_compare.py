@@ -1,0 +1,72 @@
+"""CompareView's Python side: which records, their URLs for the synced players, the diff, the limits."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from widget_helpers import XSS, insert_records, make_records
+
+from soranb.errors import RequestInvalid
+from soranb.records import Status
+from soranb.widgets import CompareView
+from soranb.widgets._base import media_src, state_json
+from soranb.widgets.compare import SyncedPlayers, diff_html
+
+
+@pytest.fixture
+def finished(service, settings):
+    records = make_records(5)
+    records[1] = dataclasses.replace(records[1], model="sora-2-pro", prompt="clip 0000 at dusk")
+    return insert_records(settings.data_dir, records)
+
+
+def test_it_shows_the_picked_records_in_order_from_ids_or_records(service, finished):
+    view = CompareView(service, [finished[2].id, finished[0].id])
+    assert view.record_ids == [finished[2].id, finished[0].id]
+    assert [v["src"] for v in view.players.videos] == [
+        media_src(service, finished[2].video_key),
+        media_src(service, finished[0].video_key),
+    ]
+    assert all(v["poster"] for v in view.players.videos)
+    assert isinstance(view.players, SyncedPlayers) and "export default" in view.players._esm
+    view.close()
+    assert CompareView(service, finished[:4]).record_ids == [r.id for r in finished[:4]]
+
+
+def test_two_to_four_different_videos_only(service, finished):
+    for picked in ([finished[0]], finished[:5], [finished[0], finished[0]], []):
+        with pytest.raises(RequestInvalid, match="pick"):
+            CompareView(service, picked)
+    with pytest.raises(RequestInvalid, match="no video with id"):
+        CompareView(service, [finished[0].id, "not-a-record"])
+
+
+def test_only_finished_videos(service, settings, finished):
+    (running,) = insert_records(settings.data_dir, make_records(1, status=Status.PROCESSING, prompt="still going"))
+    with pytest.raises(RequestInvalid, match=r"only finished videos.*still going 0000.*processing"):
+        CompareView(service, [finished[0].id, running.id])
+
+
+def test_the_diff_marks_what_differs_and_escapes_everything(service, finished):
+    view = CompareView(service, [finished[0], finished[1]])  # same size and length, other model and prompt
+    html = view.diff.value
+    changed = [row for row in html.split("<tr") if "soranb-diff-changed" in row]
+    assert len(changed) == 2 and "model" in changed[0] and "cost" in changed[1]
+    assert "<mark" not in html.split("<td>")[1]  # the first prompt's words are all in the second
+    assert '<mark class="soranb-diff-word">at</mark> <mark class="soranb-diff-word">dusk</mark>' in html
+    hostile = dataclasses.replace(finished[2], prompt=XSS + " <script>x()</script>")
+    html = diff_html([finished[0], hostile], lambda key: f"/media/{key}")
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;img" in html and "&lt;script&gt;" in html
+    assert "soranb-thumb" in html  # the static view has thumbnails
+    view.close()
+
+
+def test_labels_are_settings_only_and_no_unsafe_source_reaches_the_players(service, finished, monkeypatch):
+    monkeypatch.setattr("soranb.widgets.compare.media_src", lambda _s, key: "javascript:alert(1)")
+    view = CompareView(service, finished[:2])
+    assert [v["src"] for v in view.players.videos] == ["", ""]
+    assert view.players.videos[0]["label"] == "video 1: sora-2 1280x720 4 s"
+    assert "javascript:" not in state_json(view)
+    view.close()
