@@ -4,6 +4,7 @@
 
     service = get_service()                  # the one shared service of this kernel
     app(service)                             # form, notices and history in a notebook
+    VariationGrid(service)                   # prompts x settings, priced first, as a grid of live cards
     service.generate(GenerationRequest("a red fox running through snow", "sora-2", "1280x720", 4))
 
 The names below are the public surface (`__all__`, kept sorted by a test). Each is
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompareView",
     "Credentials",
     "DiagnosticsPanel",
     "GenerationForm",
@@ -27,6 +29,7 @@ __all__ = [
     "HistoryGrid",
     "RecordQuery",
     "Settings",
+    "VariationGrid",
     "__version__",
     "app",
     "check_results_html",
@@ -34,6 +37,7 @@ __all__ = [
     "get_service",
     "history_table_html",
     "media_src",
+    "plan_variations",
     "report_html",
     "restart_note",
     "start_batch",
@@ -42,6 +46,7 @@ __all__ = [
 
 # name -> the module that defines it
 _HOMES = {
+    "CompareView": "soranb.widgets",
     "Credentials": "soranb.widgets",
     "DiagnosticsPanel": "soranb.widgets",
     "GenerationForm": "soranb.widgets",
@@ -49,12 +54,14 @@ _HOMES = {
     "HistoryGrid": "soranb.widgets",
     "RecordQuery": "soranb.store.base",
     "Settings": "soranb.config",
+    "VariationGrid": "soranb.widgets",
     "app": "soranb.widgets",
     "check_results_html": "soranb.report",
     "esc": "soranb.report",
     "get_service": "soranb.session",
     "history_table_html": "soranb.report",
     "media_src": "soranb.jupyter",
+    "plan_variations": "soranb.variation",
     "report_html": "soranb.sharing",
     "restart_note": "soranb.widgets",
     "start_batch": "soranb.batch",
@@ -70,7 +77,17 @@ if TYPE_CHECKING:
     from soranb.session import get_service
     from soranb.sharing import report_html
     from soranb.store.base import RecordQuery
-    from soranb.widgets import Credentials, DiagnosticsPanel, GenerationForm, HistoryGrid, app, restart_note
+    from soranb.variation import plan_variations
+    from soranb.widgets import (
+        CompareView,
+        Credentials,
+        DiagnosticsPanel,
+        GenerationForm,
+        HistoryGrid,
+        VariationGrid,
+        app,
+        restart_note,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -44,10 +44,25 @@ def test_all_is_sorted_and_every_name_is_soranbs_own() -> None:
     assert set(soranb.__all__) <= set(dir(soranb))
 
 
-def test_the_notebooks_and_the_readme_use_only_exported_names() -> None:
-    used = [
-        pair for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) for pair in _soranb_imports(_code_of_notebook(nb))
+def _plain_soranb_imports(code: str) -> list[str]:
+    """Every `import soranb...` (a module, not a name from `soranb`) in the code."""
+    return [
+        alias.name
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.split(".")[0] == "soranb"
     ]
+
+
+def test_the_notebooks_and_the_readme_use_only_exported_names() -> None:
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    used = [pair for nb in notebooks for pair in _soranb_imports(_code_of_notebook(nb))]
+    assert used, "the notebooks import nothing from soranb"
+    for nb in notebooks:  # the notebooks teach `from soranb import ...` only, never a submodule
+        pairs = _soranb_imports(_code_of_notebook(nb))
+        assert [module for module, _ in pairs] == ["soranb"] * len(pairs), nb.name
+        assert _plain_soranb_imports(_code_of_notebook(nb)) == [], nb.name
     readme = _soranb_imports(_code_of_readme())
     assert readme, "the README shows no import from soranb"
     assert [module for module, _ in readme] == ["soranb"] * len(readme)  # the README teaches `from soranb import`

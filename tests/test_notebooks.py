@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -32,16 +33,43 @@ def _code_cells(nb: Any) -> list[Any]:
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+# What must never be in a stored expected output: it would differ on the next run or machine.
+UNSTABLE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-|video_[0-9a-f]{6}|\d{4}-\d\d-\d\d|\d\d:\d\d|/tmp/|/home/|soranb-data|IPY_MODEL_"
+)
+
+
+def _checked(cell: Any) -> bool:
+    return bool(cell.source.startswith(CHECKED))
+
+
 @pytest.mark.parametrize("name", CURATED)
-def test_committed_without_outputs(name: str) -> None:
+def test_committed_without_outputs_but_the_checked_cells(name: str) -> None:
+    """Only cells marked for nbval's output check carry outputs, and those do not depend on time or ids."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(nb)
     for cell in _code_cells(nb):
-        assert cell.outputs == [], f"{name}: a cell was saved with outputs"
-        assert cell.execution_count is None, f"{name}: a cell was saved with an execution count"
+        if not _checked(cell):
+            assert cell.outputs == [], f"{name}: a cell was saved with outputs"
+            assert cell.execution_count is None, f"{name}: a cell was saved with an execution count"
+            continue
+        assert cell.outputs, f"{name}: a checked cell has no expected output"
+        assert cell.execution_count is not None  # nbval skips a checked cell it thinks was never run
+        for out in cell.outputs:
+            assert out.output_type in ("stream", "execute_result"), out.output_type
+            text = out.get("text", "") + "".join(out.get("data", {}).values())
+            assert set(out.get("data", {})) <= {"text/plain", "text/html"}  # no widget view: its id changes
+            assert not UNSTABLE.search(text), f"{name}: a checked output depends on time, ids or paths: {text!r}"
     assert "widgets" not in nb.metadata, f"{name}: widget state was saved"
     # Without a kernelspec JupyterLab asks for a kernel instead of starting one.
     assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", CURATED)
+def test_each_notebook_has_output_checked_cells(name: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert [cell for cell in _code_cells(nb) if _checked(cell)]
 
 
 def test_every_notebook_in_the_folder_is_curated() -> None:
@@ -86,12 +114,29 @@ def test_executed_generate_is_small_and_embeds_no_video(executed_generate: tuple
         assert b"ftyp" not in base64.b64decode(usable + "=" * (-len(usable) % 4), validate=False)
 
 
+def _report(nb: Any) -> str:
+    """The HTML the report cell (cell tag `report`) left in an executed notebook."""
+    (cell,) = [cell for cell in _code_cells(nb) if "report" in cell.metadata.get("tags", [])]
+    return "".join(out.get("data", {}).get("text/html", "") for out in cell.outputs)
+
+
+def test_the_checked_cells_output_is_what_a_run_prints(executed_generate: tuple[Path, str]) -> None:
+    """The expected outputs nbval compares are the ones a fresh offline run gives."""
+    path, _ = executed_generate
+    committed = [c for c in _code_cells(nbformat.read(NOTEBOOKS / "generate.ipynb", as_version=4)) if _checked(c)]
+    executed = [c for c in _code_cells(nbformat.read(path, as_version=4)) if _checked(c)]
+    for expected, ran in zip(committed, executed, strict=True):
+        assert [o.get("text") or o.get("data") for o in ran.outputs] == [
+            o.get("text") or o.get("data") for o in expected.outputs
+        ]
+
+
 def test_executed_generate_ran_the_batch_and_the_report(executed_generate: tuple[Path, str]) -> None:
     path, _ = executed_generate
     nb = nbformat.read(path, as_version=4)
     outputs = [out for cell in _code_cells(nb) for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
-    report = "".join(out.get("data", {}).get("text/html", "") for out in _code_cells(nb)[-1].outputs)
+    report = _report(nb)
     assert "<b>3</b> generations" in report
     assert report.count("soranb-badge-completed") >= 3
     assert report.count('class="soranb-thumb" src="data:image/jpeg;base64,') >= 6  # read offline
@@ -144,3 +189,41 @@ def test_background_log_lines_never_land_in_a_cell(tmp_path: Path) -> None:
     streams = [out for cell in nb.cells for out in cell.outputs if out.output_type == "stream"]
     assert [out.text for out in streams if out.name == "stderr"] == []
     assert [out.text for out in streams if out.name == "stdout"] == ["next cell\n"]
+
+
+def test_papermill_runs_generate_headless_with_parameters(tmp_path: Path) -> None:
+    """`papermill notebooks/generate.ipynb out.ipynb -p ...`, offline: the report is of those parameters."""
+    out = tmp_path / "out.ipynb"
+    prompts = ["A kite over a windy beach", "A tram in the rain <at night>"]
+    env = dict(os.environ)
+    env.update(
+        {
+            "SORANB_DATA_DIR": str(tmp_path / "data"),
+            "SORANB_PROVIDER": "emulator",
+            "SORANB_STORE": "local",
+            "SORANB_EMULATOR_SPEED": "200",
+        }
+    )
+    env.pop("OPENAI_API_KEY", None)
+    notebook, cwd = str(NOTEBOOKS / "generate.ipynb"), str(NOTEBOOKS)
+    parameters = ["-p", "model", "sora-2-pro", "-p", "size", "720x1280", "-p", "seconds", "8"]
+    parameters += ["-p", "allow_spend", "True", "-y", json.dumps({"prompts": prompts})]
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", notebook, str(out), "--cwd", cwd, *parameters],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    nb = nbformat.read(out, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "sora-2-pro" in injected[0].source
+    printed = "".join(o.get("text", "") for c in _code_cells(nb) for o in c.outputs)
+    assert "2 videos, sora-2-pro 720x1280 8 s each: $4.80 at list prices" in printed
+    report = _report(nb)
+    assert "<b>2</b> generations" in report and report.count("soranb-badge-completed") >= 2
+    assert "A kite over a windy beach" in report and "A tram in the rain &lt;at night&gt;" in report
+    assert "<at night>" not in report
+    assert report.count('class="soranb-thumb" src="data:image/jpeg;base64,') >= 2  # reads offline
+    assert "/soranb/media/" not in report
