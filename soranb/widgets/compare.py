@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 MIN_COMPARED, MAX_COMPARED = 2, 4
+_PAD = ' style="padding:2px 8px;vertical-align:top"'
 _HERE = Path(__file__).resolve().parent
 
 
@@ -112,12 +113,12 @@ def diff_html(records: Sequence[GenerationRecord], url_for: Callable[[str], str]
         for n, r in enumerate(records, start=1)
     )
     prompts = _marked_prompts([r.prompt for r in records])
-    rows = [f'<tr class="soranb-diff-prompt"><th>prompt</th>{"".join(f"<td>{p}</td>" for p in prompts)}</tr>']
+    rows = [f'<tr class="soranb-diff-prompt"><th>prompt</th>{"".join(f"<td{_PAD}>{p}</td>" for p in prompts)}</tr>']
     for name in _settings(records[0]):
         values = [_settings(r)[name] for r in records]
         changed = len(set(values)) > 1
         mark = ' class="soranb-diff-changed" style="background:#fef3c7"' if changed else ""
-        cells = "".join(f"<td>{esc(v)}</td>" for v in values)
+        cells = "".join(f"<td{_PAD}>{esc(v)}</td>" for v in values)
         rows.append(f"<tr{mark}><th>{esc(name)}</th>{cells}</tr>")
     return (
         '<table class="soranb-diff" style="border-collapse:collapse;font-size:12px">'

@@ -343,9 +343,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         corner = " / ".join(filter(None, [" · ".join(varied[:-1]), varied[-1] if varied else ""]))
 
         def header(text: str, kind: str) -> widgets.HTML:
-            view = widgets.HTML(
-                f'<div class="soranb-grid-{kind}" style="font-weight:600;padding:4px">{esc(text)}</div>'
-            )
+            view = widgets.HTML(f'<div style="font-weight:600;padding:4px">{esc(text)}</div>')
             view.add_class(f"soranb-grid-{kind}")
             return view
 
