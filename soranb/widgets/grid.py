@@ -270,7 +270,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         try:
             self.start()
         except SoranbError as exc:  # e.g. the budget guard: said in the grid, not only in a toast
-            self._say(describe_exception(exc), ok=True)
+            self._say(describe_exception(exc), ok=False)
             raise
 
     def start(self) -> list[GenerationRecord] | None:
