@@ -129,7 +129,7 @@ def test_generate_notebook_in_jupyterlab(chromium: str, lab: tuple[LabServer, Pa
             open_notebook(page, server.url("lab/tree/generate.ipynb"))
             run_all_cells(page)
             page.locator(".soranb-prompt textarea").wait_for(state="visible", timeout=VIDEO_READY_MS)
-            wait_cells_done(page, 4)  # set-up, app, batch, report (which waits for the batch)
+            wait_cells_done(page, 6)  # set-up, app, parameters, price, batch, report (which waits for the batch)
             assert error_outputs(page) == []
 
             clicked = time.monotonic()
