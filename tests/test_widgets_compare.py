@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 from widget_helpers import XSS, insert_records, make_records
@@ -70,3 +72,13 @@ def test_labels_are_settings_only_and_no_unsafe_source_reaches_the_players(servi
     assert view.players.videos[0]["label"] == "video 1: sora-2 1280x720 4 s"
     assert "javascript:" not in state_json(view)
     view.close()
+
+
+def test_anywidget_loads_with_the_compare_view_only() -> None:
+    """The other views never pay for the compare view's browser module."""
+    code = (
+        "import sys, soranb.widgets; before = 'anywidget' in sys.modules; "
+        "from soranb import CompareView; print(before, 'anywidget' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True"]

@@ -5,7 +5,7 @@
     DiagnosticsPanel checks, the live debug log, raw provider status
     Toasts           success/error notices; `guarded` makes sure no callback error is lost
     Credentials      type a missing key once, for this kernel only
-    VariationGrid    prompts x settings priced before Start, then a grid of live cards
+    VariationGrid    prompts x settings priced before Start, then a grid of live cards (loaded on first use)
     CompareView      two to four finished videos played in sync, with their diff (loaded on first use)
 
 Each view also renders static HTML (its `text/html` fallback), so an executed
@@ -25,13 +25,13 @@ from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
 from .diagnostics import DiagnosticsPanel
 from .form import GenerationForm
-from .grid import VariationGrid
 from .history import HistoryGrid
 from .restart import restart_note
 from .toasts import Toasts, guarded
 
 if TYPE_CHECKING:
     from .compare import CompareView
+    from .grid import VariationGrid
 
 __all__ = [
     "CompareView",
@@ -50,11 +50,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """`CompareView` loads anywidget, so it is imported when first used, not with every view."""
+    """The explorer's views load on first use (`CompareView` brings anywidget): `import soranb.widgets` stays light."""
     if name == "CompareView":
         from .compare import CompareView
 
         return CompareView
+    if name == "VariationGrid":
+        from .grid import VariationGrid
+
+        return VariationGrid
     raise AttributeError(f"module 'soranb.widgets' has no attribute {name!r}")
 
 
