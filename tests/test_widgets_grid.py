@@ -60,6 +60,8 @@ def test_cells_follow_the_matrix_order_with_the_varied_settings_as_headers(servi
     assert kinds == ["head"] * 3 + ["head", "cell", "cell"] * 2
     assert "repeat(2," in grid.table.layout.grid_template_columns
     grid.close()
+    assert grid.comm is None and grid.table.comm is None
+    assert toasts.comm is not None  # toasts passed in belong to whoever passed them
 
 
 def test_a_combination_not_offered_is_a_cell_that_says_why(service, toasts):

@@ -139,7 +139,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self.service = service
         self.key = key
         self.recent = repeat_guard or RepeatGuard()
-        own_toasts = toasts is None
+        self._own_toasts = own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
         self._guard = guarded(self.toasts)
         self._lock = threading.RLock()
@@ -482,7 +482,8 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             for cell in cells:
                 cell.close_all()
             self._parts.close()
-        close_tree(self, keep=(self.toasts,) if hasattr(self, "toasts") else ())
+        shared = getattr(self, "toasts", None) if not getattr(self, "_own_toasts", True) else None
+        close_tree(self, keep=(shared,))  # toasts passed in belong to the app that passed them
 
     def _static_html(self) -> str:
         plan = self.plan
