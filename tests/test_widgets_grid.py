@@ -84,6 +84,8 @@ def test_a_grid_over_the_budget_is_refused_saying_how_much_before_anything_is_st
     env = {"SORANB_DATA_DIR": str(settings.data_dir), "SORANB_EMULATOR_SPEED": "240", "SORANB_BUDGET_USD": "2.00"}
     service = make_service(using=Settings.from_env(env, dotenv=False))
     grid = VariationGrid(service, toasts=toasts)
+    grid.prompts.value = "a fox in snow"
+    assert "Start costs $0.40. $1.60 of the budget will be left." in grid.cost_note.value
     two_by_two(grid)  # $3.20
     assert "$1.20 over" in grid.cost_note.value and "SORANB_BUDGET_USD" in grid.cost_note.value
     assert grid.start_button.disabled

@@ -240,7 +240,10 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             cost: Decimal = batch.cost
             text = f"{plan.describe()}{made}. Start costs {format_cost(cost)}."
             if batch.to_make:
-                self.service.budget().check(batch.cost, f"this grid of {len(batch.to_make)} video(s)")
+                budget = self.service.budget()
+                budget.check(cost, f"this grid of {len(batch.to_make)} video(s)")
+                if budget.remaining is not None:
+                    text += f" {format_cost(budget.remaining - cost)} of the budget will be left."
         except SoranbError as exc:
             self._say(describe_exception(exc), ok=False)
             return None
