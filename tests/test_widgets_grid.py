@@ -26,13 +26,13 @@ def two_by_two(grid: VariationGrid) -> None:
 
 def test_the_cost_of_the_whole_matrix_shows_before_anything_starts(service, toasts):
     grid = VariationGrid(service, toasts=toasts)
-    assert grid.start_button.disabled  # no prompt yet
     assert "type at least one prompt" in grid.cost_note.value
+    grid.start_button.click()  # nothing to make: it says so again, and nothing is stored
+    assert "type at least one prompt" in grid.cost_note.value and service.count_records() == 0
     two_by_two(grid)
     grid.seconds.value = (4, 8)
     # 2 prompts x 2 models x 2 lengths: sora-2 $0.40 + $0.80, pro $1.20 + $2.40, twice
     assert "8 video(s)" in grid.cost_note.value and "Start costs $9.60" in grid.cost_note.value
-    assert not grid.start_button.disabled
     assert service.count_records() == 0  # pricing stores nothing
     grid.close()
 
@@ -88,9 +88,7 @@ def test_a_grid_over_the_budget_is_refused_saying_how_much_before_anything_is_st
     assert "Start costs $0.40. $1.60 of the budget will be left." in grid.cost_note.value
     two_by_two(grid)  # $3.20
     assert "$1.20 over" in grid.cost_note.value and "SORANB_BUDGET_USD" in grid.cost_note.value
-    assert grid.start_button.disabled
-    grid.start_button.disabled = False  # a click that raced the refusal still spends nothing
-    grid.start_button.click()
+    grid.start_button.click()  # refused again, in the grid and in a toast; nothing stored or sent
     assert "$1.20 over" in grid.cost_note.value and "Traceback" not in grid.cost_note.value
     assert any("$1.20 over" in text for _kind, text in toasts.messages)
     assert service.count_records() == 0

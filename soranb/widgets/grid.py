@@ -196,7 +196,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         )
         for name, control in (("models", self.models), ("sizes", self.sizes), ("seconds", self.seconds)):
             control.add_class(f"soranb-vary-{name}")
-        self.start_button = widgets.Button(description="Start", icon="play", button_style="primary", disabled=True)
+        self.start_button = widgets.Button(description="Start", icon="play", button_style="primary")
         self.start_button.add_class("soranb-vary-start")
         self.start_button.on_click(self._guard(lambda _b: self._start_clicked()))
         self.new_takes = widgets.Checkbox(value=False, description="new takes (not the videos made before)")
@@ -251,10 +251,14 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         return cost
 
     def _say(self, text: str, *, ok: bool) -> None:
+        """The cost, or in red why Start would be refused.
+
+        Start itself stays enabled: a prompt typed and then Start clicked reaches the kernel as the
+        text's change and then the click, so a button disabled for "no prompt yet" would swallow that
+        click. Start checks everything again, and the service refuses before anything is stored.
+        """
         color = "#374151" if ok else "#b91c1c"
-        with hold(self.cost_note, self.start_button):
-            self.cost_note.value = f'<div class="soranb-vary-cost-text" style="color:{color}">{esc(text)}</div>'
-            self.start_button.disabled = not ok
+        self.cost_note.value = f'<div class="soranb-vary-cost-text" style="color:{color}">{esc(text)}</div>'
 
     def _load_controls(self, plan: VariationPlan) -> None:
         with hold(self.prompts, self.variants, self.models, self.sizes, self.seconds):
@@ -271,6 +275,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
     # -- start ------------------------------------------------------------------------------
     def _start_clicked(self) -> None:
         try:
+            self.price()  # what is refused is said before anything starts, and Start stops there
             self.start()
         except SoranbError as exc:  # e.g. the budget guard: said in the grid, not only in a toast
             self._say(describe_exception(exc), ok=False)
