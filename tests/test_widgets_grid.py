@@ -3,6 +3,9 @@ cells in matrix order, live updates reaching the right cell, one spend per doubl
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from engine_helpers import drive, emulator_jobs
 from widget_helpers import XSS
@@ -186,4 +189,33 @@ def test_compare_takes_two_to_four_finished_cells(service, toasts):
     view = grid.compare_view
     assert view is not None and view.record_ids == [grid.cells[2].record.id, grid.cells[3].record.id]
     assert view in grid.compare_box.children
+    grid.close()
+
+
+def test_a_finished_video_whose_urls_need_the_service_still_reaches_its_cell(service, toasts, monkeypatch):
+    """A signed URL cannot be asked for on the service's own thread: the cell is updated from another one."""
+    import soranb.widgets.grid as grid_module
+
+    real = grid_module.media_src
+    asked_on: list[str] = []
+
+    def sign(svc, key):
+        asked_on.append(threading.current_thread().name)
+        if threading.current_thread().name == "soranb-service":
+            raise RuntimeError("a service call from the service's own thread")
+        return real(svc, key)
+
+    monkeypatch.setattr(grid_module, "media_src", sign)
+    grid = VariationGrid(service, toasts=toasts)
+    grid.prompts.value = "a signed fox"
+    (record,) = grid.start() or []
+    drive(service)
+    deadline = time.monotonic() + 10
+    while grid.cells[0].card.record.status != Status.COMPLETED and time.monotonic() < deadline:
+        time.sleep(0.02)
+    card = grid.cells[0].card
+    assert card.record.id == record.id and card.record.status == Status.COMPLETED
+    assert '<video class="soranb-player"' in card.media.value
+    assert "soranb-service" in asked_on  # it was refused there, and asked again elsewhere
+    assert not grid.cells[0].compare.disabled
     grid.close()
