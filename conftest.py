@@ -3,6 +3,10 @@
 nbval starts each notebook's kernel while setting up the notebook's first cell, and the kernel
 inherits this process's environment at that moment. So the settings are put in place around that
 set-up only, and the test process itself (and other tests in the same run) keep theirs.
+
+The notebooks are committed without outputs, so a cell marked `# NBVAL_CHECK_OUTPUT` keeps what it
+must print in its metadata (`soranb.expected_outputs`); it is put where nbval compares before the
+cells run.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
 
 NOTEBOOK_ENV = {"SORANB_PROVIDER": "emulator", "SORANB_STORE": "local"}
@@ -46,3 +52,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for data_dir in _data_dirs.values():
         shutil.rmtree(data_dir, ignore_errors=True)
     _data_dirs.clear()
+
+
+def expected_outputs(cell: Any) -> list[Any] | None:
+    """The outputs a checked notebook cell must print, from its metadata; None for other cells."""
+    found = cell.get("metadata", {}).get("soranb", {}).get("expected_outputs")
+    return None if found is None else [nbformat.from_dict(out) for out in found]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        cell = getattr(item, "cell", None)  # nbval's notebook cell items
+        expected = expected_outputs(cell) if cell is not None else None
+        if expected is not None:
+            cell.outputs = expected
+            cell.execution_count = 1  # nbval compares only the cells it believes were run
