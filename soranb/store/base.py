@@ -66,6 +66,7 @@ class RecordQuery:
     ids: frozenset[str] | None = None  # only these record ids
     tags: frozenset[str] | None = None  # only records carrying every one of these tags
     favourite: bool | None = None  # True: only favourites; False: only the others
+    diagnostic: bool | None = None  # records a diagnostics check made (metadata.diagnostic is true); False: the others
     limit: int = 50
     offset: int = 0
     newest_first: bool = True

@@ -380,6 +380,9 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
     if query.favourite is not None:
         clauses.append("favourite = ?")
         params.append(int(query.favourite))
+    if query.diagnostic is not None:  # `case` first: a damaged metadata text is "not a diagnostic", not an error
+        marked = "(case when json_valid(metadata) then json_type(metadata, '$.diagnostic') end) is 'true'"
+        clauses.append(marked if query.diagnostic else f"not {marked}")
     return ("where " + " and ".join(clauses)) if clauses else "", params
 
 

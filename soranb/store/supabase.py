@@ -341,6 +341,11 @@ class SupabaseStore(Store):
             request = request.contains("tags", sorted(query.tags))  # `cs`, each tag quoted as an array element
         if query.favourite is not None:
             request = request.eq("favourite", "true" if query.favourite else "false")
+        if query.diagnostic is not None:  # jsonb containment: `metadata.diagnostic` is JSON true
+            marked = {"diagnostic": True}
+            request = (
+                request.contains("metadata", marked) if query.diagnostic else request.not_.contains("metadata", marked)
+            )
         return request
 
     async def delete(self, record_id: str) -> None:
