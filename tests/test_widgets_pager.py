@@ -1,16 +1,72 @@
-"""Diagnostics records are left out by one store query, in every store."""
+"""The history's pager: `page` is a traitlet that only ever names a page that exists, and the count
+("N records") and the pages come from one store query that leaves diagnostics records out."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
+import pytest
 from test_store_contract import store  # noqa: F401 - the same stores the contract runs on
 from widget_helpers import insert_records, make_records
 
 from soranb.records import GenerationRecord
+from soranb.request import GenerationRequest
 from soranb.store.base import RecordQuery, Store
+from soranb.widgets import HistoryGrid, Toasts
 
 DIAGNOSTIC = {"diagnostic": True}
+
+
+@pytest.fixture
+def toasts():
+    return Toasts(dismiss_after=None)
+
+
+def test_page_is_clamped_whoever_sets_it(service, settings, toasts):
+    insert_records(settings.data_dir, make_records(25))
+    grid = HistoryGrid(service, toasts=toasts, page_size=10)
+    assert grid.pages == 3
+    grid.page = 99
+    assert grid.page == 2
+    grid.page = -4
+    assert grid.page == 0
+    grid.go_to(7)
+    assert grid.page == 2 and "page 3 of 3" in grid.page_label.value and grid.next_button.disabled
+    assert len(grid.cards) == 5
+    grid.close()
+
+
+def test_a_shrinking_history_moves_the_page_back_to_one_that_exists(service, settings, toasts):
+    records = insert_records(settings.data_dir, make_records(25))
+    grid = HistoryGrid(service, toasts=toasts, page_size=10)
+    grid.go_to(2)
+    for record in records[:10]:  # another process deletes the oldest ten: there are two pages now
+        service.delete(record.id)
+    grid.reload()
+    assert grid.total == 15 and grid.page == 1
+    assert "page 2 of 2" in grid.page_label.value and len(grid.cards) == 5
+    grid.total = 0  # the observer validates the page again whenever the count changes
+    assert grid.page == 0
+    grid.close()
+
+
+def test_the_count_and_the_pages_leave_diagnostics_out_alike(service, settings, toasts):
+    mine = insert_records(settings.data_dir, make_records(13, prompt="mine"))
+    insert_records(settings.data_dir, make_records(3, prompt="soranb diagnostics", metadata=DIAGNOSTIC))
+    grid = HistoryGrid(service, toasts=toasts, page_size=13)
+    assert grid.total == 13 and grid.pages == 1 and "13 records" in grid.page_label.value
+    assert {c.record.id for c in grid.cards} == {r.id for r in mine}
+    assert grid.next_button.disabled  # no second page of hidden records
+    grid.close()
+
+
+def test_a_full_page_of_newest_diagnostics_still_shows_the_persons_records(service, settings, toasts):
+    mine = insert_records(settings.data_dir, make_records(2, prompt="mine"))
+    insert_records(settings.data_dir, make_records(4, prompt="soranb diagnostics", metadata=DIAGNOSTIC)[2:])
+    grid = HistoryGrid(service, toasts=toasts, page_size=2)
+    assert [c.record.id for c in grid.cards] == [r.id for r in reversed(mine)]
+    grid.close()
 
 
 async def _fill(target: Store) -> list[GenerationRecord]:
@@ -36,3 +92,26 @@ def test_a_damaged_metadata_text_is_not_a_diagnostic_and_breaks_no_query(service
         conn.execute("update video_generations set metadata = '{not json' where id = ?", (bad.id,))
     assert service.count_records(RecordQuery(diagnostic=False)) == 2
     assert service.count_records(RecordQuery(diagnostic=True)) == 0
+
+
+def test_an_event_that_arrives_after_a_reload_is_not_counted_twice(service, settings, toasts):
+    """Events reach the grid after the service call that caused them: a reload may already count them."""
+    records = insert_records(settings.data_dir, make_records(13))
+    grid = HistoryGrid(service, toasts=toasts, page_size=12)
+    grid.go_to(1)
+    gate = threading.Event()
+    grid._delivery.call(gate.wait, 10)  # the views' thread is busy: events wait behind this
+    service.generate(GenerationRequest("made while on page two"))
+    service.delete(records[0].id)  # the oldest, the one card on page two
+    grid.reload()  # the page, the count and the cards as the store has them now
+    assert grid.total == 13
+    gate.set()
+    assert grid.flush()
+    assert grid.total == 13 and "13 records" in grid.page_label.value
+
+    card = grid.card(records[1].id)  # now the one card on page two
+    card.delete_button.click()
+    card.confirm_button.click()  # the card's own delete, then the service's "deleted" event
+    assert grid.flush()
+    assert grid.total == 12 == service.count_records()  # not 11
+    grid.close()

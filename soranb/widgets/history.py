@@ -9,9 +9,11 @@ view after the first changed position of a box's `children`, and a re-created
 place on the page is its CSS `order`, a card that leaves the page is hidden and
 kept as a spare, and the next record to show reuses a spare card. Insert,
 delete, Reload and paging change only the cards whose record changed.
-Service events arrive on the service thread: they touch only the card of their
-record (a dict record id -> card) under a lock, and never call back into the
-service, which would wait on the very thread that is delivering the event.
+Service events are handed to the views' thread (`Delivery`: the kernel's loop, or
+one worker), in order; each touches only the card of its record (a dict record
+id -> card) under a lock. The page is a traitlet clamped by `@validate` against
+the page count, and the count comes from the store, with diagnostics records left
+out by the same query as the pages.
 """
 
 from __future__ import annotations
@@ -24,24 +26,29 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+import traitlets
 
 from ..catalog import MODELS
-from ..errors import RecordNotFound, SoranbError
+from ..errors import RecordNotFound
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status
 from ..report import format_cost, history_table_html
 from ..store.base import RecordQuery
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
+from .delivery import Delivery
 from .style import stylesheet
-from .toasts import Toasts, guarded, short_prompt
+from .toasts import Toasts, describe_exception, guarded, short_prompt
 
 __all__ = ["HistoryGrid"]
 
 
 def _is_diagnostic(record: GenerationRecord) -> bool:
-    """Made by a diagnostics check (hidden from the history; the check deletes it afterwards)."""
-    return isinstance(record.metadata, dict) and bool(record.metadata.get("diagnostic"))
+    """Made by a diagnostics check (hidden from the history; the check deletes it afterwards).
+
+    The same rule as `RecordQuery(diagnostic=False)` in both stores: `metadata.diagnostic` is JSON true.
+    """
+    return isinstance(record.metadata, dict) and record.metadata.get("diagnostic") is True
 
 
 class HistoryGrid(StaticReprMixin, widgets.VBox):
@@ -51,7 +58,11 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     record, by id). `on_retry(record)` is called by a failed card's "Edit and retry"
     (the app wires it to the form); without it that button is hidden.
     `search_delay_s`: the search box filters as you type, this long after the last key.
+    `page` (0-based) is always a page that exists: setting it clamps to `0 .. pages - 1`.
     """
+
+    page = traitlets.Int(0)
+    total = traitlets.Int(0)  # records matching the filters, diagnostics records left out
 
     def __init__(
         self,
@@ -74,8 +85,6 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.on_retry = on_retry
         self.search_delay_s = search_delay_s
         self.recent = repeat_guard or RepeatGuard()
-        self.page = 0
-        self.total = 0
         self._lock = threading.RLock()
         self._cards: dict[str, RecordCard] = {}  # shown, in page order
         self._spare: list[RecordCard] = []  # hidden, ready for the next record to show
@@ -87,8 +96,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._clock = clock
         self._search_timer: threading.Timer | None = None
         self._confirm_key: object = None  # a repeated remix the user was asked about
-        self._threads: list[threading.Thread] = []
         self._guard = guarded(self.toasts)
+        self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
 
         self.status_filter = widgets.Dropdown(
@@ -140,7 +149,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
         self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._delivery.wrap(self._on_event))
         self.reload()
 
     # -- queries ----------------------------------------------------------------------
@@ -154,6 +163,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             limit=self.page_size,
             offset=self.page * self.page_size,
             newest_first=bool(self.order.value),
+            diagnostic=False,
         )
 
     def _matches(self, record: GenerationRecord) -> bool:
@@ -167,6 +177,14 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.page_size))
+
+    @traitlets.validate("page")
+    def _clamp_page(self, proposal: dict[str, Any]) -> int:
+        return max(0, min(int(proposal["value"]), self.pages - 1))
+
+    @traitlets.observe("total")
+    def _page_still_exists(self, _change: dict[str, Any]) -> None:
+        self.page = self.page  # validated again against the new page count
 
     @property
     def cards(self) -> list[RecordCard]:
@@ -208,7 +226,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             timer.start()
 
     def go_to(self, page: int) -> None:
-        self.page = max(0, min(page, self.pages - 1))
+        self.page = page
         self.reload()
 
     def reload(self, fresh_urls: bool = False) -> None:
@@ -219,11 +237,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         """
         base = self.query()
         total = self.service.count_records(base)
-        pages = max(1, -(-total // self.page_size))
-        if self.page > pages - 1:
-            self.page = pages - 1
+        with self._lock:
+            self.total = total  # the page follows: a page past the end becomes the last one
         records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
-        records = [r for r in records if not _is_diagnostic(r)]
         open_records = self.service.list_records(RecordQuery.open_jobs())
         for record in records:
             self._prompts[record.id] = record.prompt
@@ -233,7 +249,6 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                     self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
         self._refresh_urls(records, force=fresh_urls)
         with self._lock:
-            self.total = total
             self._open_ids = {r.id for r in open_records}
             self._place(records)
             self._update_controls()
@@ -346,7 +361,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({format_cost(record.cost)})")
         return record
 
-    # -- events (service thread) ----------------------------------------------------------
+    # -- events (the views' thread, handed over by `Delivery`) ----------------------------
     def _on_event(self, event: ServiceEvent) -> None:
         record = event.record
         if record is None or event.kind == "log":
@@ -365,47 +380,31 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
                 self._update_controls()
                 return
             if event.kind == "deleted":
-                if self._remove_card(record.id) or self._matches(record):
+                if self._remove_card(record.id):
                     self.total = max(0, self.total - 1)
+                elif self._matches(record):  # on another page, or a reload already left it out: ask the store
+                    self.total = self.service.count_records(self.query())
             elif event.kind == "created":
                 if card is None and self._matches(record):
-                    self.total += 1
                     if self.page == 0 and self.order.value:
-                        try:
-                            self._insert_first(record)
-                        except RuntimeError:  # its URLs need a service call: not from the service's thread
-                            self._in_background(self.reload)
+                        self.total += 1
+                        self._insert_first(record)
+                    else:  # on another page, or a reload already counted it: ask the store
+                        self.total = self.service.count_records(self.query())
             elif card is not None:
-                try:
-                    card.update(record)
-                except RuntimeError:  # the URL needs a service call (e.g. a signed URL): not from its thread
-                    self._in_background(self._update_later, record)
+                card.update(record)
             if event.kind == "failed" and record.status == Status.FAILED:
                 reason = record.error_message or "the provider gave no reason"
                 retry = " Use Edit and retry on its card." if self.on_retry is not None else ""
                 self.toasts.error(f"“{short_prompt(record.prompt)}” failed: {reason}.{retry}")
             self._update_controls()
 
-    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
-        """Run `work` on a short-lived thread (off the service thread); `close` waits for it."""
-        thread = threading.Thread(target=self._guard(work), args=args, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the service events handed over so far are on screen (plain Python, tests).
 
-    def _update_later(self, record: GenerationRecord) -> None:
-        """Off the service thread: resolve the URLs a card needs, then show the record."""
-        try:
-            for key in (record.video_key, record.thumbnail_key):
-                if key:
-                    self.url_for(key)
-            with self._lock:
-                card = self._cards.get(record.id)
-                if card is not None:
-                    card.update(record)
-        except SoranbError as exc:
-            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {exc}")
-        except Exception as exc:
-            self.toasts.error(f"Could not show the video “{short_prompt(record.prompt)}”: {type(exc).__name__}")
+        In a kernel they show once the running cell ends (or while it awaits).
+        """
+        return self._delivery.flush(timeout)
 
     def _remove_card(self, record_id: str) -> bool:
         """Lock held: take a card off the page (hidden, kept as a spare); False when it was not shown."""
@@ -427,12 +426,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
+        delivery = getattr(self, "_delivery", None)
+        if delivery is not None:  # nothing handed over still runs against closed cards
+            delivery.close()
         timer = getattr(self, "_search_timer", None)
         if timer is not None:
             timer.cancel()
-        for thread in getattr(self, "_threads", []):  # a reload or URL lookup still finishing
-            if thread is not threading.current_thread():
-                thread.join(timeout=10)
         if hasattr(self, "_parts"):  # absent when __init__ failed early
             with self._lock:
                 cards, self._cards, self._spare, self._slots = list(self._slots), {}, [], []

@@ -18,11 +18,13 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 import ipywidgets as widgets
+import traitlets
 
 from ..debuglog import redact  # defence in depth: soranb's one redactor, also for unexpected errors
 from ..errors import RecordNotFound, SoranbError
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
+from .delivery import Delivery, Later
 
 __all__ = ["Toasts", "describe_exception", "guarded", "short_prompt"]
 
@@ -52,12 +54,13 @@ def describe_exception(exc: BaseException) -> str:
 
 
 class Toast(widgets.HBox):
-    """One notice: its text and a close ×."""
+    """One notice: its text and a close ×; `count` is how often it was shown (its text follows it)."""
+
+    count = traitlets.Int(1)
 
     def __init__(self, kind: Kind, message: str, on_close: Callable[[Toast], None]) -> None:
         self.kind = kind
         self.message = message
-        self.count = 1
         self.text = widgets.HTML(self._html())
         self.close_button = widgets.Button(description="×", tooltip="Dismiss", layout={"width": "32px"})
         self.close_button.on_click(lambda _b: on_close(self))
@@ -73,19 +76,22 @@ class Toast(widgets.HBox):
         times = f' <span class="soranb-toast-count">×{self.count}</span>' if self.count > 1 else ""
         return f'<span style="color:{_COLORS[self.kind]};font-weight:600">{mark}</span> {esc(self.message)}{times}'
 
+    @traitlets.observe("count")
+    def _show_count(self, _change: dict[str, Any]) -> None:
+        self.text.value = self._html()
+
     def again(self) -> None:
         """The same notice once more: one toast with a count, not a pile."""
         self.count += 1
-        self.text.value = self._html()
 
 
 class Toasts(StaticReprMixin, widgets.VBox):
     """A stack of notices; successes and information dismiss themselves after `dismiss_after`
     seconds (None: never), errors stay until their × is pressed.
 
-    `success`, `error` and `info` may be called from any thread (button callbacks on
-    the kernel thread, service events on the service thread); the children list
-    is only changed under a lock, and timers run as daemon threads.
+    `success`, `error` and `info` may be called from any thread; the children list
+    is only changed under a lock, and fades run on the views' thread (`Delivery`),
+    not on a thread per notice.
     """
 
     def __init__(self, dismiss_after: float | None = 5.0, max_shown: int = 6) -> None:
@@ -94,7 +100,8 @@ class Toasts(StaticReprMixin, widgets.VBox):
         self.dismiss_after = dismiss_after
         self.max_shown = max_shown
         self._lock = threading.RLock()
-        self._timers: dict[int, threading.Timer] = {}
+        self._delivery = Delivery()
+        self._timers: dict[int, Later] = {}
         self.history: list[tuple[Kind, str]] = []  # every notice shown, for tests and the static view
 
     # -- public -------------------------------------------------------------
@@ -139,10 +146,7 @@ class Toasts(StaticReprMixin, widgets.VBox):
             old.cancel()
         if self.dismiss_after is None or toast.kind == "error":
             return
-        timer = threading.Timer(self.dismiss_after, self.dismiss, args=(toast,))
-        timer.daemon = True
-        self._timers[id(toast)] = timer
-        timer.start()
+        self._timers[id(toast)] = self._delivery.call_later(self.dismiss_after, self.dismiss, toast)
 
     def dismiss(self, toast: Toast) -> None:
         """Remove one notice (idempotent; safe from any thread)."""
@@ -159,8 +163,9 @@ class Toasts(StaticReprMixin, widgets.VBox):
             self.dismiss(toast)
 
     def close(self) -> None:
-        for timer in list(getattr(self, "_timers", {}).values()):
-            timer.cancel()
+        delivery = getattr(self, "_delivery", None)
+        if delivery is not None:  # absent when __init__ failed early
+            delivery.close()
         close_tree(self)
 
     @property

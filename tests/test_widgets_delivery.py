@@ -1,0 +1,203 @@
+"""One hand-off from the service thread to the views: in order, on one thread, no thread per event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+import threading
+
+import pytest
+from widget_helpers import insert_records, make_records
+
+from soranb.errors import StoreError
+from soranb.records import Status
+from soranb.widgets import HistoryGrid, Toasts
+from soranb.widgets.delivery import Delivery, worker_loop
+
+
+class ThreadStarts:
+    """Counts `threading.Thread.start` calls while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = threading.Thread.start
+
+        def start(thread: threading.Thread) -> None:
+            self.count += 1
+            real(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+
+
+def test_events_from_many_threads_run_in_order_on_one_thread():
+    delivery = Delivery()
+    seen: list[tuple[int, str]] = []
+    order = threading.Lock()
+    handed: list[int] = []
+
+    def hand_over(n: int) -> None:
+        for _ in range(50):
+            with order:  # the order they were handed over in is the order they must run in
+                handed.append(len(handed))
+                delivery.call(lambda i: seen.append((i, threading.current_thread().name)), handed[-1])
+
+    threads = [threading.Thread(target=hand_over, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert delivery.flush()
+    assert [i for i, _ in seen] == list(range(400))
+    assert {name for _, name in seen} == {"soranb-views"}
+    delivery.close()
+
+
+def test_no_thread_is_started_per_event_or_per_toast(monkeypatch):
+    worker_loop()  # the one shared worker, started once
+    starts = ThreadStarts(monkeypatch)
+    delivery = Delivery()
+    toasts = Toasts(dismiss_after=0.001, max_shown=3)
+    for i in range(100):
+        delivery.call(lambda: None)
+        toasts.info(f"notice {i}")
+    assert delivery.flush()
+    toasts._delivery.flush()
+    assert starts.count == 0
+    toasts.close()
+
+
+def test_a_handler_that_raises_is_reported_and_later_events_still_arrive():
+    errors: list[BaseException] = []
+    seen: list[int] = []
+    delivery = Delivery(on_error=errors.append)
+
+    def handle(n: int) -> None:
+        if n == 1:
+            raise KeyError("size")
+        seen.append(n)
+
+    for n in range(4):
+        delivery.call(handle, n)
+    assert delivery.flush()
+    assert seen == [0, 2, 3]
+    assert [type(e) for e in errors] == [KeyError]
+
+
+def test_closing_stops_delivery_of_what_is_queued_and_what_comes_later():
+    gate = threading.Event()
+    seen: list[str] = []
+    delivery = Delivery()
+    delivery.call(gate.wait, 10)  # the views' thread is busy with this one
+    delivery.call(seen.append, "queued")
+    timed = delivery.call_later(0.01, seen.append, "timed")
+    delivery.close()
+    gate.set()
+    delivery.call(seen.append, "later")
+    marker = threading.Event()
+    Delivery().call_later(0.05, marker.set)  # the same worker: the timer above is due first
+    assert marker.wait(10)
+    assert seen == [] and not timed.cancelled
+
+
+def test_a_cancelled_timer_never_runs():
+    seen: list[str] = []
+    delivery = Delivery()
+    delivery.call_later(0.01, seen.append, "kept").cancel()
+    delivery.call_later(0.02, seen.append, "ran")
+    deadline = threading.Event()
+    delivery.call_later(0.05, deadline.set)
+    assert deadline.wait(10)
+    assert seen == ["ran"]
+
+
+def test_a_running_loop_of_the_caller_is_used_when_given():
+    """A view built on the kernel's loop hands events to that loop: they run on its thread, not the worker."""
+
+    async def main() -> list[str]:
+        delivery = Delivery(loop=asyncio.get_running_loop())
+        names: list[str] = []
+        done = asyncio.Event()
+
+        def hand_over() -> None:
+            delivery.call(lambda: names.append(threading.current_thread().name))
+            delivery.call(done.set)
+
+        threading.Thread(target=hand_over).start()
+        await asyncio.wait_for(done.wait(), 10)
+        with pytest.raises(RuntimeError, match="wait for itself"):
+            delivery.flush()
+        return [*names, threading.current_thread().name]
+
+    ran_on = asyncio.run(main())
+    assert ran_on == [threading.current_thread().name] * 2
+
+
+def test_history_events_run_off_the_service_thread_and_a_failure_becomes_a_toast(service, settings, monkeypatch):
+    import soranb.widgets.history as history_module
+
+    toasts = Toasts(dismiss_after=None)
+    insert_records(settings.data_dir, make_records(1))
+    grid = HistoryGrid(service, toasts=toasts)
+    real = history_module.media_src
+    threads: set[str] = set()
+
+    def media_src(svc, key):
+        threads.add(threading.current_thread().name)
+        if "broken" in key:
+            raise StoreError("the store could not sign that URL")
+        return real(svc, key)
+
+    monkeypatch.setattr(history_module, "media_src", media_src)
+    broken, fine = make_records(2, prompt="made elsewhere")
+    broken = broken.evolve(video_key="videos/broken.mp4")
+    service._emit("created", broken)  # as the store watch announces records another process made
+    service._emit("created", fine)
+    assert grid.flush()
+    assert toasts.messages == [("error", "the store could not sign that URL")]
+    assert grid.card(fine.id) is not None  # the next event still arrived
+    assert threads == {"soranb-views"}
+    grid.close()
+    (late,) = make_records(1, status=Status.FAILED, prompt="after close", error_message="no")
+    service._emit("failed", late)  # would be an error toast on an open grid
+    assert grid._delivery.flush() and toasts.messages == [("error", "the store could not sign that URL")]
+
+
+@pytest.mark.timeout(120)
+def test_in_a_kernel_views_get_events_on_the_kernels_own_thread(tmp_path, settings):
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "SORANB_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("OPENAI_API_KEY", None)
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    out: list[str] = []
+
+    def run(code: str) -> None:
+        def hook(msg: dict) -> None:
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                out.append("ERROR " + msg["content"]["evalue"])
+
+        client.execute_interactive(textwrap.dedent(code), timeout=60, output_hook=hook)
+
+    try:
+        run(
+            """
+            import asyncio, threading
+            from soranb.widgets.delivery import Delivery
+            delivery = Delivery()
+            names = []
+            mark = lambda: names.append(threading.current_thread().name)
+            sender = threading.Thread(target=lambda: delivery.call(mark))
+            sender.start(); sender.join()
+            print(delivery.loop is asyncio.get_running_loop(), names)
+            """
+        )
+        run("print(names)")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    # Handed over during the first cell, applied by the kernel's loop once that cell ended.
+    assert out[0].split() == ["True", "[]"] and out[1].startswith("['MainThread']"), out
