@@ -145,7 +145,7 @@ class Delivery:
     def _drain(self) -> None:
         while True:
             with self._lock:
-                if self._closed or not self._queue:
+                if not self._queue:  # `close` empties it: nothing queued runs after that
                     self._scheduled = False
                     return
                 fn, args = self._queue.popleft()
