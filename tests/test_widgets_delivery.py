@@ -158,10 +158,15 @@ def test_history_events_run_off_the_service_thread_and_a_failure_becomes_a_toast
     assert toasts.messages == [("error", "the store could not sign that URL")]
     assert grid.card(fine.id) is not None  # the next event still arrived
     assert threads == {"soranb-views"}
-    grid.close()
+    gate = threading.Event()
+    grid._delivery.call(gate.wait, 10)  # the views' thread is busy: the next event waits in the queue
     (late,) = make_records(1, status=Status.FAILED, prompt="after close", error_message="no")
     service._emit("failed", late)  # would be an error toast on an open grid
-    assert grid._delivery.flush() and toasts.messages == [("error", "the store could not sign that URL")]
+    grid.close()
+    gate.set()
+    service._emit("failed", late)  # after close: not even handed over
+    assert Delivery().flush()  # the same worker has had its turn past the closed grid's queue
+    assert toasts.messages == [("error", "the store could not sign that URL")]
 
 
 @pytest.mark.timeout(120)

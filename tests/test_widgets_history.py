@@ -464,9 +464,7 @@ def test_signed_urls_are_asked_again_before_they_expire(service, settings, toast
     grid.close()
 
 
-def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_shows(
-    service, settings, toasts, monkeypatch
-):
+def test_a_finished_record_whose_urls_need_the_service_still_shows(service, settings, toasts, monkeypatch):
     """Events are handled off the service's thread, so a card whose signed URL needs the service shows at once."""
     import threading
 
@@ -474,7 +472,6 @@ def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_show
 
     insert_records(settings.data_dir, make_records(2))
     grid = grid_for(service, toasts)
-    before = _views(grid)
     real = history_module.media_src
 
     def sign(svc, key):
@@ -483,12 +480,13 @@ def test_a_finished_record_made_elsewhere_whose_urls_need_the_service_still_show
         return real(svc, key)
 
     monkeypatch.setattr(history_module, "media_src", sign)
-    (other,) = insert_records(settings.data_dir, make_records(1, prompt="made by the CLI"))
-    service._emit("created", other)  # as the store watch announces a record made by another process
+    record = service.generate(GenerationRequest("a fox signed for"))
     grid.flush()
-    assert grid.card(other.id) is not None and grid.total == 3 and toasts.messages == []
-    assert '<video class="soranb-player"' in grid.card(other.id).media.value
-    _assert_untouched(grid, before, [r for r in before[1]])
+    before = _views(grid)
+    finish(service, record.id)  # the poller's "completed" event is emitted on the service's thread
+    grid.flush()
+    assert '<video class="soranb-player"' in grid.card(record.id).media.value and toasts.messages == []
+    _assert_untouched(grid, before, [r for r in before[1] if r != record.id])
     grid.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 
 import pytest
 from test_store_contract import store  # noqa: F401 - the same stores the contract runs on
@@ -62,8 +63,9 @@ def test_the_count_and_the_pages_leave_diagnostics_out_alike(service, settings, 
 
 
 def test_a_full_page_of_newest_diagnostics_still_shows_the_persons_records(service, settings, toasts):
-    mine = insert_records(settings.data_dir, make_records(2, prompt="mine"))
-    insert_records(settings.data_dir, make_records(4, prompt="soranb diagnostics", metadata=DIAGNOSTIC)[2:])
+    records = make_records(4, prompt="clip")
+    mine = insert_records(settings.data_dir, records[:2])
+    insert_records(settings.data_dir, [r.evolve(metadata=DIAGNOSTIC) for r in records[2:]])  # the newest two
     grid = HistoryGrid(service, toasts=toasts, page_size=2)
     assert [c.record.id for c in grid.cards] == [r.id for r in reversed(mine)]
     grid.close()
@@ -99,14 +101,18 @@ def test_an_event_that_arrives_after_a_reload_is_not_counted_twice(service, sett
     records = insert_records(settings.data_dir, make_records(13))
     grid = HistoryGrid(service, toasts=toasts, page_size=12)
     grid.go_to(1)
-    gate = threading.Event()
-    grid._delivery.call(gate.wait, 10)  # the views' thread is busy: events wait behind this
-    service.generate(GenerationRequest("made while on page two"))
-    service.delete(records[0].id)  # the oldest, the one card on page two
-    grid.reload()  # the page, the count and the cards as the store has them now
-    assert grid.total == 13
-    gate.set()
-    assert grid.flush()
+
+    def reload_before_the_event(change: Callable[[], object]) -> None:
+        gate = threading.Event()
+        grid._delivery.call(gate.wait, 10)  # the views' thread is busy: the event waits behind this
+        change()
+        grid.reload()  # the page, the count and the cards as the store has them now
+        gate.set()
+        assert grid.flush()
+
+    reload_before_the_event(lambda: service.generate(GenerationRequest("made while on page two")))
+    assert grid.total == 14 and "14 records" in grid.page_label.value
+    reload_before_the_event(lambda: service.delete(records[0].id))  # the oldest, on page two
     assert grid.total == 13 and "13 records" in grid.page_label.value
 
     card = grid.card(records[1].id)  # now the one card on page two
