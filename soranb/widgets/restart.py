@@ -1,8 +1,10 @@
 """After a kernel restart, the views left in the notebook from the old kernel are only pictures.
 
 ipywidgets keeps showing them, but their models died with the old kernel, so a click does nothing.
-The kernel cannot reach those old views; what it can do is notice, at the next run of the set-up
-cell, that this notebook had another kernel before, and say so plainly.
+The browser says so first: on a restart JupyterLab marks each of those views disconnected, and
+soranb's stylesheet (`style.DISCONNECTED`) turns that mark into a sentence on each view, at once.
+The kernel cannot reach those old views; what it adds is, at the next run of the set-up cell, a
+note that this notebook had another kernel before (also after a restart the browser did not mark).
 """
 
 from __future__ import annotations
