@@ -232,23 +232,22 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     def reload(self, fresh_urls: bool = False) -> None:
         """Fetch the current page and show it; cards of records already shown are kept as they are.
 
-        The service is called without holding the lock: its thread may be waiting
-        for the lock to deliver an event.
+        The count, the page and the cards change together, under the lock. Holding it while the
+        service works is safe: events reach the grid through `Delivery`, so the service's thread
+        never waits for this lock.
         """
         base = self.query()
-        total = self.service.count_records(base)
         with self._lock:
-            self.total = total  # the page follows: a page past the end becomes the last one
-        records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
-        open_records = self.service.list_records(RecordQuery.open_jobs())
-        for record in records:
-            self._prompts[record.id] = record.prompt
-        for record in records:
-            if record.remixed_from and record.remixed_from not in self._prompts:
-                with contextlib.suppress(RecordNotFound):
-                    self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
-        self._refresh_urls(records, force=fresh_urls)
-        with self._lock:
+            self.total = self.service.count_records(base)  # the page follows: past the end becomes the last one
+            records = self.service.list_records(dataclasses.replace(base, offset=self.page * self.page_size))
+            open_records = self.service.list_records(RecordQuery.open_jobs())
+            for record in records:
+                self._prompts[record.id] = record.prompt
+            for record in records:
+                if record.remixed_from and record.remixed_from not in self._prompts:
+                    with contextlib.suppress(RecordNotFound):
+                        self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
+            self._refresh_urls(records, force=fresh_urls)
             self._open_ids = {r.id for r in open_records}
             self._place(records)
             self._update_controls()
