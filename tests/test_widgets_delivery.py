@@ -206,3 +206,40 @@ def test_in_a_kernel_views_get_events_on_the_kernels_own_thread(tmp_path, settin
         manager.shutdown_kernel(now=True)
     # Handed over during the first cell, applied by the kernel's loop once that cell ended.
     assert out[0].split() == ["True", "[]"] and out[1].startswith("['MainThread']"), out
+
+
+def test_only_the_newest_waiting_item_under_a_key_runs_and_in_its_true_place():
+    gate = threading.Event()
+    seen: list[str] = []
+    delivery = Delivery()
+    delivery.call(gate.wait, 10)  # the views' thread is busy (a cell that blocks)
+    for tick in range(5):
+        delivery.call_latest("a", seen.append, f"a{tick}")
+        delivery.call_latest("b", seen.append, f"b{tick}")
+        if tick == 2:
+            delivery.call(seen.append, "done")  # another kind of event is never dropped
+    gate.set()
+    assert delivery.flush()
+    assert seen == ["done", "a4", "b4"]
+    assert delivery._waiting == {}  # nothing of what ran is kept (one entry per job would pile up)
+    delivery.call_latest("a", seen.append, "a5")  # after the queue ran: the key starts afresh
+    assert delivery.flush() and seen[-1] == "a5"
+
+
+def test_a_job_s_pile_of_progress_events_becomes_one_card_update(service, settings):
+    (record,) = insert_records(settings.data_dir, make_records(1, status=Status.PROCESSING))
+    grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None))
+    card = grid.card(record.id)
+    updates: list[int] = []
+    real = card.update
+    card.update = lambda r: updates.append(r.progress) or real(r)  # type: ignore[method-assign]
+    gate = threading.Event()
+    grid._delivery.call(gate.wait, 10)
+    for progress in range(1, 41):
+        service._emit("progress", record.evolve(progress=progress))
+    service._emit("failed", record.evolve(status=Status.FAILED, error_message="stopped"))
+    gate.set()
+    assert grid.flush()
+    assert updates == [40, 0]  # the newest progress, then the failure (progress 0): not forty updates
+    assert grid.card(record.id).record.status == Status.FAILED
+    grid.close()

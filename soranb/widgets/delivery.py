@@ -12,6 +12,10 @@ In a kernel, a cell that blocks (`service.wait(...)`) holds that loop: the views
 when it ends, while the service itself keeps polling on its own thread. A cell that
 awaits (`await service.wait_all_async()`) keeps them live.
 
+While the views' thread is busy, many progress events for one job can pile up; `call_latest`
+keeps only the newest one still waiting under its key, in its true place (after everything handed
+over before it), so a long blocking cell ends with one update per card, not one per tick.
+
 A handler that raises is logged and reported (`on_error`, e.g. an error toast); later
 events still arrive. `close()` stops delivery: nothing queued or timed runs afterwards.
 """
@@ -20,15 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any
 
 __all__ = ["Delivery", "Later", "kernel_loop"]
 
-T = TypeVar("T")
 _log = logging.getLogger("soranb.widgets")
 _worker_lock = threading.Lock()
 _worker: asyncio.AbstractEventLoop | None = None
@@ -56,6 +60,14 @@ def worker_loop() -> asyncio.AbstractEventLoop:
         return _worker
 
 
+@dataclasses.dataclass(eq=False)
+class _Item:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    key: Hashable | None = None
+    dropped: bool = False  # a newer item under the same key came before this one ran
+
+
 class Later:
     """A timed call that can be cancelled from any thread (it then never runs)."""
 
@@ -80,7 +92,8 @@ class Delivery:
         self.loop = loop or kernel_loop() or worker_loop()
         self.on_error = on_error
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = collections.deque()
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._waiting: dict[Hashable, _Item] = {}  # key -> its item still in the queue (`call_latest`)
         self._scheduled = False
         self._closed = False
 
@@ -88,20 +101,24 @@ class Delivery:
     def closed(self) -> bool:
         return self._closed
 
-    def wrap(self, handler: Callable[[T], Any]) -> Callable[[T], None]:
-        """A callback for `service.subscribe` that hands each item to `handler` on the views' thread."""
-
-        def hand_off(item: T) -> None:
-            self.call(handler, item)
-
-        return hand_off
-
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` on the views' thread after everything handed over before it (any thread)."""
+        self._hand_over(_Item(fn, args))
+
+    def call_latest(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
+        """As `call`, and an item handed over earlier under the same `key` that has not run yet is dropped."""
+        self._hand_over(_Item(fn, args, key))
+
+    def _hand_over(self, item: _Item) -> None:
         with self._lock:
             if self._closed:
                 return
-            self._queue.append((fn, args))
+            if item.key is not None:
+                older = self._waiting.pop(item.key, None)
+                if older is not None:
+                    older.dropped = True
+                self._waiting[item.key] = item
+            self._queue.append(item)
             if self._scheduled:  # a drain is already on its way: it will take this one too
                 return
             self._scheduled = True
@@ -141,6 +158,7 @@ class Delivery:
         with self._lock:
             self._closed = True
             self._queue.clear()
+            self._waiting.clear()
 
     def _drain(self) -> None:
         while True:
@@ -148,8 +166,11 @@ class Delivery:
                 if not self._queue:  # `close` empties it: nothing queued runs after that
                     self._scheduled = False
                     return
-                fn, args = self._queue.popleft()
-            self._run(fn, args)
+                item = self._queue.popleft()
+                if item.key is not None and self._waiting.get(item.key) is item:
+                    del self._waiting[item.key]
+            if not item.dropped:
+                self._run(item.fn, item.args)
 
     def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:

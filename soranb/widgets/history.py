@@ -149,7 +149,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
         self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._delivery.wrap(self._on_event))
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._hand_over)
         self.reload()
 
     # -- queries ----------------------------------------------------------------------
@@ -361,6 +361,13 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         return record
 
     # -- events (the views' thread, handed over by `Delivery`) ----------------------------
+    def _hand_over(self, event: ServiceEvent) -> None:
+        """Service thread: queue the event for the views' thread; of a job's waiting progress, only the newest."""
+        if event.kind == "progress" and event.record is not None:
+            self._delivery.call_latest(("progress", event.record.id), self._on_event, event)
+        else:
+            self._delivery.call(self._on_event, event)
+
     def _on_event(self, event: ServiceEvent) -> None:
         record = event.record
         if record is None or event.kind == "log":
