@@ -43,6 +43,7 @@ def test_progress_updates_one_card_in_place(service, settings, toasts):
     insert_records(settings.data_dir, make_records(3))
     grid = grid_for(service, toasts)
     record = service.generate(GenerationRequest("a slow sunrise"))
+    grid.flush()
     before = {c.record.id: c for c in grid.cards}
     children_before = grid.grid.children
     assert len(before) == 4 and record.id in before
@@ -339,6 +340,7 @@ def test_remix_on_the_card_keeps_its_source_whatever_else_finishes(service, sett
     assert [(r.remixed_from, r.prompt) for r in remixes] == [(source.id, "make it night")]
     assert not card.remixing
     assert toasts.messages[-1][0] == "success" and "hummingbird 0000" in toasts.messages[-1][1]
+    grid.flush()  # the remix's "created" event puts its card on top
     made = grid.card(remixes[0].id)
     assert "remix of “" in made.info.value and "hummingbird 0000" in made.info.value  # named by its prompt
     grid.close()
