@@ -29,6 +29,7 @@ from ..report import esc, format_cost, status_badge_html, thumbnail_html
 from ..variation import VariationCell, VariationPlan, plan_variations
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
+from .delivery import Delivery
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded
 
@@ -148,7 +149,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self._cells: list[_Cell] = []
         self._by_id: dict[str, _Cell] = {}
         self._urls: dict[str, str] = {}
-        self._threads: list[threading.Thread] = []
+        self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
         self.plan: VariationPlan | None = None
         self.compare_view: Any = None
@@ -169,7 +170,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             parts.append(self.toasts)
         super().__init__(parts)
         self.add_class("soranb-variation-grid")
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._hand_over)
         if plan is not None:
             self._load_controls(plan)
             self.show(plan, records)
@@ -403,7 +404,18 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             cell.gone("deleted")
             self._update_compare()
 
-    # -- events (service thread) -----------------------------------------------------------------
+    # -- events (the views' thread, handed over by `Delivery`) -------------------------------------
+    def _hand_over(self, event: ServiceEvent) -> None:
+        """Service thread: queue the event for the views' thread; of a job's waiting progress, only the newest."""
+        if event.kind == "progress" and event.record is not None:
+            self._delivery.call_latest(("progress", event.record.id), self._on_event, event)
+        else:
+            self._delivery.call(self._on_event, event)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the service events handed over so far are shown (plain Python, tests)."""
+        return self._delivery.flush(timeout)
+
     def _on_event(self, event: ServiceEvent) -> None:
         record = event.record
         if record is None or event.kind == "log":
@@ -415,24 +427,13 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         if event.kind == "deleted":
             self._gone(record.id)
             return
-        try:
-            self._apply(cell, record)
-        except RuntimeError:  # the URL needs a service call (a signed URL): not from the service's thread
-            thread = threading.Thread(target=self._guard(self._resolve_then_apply), args=(cell, record), daemon=True)
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-            thread.start()
+        self._apply(cell, record)  # off the service's thread: a signed URL may be asked for here
 
     def _apply(self, cell: _Cell, record: GenerationRecord) -> None:
         with self._lock:
             if cell.card is not None and cell.card.update(record):
                 cell.show_state()
         self._update_compare()
-
-    def _resolve_then_apply(self, cell: _Cell, record: GenerationRecord) -> None:
-        for key in (record.video_key, record.thumbnail_key):
-            if key:
-                self.url_for(key)
-        self._apply(cell, record)
 
     # -- compare ---------------------------------------------------------------------------------
     @property
@@ -478,9 +479,9 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         if getattr(self, "_unsubscribe", None):
             self._unsubscribe()  # type: ignore[misc]
             self._unsubscribe = None
-        for thread in getattr(self, "_threads", []):
-            if thread is not threading.current_thread():
-                thread.join(timeout=10)
+        delivery = getattr(self, "_delivery", None)
+        if delivery is not None:  # nothing handed over still runs against closed cells
+            delivery.close()
         if getattr(self, "compare_view", None) is not None:
             self.compare_view.close()
         if hasattr(self, "_parts"):
