@@ -243,3 +243,32 @@ def test_a_job_s_pile_of_progress_events_becomes_one_card_update(service, settin
     assert updates == [40, 0]  # the newest progress, then the failure (progress 0): not forty updates
     assert grid.card(record.id).record.status == Status.FAILED
     grid.close()
+
+
+def test_the_diagnostics_log_shows_lines_from_any_thread_on_the_views_thread_in_order(service):
+    from soranb.widgets import DiagnosticsPanel
+
+    panel = DiagnosticsPanel(service, toasts=Toasts(dismiss_after=None))
+    shown: list[tuple[str, str]] = []
+    real = panel._append
+    panel._append = lambda entry: shown.append((entry.message, threading.current_thread().name)) or real(entry)  # type: ignore[method-assign]
+    order = threading.Lock()
+    logged: list[str] = []
+
+    def log(n: int) -> None:
+        for i in range(25):
+            with order:
+                logged.append(f"line {n}-{i}")
+                service.log.warning(logged[-1])
+
+    threads = [threading.Thread(target=log, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert panel.flush()
+    assert [message for message, _ in shown] == logged
+    assert {name for _, name in shown} == {"soranb-views"}
+    panel.close()
+    service.log.warning("after close")
+    assert Delivery().flush() and shown[-1][0] == logged[-1]

@@ -69,11 +69,13 @@ def test_a_crashing_check_is_shown_and_the_others_still_run(panel, service, monk
 def test_log_appends_live_is_capped_and_clears(panel, service):
     start = panel.log_line_count
     service.log.info("hello <script>")
+    panel.flush()  # log lines reach the panel on the views' thread
     assert panel.log_line_count == start + 1
     last_chunk = panel.log_lines_box.children[-1]
     assert "hello &lt;script&gt;" in last_chunk.value and "INFO" in last_chunk.value
     for i in range(1200):
         service.log.info(f"line {i}")
+    panel.flush()
     assert 450 <= panel.log_line_count <= 500
     assert len(panel.log_lines_box.children) <= 10
     assert "line 1199" in panel.log_lines_box.children[-1].value  # newest at the bottom
@@ -98,6 +100,7 @@ def test_raw_status_of_a_real_job_is_escaped_json(panel, service):
     from soranb.request import GenerationRequest
 
     record = service.generate(GenerationRequest("a quiet harbour <b>"))
+    panel.flush()
     assert panel.jobs_box.children  # the created event added a row without a reload
     data = panel.show_status(record.id)
     assert data["id"] == record.openai_job_id
@@ -107,6 +110,7 @@ def test_raw_status_of_a_real_job_is_escaped_json(panel, service):
 def test_debug_lines_are_hidden_until_asked_for_and_the_log_follows_the_newest(panel, service):
     service.log.debug("a debug detail")
     service.log.warning("a warning")
+    panel.flush()
     text = "".join(chunk.value for chunk in panel.log_lines_box.children)
     assert "a warning" in text and "a debug detail" not in text
     panel.log_level.value = "DEBUG"

@@ -23,8 +23,9 @@ from ..records import GenerationRecord
 from ..report import check_results_html, esc, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
 from ._base import StaticReprMixin, close_tree, hold
+from .delivery import Delivery
 from .style import stylesheet
-from .toasts import Toasts, guarded
+from .toasts import Toasts, describe_exception, guarded
 
 __all__ = ["DiagnosticsPanel"]
 
@@ -78,6 +79,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self.max_log_lines = max(_CHUNK, max_log_lines)
         self._lock = threading.RLock()
         self._guard = guarded(self.toasts)
+        self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self.results: dict[str, CheckResult] = {}
 
         settings = getattr(service, "settings", None)
@@ -146,8 +148,13 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
 
         for entry in service.log.entries()[-self.max_log_lines :]:
             self._append(entry)
-        self._unsubscribe_log: Callable[[], None] | None = service.log.subscribe(self._append)
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
+        # Log lines and events come from any thread: the views' thread shows them, in order (`Delivery`).
+        self._unsubscribe_log: Callable[[], None] | None = service.log.subscribe(
+            lambda entry: self._delivery.call(self._append, entry)
+        )
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(
+            lambda event: self._delivery.call(self._on_event, event)
+        )
         self.reload_jobs()
 
     # -- checks -----------------------------------------------------------------------
@@ -266,7 +273,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         return data
 
     def _on_event(self, event: ServiceEvent) -> None:
-        """Service thread: keep the recent-jobs labels current without calling the service."""
+        """The views' thread (handed over by `Delivery`): keep the recent-jobs labels current."""
         record = event.record
         if record is None:
             return
@@ -279,12 +286,19 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
             elif record.id in self._job_rows:
                 self._job_rows[record.id][1].value = self._job_label(record)
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the log lines and events handed over so far are shown (plain Python, tests)."""
+        return self._delivery.flush(timeout)
+
     def close(self) -> None:
         for name in ("_unsubscribe", "_unsubscribe_log"):
             unsubscribe = getattr(self, name, None)
             if unsubscribe:
                 unsubscribe()
                 setattr(self, name, None)
+        delivery = getattr(self, "_delivery", None)
+        if delivery is not None:  # nothing handed over still runs against a closed panel
+            delivery.close()
         close_tree(self)
 
     # -- static view ------------------------------------------------------------------
