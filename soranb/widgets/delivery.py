@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["Delivery", "Later", "kernel_loop"]
+__all__ = ["Delivery", "Later", "kernel_loop", "worker_loop"]
 
 _log = logging.getLogger("soranb.widgets")
 _worker_lock = threading.Lock()
@@ -96,10 +96,6 @@ class Delivery:
         self._waiting: dict[Hashable, _Item] = {}  # key -> its item still in the queue (`call_latest`)
         self._scheduled = False
         self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` on the views' thread after everything handed over before it (any thread)."""
