@@ -74,6 +74,22 @@ class RecordQuery:
     def open_jobs(cls, limit: int = 1000) -> RecordQuery:
         return cls(statuses=frozenset({Status.PENDING, Status.PROCESSING}), limit=limit, newest_first=False)
 
+    def matches(self, record: GenerationRecord) -> bool:
+        """Whether `record` passes the filters (offset/limit aside), by the stores' own rules: a search
+        is a literal, casefolded substring ("STRASSE" finds "straße"), as the local store's SQL has it.
+
+        For views that place a record an event announced without asking the store again.
+        """
+        return (
+            (self.statuses is None or record.status in self.statuses)
+            and (self.model is None or record.model == self.model)
+            and (not self.search or self.search.casefold() in record.prompt.casefold())
+            and (self.since is None or record.created_at >= self.since)
+            and (self.ids is None or record.id in self.ids)
+            and (not self.tags or self.tags <= set(record.tags))
+            and (self.favourite is None or record.favourite == self.favourite)
+        )
+
 
 class Store(abc.ABC):
     """Where records and their media live. Every method may raise a `StoreError`."""
