@@ -229,3 +229,64 @@ def test_the_preview_shows_the_cropped_or_padded_result(form):
     form.fit.value = "pad"
     (width, height), corner = preview()
     assert abs(width / height - 16 / 9) < 0.05 and corner != (255, 0, 0)  # bars at the sides
+
+
+def test_use_these_settings_fills_the_form_with_the_stored_starting_image(service):
+    from widget_helpers import finish
+
+    from soranb.request import GenerationRequest, ImageInput
+    from soranb.widgets import app
+
+    image = png(1280, 720, "blue")
+    request = GenerationRequest("a blue lagoon", "sora-2-pro", "1280x720", 8, image=ImageInput(f"{XSS}.png", image))
+    made = finish(service, service.generate(request).id)
+    fetched = []
+    real = service.starting_image
+    service.starting_image = lambda record_id: fetched.append(record_id) or real(record_id)  # type: ignore[method-assign]
+    view = app(service)
+    view.toasts.dismiss_after = None
+    card = view.history.card(made.id)
+    assert card.reuse_button in card.actions.children
+    card.reuse_button.click()
+    form = view.form
+    assert (form.prompt.value, form.model.value, form.size.value, form.seconds.value) == (
+        "a blue lagoon",
+        "sora-2-pro",
+        "1280x720",
+        8,
+    )
+    assert fetched == [made.id]  # read from the store through the service, by the record's id
+    assert form.request().image is not None and form.request().image.data == image
+    assert "<img" not in form.image_info.value and "&lt;img" in form.image_info.value  # the stored name, escaped
+    assert "starting image" in view.toasts.messages[-1][1]
+    view.close()
+
+
+def test_use_these_settings_without_an_image_clears_the_form_image(service):
+    from widget_helpers import finish
+
+    from soranb.request import GenerationRequest
+    from soranb.widgets import app
+
+    made = finish(service, service.generate(GenerationRequest("a plain field")).id)
+    view = app(service)
+    view.form.load_image(png(1280, 720), "old.png")
+    view.history.card(made.id).reuse_button.click()
+    assert view.form.prompt.value == "a plain field" and view.form.request().image is None
+    view.close()
+
+
+def test_recent_prompts_are_the_last_distinct_ones_and_picking_one_fills_the_prompt(form, service):
+    from soranb.request import GenerationRequest
+
+    for prompt in ("a fox", "an owl", "a fox", XSS):
+        service.generate(GenerationRequest(prompt))
+    form.refresh_recent_prompts()
+    values = [value for _label, value in form.prompt_history.options]
+    assert values == ["", XSS, "a fox", "an owl"]  # newest first, each once
+    form.prompt_history.value = "an owl"
+    assert form.prompt.value == "an owl" and form.prompt_history.value == ""
+    assert not form.generate.disabled
+    form.prompt.value = "a heron"
+    form.generate.click()  # a new prompt joins the list at once
+    assert [value for _label, value in form.prompt_history.options][1] == "a heron"

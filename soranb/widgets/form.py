@@ -72,6 +72,9 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             layout=widgets.Layout(width="100%", height="7em"),
         )
         self.prompt.add_class("soranb-prompt")
+        self.prompt_history = widgets.Dropdown(description="Recent", layout=widgets.Layout(width="100%"))
+        self.prompt_history.add_class("soranb-recent-prompts")
+        self.refresh_recent_prompts()
         self.char_count = widgets.HTML()
         self.model = widgets.Dropdown(
             options=[(spec.label, name) for name, spec in MODELS.items()],
@@ -114,6 +117,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             widgets.HTML('<div class="soranb-section-title">New video</div>'),
             self.prompt,
             self.char_count,
+            self.prompt_history,
             widgets.HBox([self.model, self.size, self.seconds]),
             widgets.HBox([self.upload, self.clear_image]),
             widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
@@ -127,6 +131,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.add_class("soranb-form")
 
         self.prompt.observe(self._on_change, "value")
+        self.prompt_history.observe(guarded(self.toasts, self._on_recent_prompt), "value")
         self.model.observe(self._on_model, "value")
         self.size.observe(self._on_change, "value")
         self.seconds.observe(self._on_change, "value")
@@ -319,6 +324,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.generate.description = "Generate"
             self._update()
         self.last_record = record
+        self.refresh_recent_prompts()
         self.toasts.success(
             f"Started “{short_prompt(record.prompt)}” ({record.model} {record.size} {record.seconds} s, "
             f"{format_cost(record.cost)})"
@@ -342,6 +348,22 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
 
     def load_from(self, record: GenerationRecord) -> None:
         """Put a record's prompt and options back in the form to edit and retry (a failed card calls this)."""
+        self._fill(record)
+        self.toasts.info("The prompt is back in the form: change what was refused, then Generate.")
+
+    def use_settings(self, record: GenerationRecord) -> None:
+        """Fill the form from a record: prompt, model, size, seconds and its starting image ("Use these
+        settings" on a card). The image comes from the store through the service, by the record's id."""
+        image = self.service.starting_image(record.id) if record.image_key else None
+        self._fill(record)
+        if image is None:
+            self.remove_image()
+        else:
+            self.load_image(image.data, image.filename)
+        with_image = " and its starting image" if image is not None else ""
+        self.toasts.info(f"The settings of “{short_prompt(record.prompt)}”{with_image} are in the form.")
+
+    def _fill(self, record: GenerationRecord) -> None:
         with self.hold_trait_notifications():
             if record.model in self._values(self.model):
                 self.model.value = record.model
@@ -352,7 +374,22 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.seconds.value = next(v for v in self._values(self.seconds) if str(v) == str(record.seconds))
         self.prompt.value = record.prompt
         self.prompt.focus()
-        self.toasts.info("The prompt is back in the form: change what was refused, then Generate.")
+
+    # -- recent prompts ------------------------------------------------------------------
+    def refresh_recent_prompts(self, limit: int = 10) -> None:
+        """Offer the last `limit` distinct prompts of the store (newest first); picking one fills the prompt."""
+        prompts = self.service.recent_prompts(limit)
+        label = "pick one to fill the prompt" if prompts else "none yet"
+        options = [(label, ""), *((short_prompt(p, 80), p) for p in prompts)]
+        if list(self.prompt_history.options) != options:
+            self.prompt_history.options = options
+            self.prompt_history.value = ""
+
+    def _on_recent_prompt(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.prompt.value = change["new"]
+            self._touched = True
+            self.prompt_history.value = ""  # ready to pick again (this change has an empty value: ignored)
 
     def close(self) -> None:
         close_tree(self)
