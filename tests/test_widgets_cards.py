@@ -50,7 +50,8 @@ def test_extend_on_a_card_shows_the_cost_first_and_a_double_click_makes_one_job(
     )
     assert len(emulator_jobs(service)) == jobs_before + 1
     assert card.acting is None and card.action not in card.children
-    assert toasts.messages[-1][0] == "success" and "an extension of “a red fox in snow”" in toasts.messages[-1][1]
+    kind, message = toasts.messages[-1]
+    assert kind == "success" and "an extension of “a red fox in snow”" in message and "($0.80)" in message
     new_card = grid.card(made.id)
     assert "extended from “" in new_card.info.value and "a red fox in snow" in new_card.info.value
     grid.close()

@@ -26,7 +26,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..catalog import MODELS
+from ..catalog import MODELS, estimate_cost
 from ..errors import RecordNotFound, RequestInvalid, SoranbError
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status, clean_tags, parse_lineage
@@ -374,6 +374,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             "extension",
             "Start extension",
             lambda: self.service.extend(record_id, text, seconds),
+            price=lambda made: estimate_cost(made.model, made.size, seconds),  # an extension pays for what it adds
         )
 
     def edit(self, record_id: str, text: str) -> GenerationRecord | None:
@@ -383,7 +384,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         )
 
     def _spend_once(
-        self, key: tuple[object, ...], what: str, button: str, start: Callable[[], GenerationRecord]
+        self,
+        key: tuple[object, ...],
+        what: str,
+        button: str,
+        start: Callable[[], GenerationRecord],
+        price: Callable[[GenerationRecord], Decimal] = lambda made: made.cost,
     ) -> GenerationRecord | None:
         """Start a paid job from a card, unless the very same one was started within the repeat window:
         then ask first (a double-click, or a second press while the first was starting)."""
@@ -399,7 +405,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.recent.started(key)
         source = short_prompt(self._prompts.get(str(key[1]), ""))
         article = "an" if what[0] in "aeiou" else "a"
-        self.toasts.success(f"Started {article} {what} of “{source}” ({format_cost(record.cost)})")
+        self.toasts.success(f"Started {article} {what} of “{source}” ({format_cost(price(record))})")
         return record
 
     def budget_left(self) -> Decimal | None:
