@@ -17,7 +17,7 @@ from typing import Any
 
 from ..records import GenerationRecord, Status
 
-__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "status_values"]
+__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "owned_media_keys", "status_values"]
 
 # Which bucket/folder a media key lives in.
 MediaKind = str  # "videos" | "thumbnails" | "images"
@@ -44,6 +44,15 @@ def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:
     if not ext.replace(".", "").isalnum():
         raise ValueError(f"bad media suffix {suffix!r}")
     return f"{kind}/{record_id}{ext.lower()}"
+
+
+def owned_media_keys(record: GenerationRecord) -> list[str]:
+    """Every media object a record owns, to delete with it: its video, thumbnail and starting image,
+    and the spritesheet its metadata names (only when that is one of our keys: a row can say anything)."""
+    sheet = record.metadata.get("spritesheet") if isinstance(record.metadata, dict) else None
+    sprites = sheet.get("key") if isinstance(sheet, dict) else None
+    keys = [k for k in (record.video_key, record.thumbnail_key, record.image_key) if k]
+    return [*keys, sprites] if isinstance(sprites, str) and is_media_key(sprites) else keys
 
 
 def status_values(expect: Status | Iterable[Status] | None) -> list[str]:
