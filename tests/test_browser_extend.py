@@ -43,6 +43,33 @@ def _play_from(video: Any, at: float) -> dict[str, Any]:
     return state
 
 
+def _assert_scrubs(card: Any, frames: int) -> None:
+    """The pointer along the strip shows the still under it (the sheet loaded, from the media route)."""
+    strip = card.locator(".soranb-scrub-strip")
+    strip.wait_for(state="visible", timeout=VIDEO_READY_MS)
+    strip.scroll_into_view_if_needed()
+    box = strip.bounding_box()
+    assert box is not None and box["width"] > 0
+    big = card.locator(".soranb-scrub-frame")
+    seen = []
+    for n in (0, frames - 1):
+        strip.hover(position={"x": box["width"] * (n + 0.5) / frames, "y": box["height"] / 2})
+        big.wait_for(state="visible", timeout=10_000)
+        seen.append(big.get_attribute("data-frame"))
+    assert seen == ["0", str(frames - 1)]
+    screenshot(card.page, "browser-scrub.png")
+    image = big.evaluate("e => getComputedStyle(e).backgroundImage")
+    assert "/soranb/media/thumbnails/" in image and "-sprites.jpg" in image, image
+    loaded = card.page.evaluate(
+        "src => new Promise(ok => { const i = new Image(); i.onload = () => ok(i.naturalWidth);"
+        " i.onerror = () => ok(0); i.src = src; })",
+        image[image.index("(") + 2 : image.rindex(")") - 1],
+    )
+    assert loaded > 0
+    card.locator(".soranb-prompt-text").hover()
+    big.wait_for(state="hidden", timeout=10_000)
+
+
 def test_extend_a_video_from_its_card_and_play_it_with_sound(chromium: str, lab: tuple[LabServer, Path]) -> None:  # noqa: F811
     from playwright.sync_api import sync_playwright
 
@@ -61,6 +88,8 @@ def test_extend_a_video_from_its_card_and_play_it_with_sound(chromium: str, lab:
             card = _generate(page, PROMPT)
             source = _wait_playable(card)
             assert source["error"] is None and source["readyState"] >= 2, source
+
+            _assert_scrubs(card, SOURCE_SECONDS)  # the spritesheet strip follows the pointer
 
             card.locator("button.soranb-extend").click()
             field = card.locator(".soranb-action-text input")

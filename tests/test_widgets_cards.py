@@ -174,3 +174,46 @@ def test_a_running_card_offers_no_extend_or_edit(service, settings, toasts):
     card = grid.card(running.id)
     assert card.extend_button not in card.actions.children and card.edit_button not in card.actions.children
     grid.close()
+
+
+def test_a_finished_card_scrubs_its_spritesheet_and_its_static_html_keeps_the_thumbnail(service, toasts):
+    from soranb.sprites import Spritesheet
+    from soranb.widgets.scrub import ScrubStrip
+
+    done = _completed(service, "a lantern festival")
+    grid = HistoryGrid(service, toasts=toasts)
+    card = grid.card(done.id)
+    sheet = Spritesheet.of(done)
+    assert isinstance(card.scrub, ScrubStrip) and card.scrub in card.children
+    assert card.children.index(card.scrub) < card.children.index(card.media)  # above the player
+    assert card.scrub.src == grid.url_for(sheet.key) and card.scrub.src.endswith(f"thumbnails/{done.id}-sprites.jpg")
+    assert (card.scrub.columns, card.scrub.rows, card.scrub.frames, card.scrub.seconds) == (4, 1, 4, 4.0)
+    assert card.scrub.aspect == "1280 / 720"
+    assert "sprites" not in grid._static_html() and "thumbnails/" in grid._static_html()
+    grid.close()
+
+
+def test_a_card_without_a_sane_spritesheet_has_no_scrub(service, settings, toasts):
+    hostile = {"key": "../../secrets", "columns": 4, "rows": 1, "frames": 4}
+    (record,) = insert_records(settings.data_dir, make_records(1, metadata={"spritesheet": hostile}))
+    grid = HistoryGrid(service, toasts=toasts)
+    card = grid.card(record.id)
+    assert card.scrub is None and "secrets" not in card.html
+    grid.close()
+
+
+def test_the_scrub_strip_takes_only_web_urls_and_a_sane_grid():
+    import traitlets
+
+    from soranb.widgets.scrub import ScrubStrip
+
+    strip = ScrubStrip(src="/soranb/media/thumbnails/a-sprites.jpg", columns=4, frames=4)
+    assert strip.src == "/soranb/media/thumbnails/a-sprites.jpg"
+    for hostile in ("javascript:alert(1)", "java\tscript:alert(1)", "data:text/html,<b>x</b>"):
+        strip.src = hostile
+        assert strip.src == ""
+    strip.src = "https://example.supabase.co/storage/v1/object/sign/x.jpg?token=a&b=c"
+    assert strip.src.endswith("token=a&b=c")  # a signed URL as it is, not HTML-escaped
+    with pytest.raises(traitlets.TraitError):
+        strip.columns = 0
+    strip.close()

@@ -18,6 +18,7 @@ the grid), and the styles and other layouts, shared by all cards of a grid
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_int import ProgressStyle
@@ -35,8 +36,12 @@ from ..report import (
     starting_image_html,
     status_badge_html,
 )
+from ..sprites import Spritesheet
 from ._base import hold
 from .card_actions import Action, ActionField, BudgetLeft
+
+if TYPE_CHECKING:
+    from .scrub import ScrubStrip
 
 __all__ = ["CardParts", "RecordCard", "lineage_html", "tags_html"]
 
@@ -129,6 +134,8 @@ class RecordCard(widgets.VBox):
         self._on_favourite = on_favourite
         self._source_prompt = source_prompt or (lambda _id: None)
         self._media_key: tuple[object, ...] | None = None
+        self.scrub: ScrubStrip | None = None  # made when a record first has a spritesheet to scrub
+        self._scrub_shown = False
         self._confirming = False
         self._hidden = False
         self._own_parts = parts is None
@@ -220,12 +227,16 @@ class RecordCard(widgets.VBox):
             self.media.value = ""
             self.info.value = ""
             self._media_key = None
+            self._scrub_shown = False
 
     def refresh_media(self) -> None:
         """Rebuild the player only if its URLs changed (a signed URL renewed): else leave it playing."""
         media = media_html(self.record, self._url_for) + f"<div>{download_html(self.record, self._url_for)}</div>"
         if media != self.media.value:
             self.media.value = media
+        sheet = Spritesheet.of(self.record)
+        if self._scrub_shown and self.scrub is not None and sheet is not None:
+            self.scrub.src = self._url_for(sheet.key)  # traitlets sends nothing when it is the same
 
     def _source(self, record: GenerationRecord) -> tuple[str | None, str | None]:
         """The prompts of the record this one remixes, and of the one it extends or edits."""
@@ -238,10 +249,13 @@ class RecordCard(widgets.VBox):
         # Media HTML depends on few fields: rebuild it (and ask for URLs) only when those change, so
         # a playing video is left alone. It is computed before anything is assigned, so a URL lookup
         # that raises leaves the card as it was.
-        media_key = (record.id, record.status, record.video_key, record.thumbnail_key)
+        sheet = Spritesheet.of(record) if record.status == Status.COMPLETED else None
+        media_key = (record.id, record.status, record.video_key, record.thumbnail_key, sheet)
         media = None
+        sheet_src = ""
         if force or media_key != self._media_key:
             media = media_html(record, self._url_for) + f"<div>{download_html(record, self._url_for)}</div>"
+            sheet_src = self._url_for(sheet.key) if sheet is not None else ""
         remixed, derived = self._source(record)
         start_image = starting_image_html(record, self._url_for)
         self.record = record
@@ -262,11 +276,29 @@ class RecordCard(widgets.VBox):
             if media is not None:
                 self._media_key = media_key
                 self.media.value = media
+                self._show_scrub(record, sheet, sheet_src)
             if record.is_open:
                 self.add_class("soranb-card-running")
             else:
                 self.remove_class("soranb-card-running")
             self._arrange()
+
+    def _show_scrub(self, record: GenerationRecord, sheet: Spritesheet | None, src: str) -> None:
+        """The spritesheet strip above the player when there is one (made on first use: a card
+        without one carries no scrub model, and `import soranb.widgets` does not load anywidget)."""
+        self._scrub_shown = sheet is not None and bool(src)
+        if sheet is None or not src:
+            return
+        if self.scrub is None:
+            from .scrub import ScrubStrip
+
+            self.scrub = ScrubStrip(layout=self.parts.wide)
+        width, _, height = record.size.partition("x")
+        with self.scrub.hold_sync():
+            self.scrub.src = src
+            self.scrub.columns, self.scrub.rows, self.scrub.frames = sheet.columns, sheet.rows, sheet.frames
+            self.scrub.seconds = float(record.seconds)
+            self.scrub.aspect = f"{int(width)} / {int(height)}" if width.isdigit() and height.isdigit() else "16 / 9"
 
     def _actions(self) -> tuple[widgets.Widget, ...]:
         """The buttons this record offers, given the callbacks this card has."""
@@ -294,7 +326,8 @@ class RecordCard(widgets.VBox):
         running = (self.progress, self.progress_note) if self.record.is_open else ()
         completed = self.record.status == Status.COMPLETED
         field = (self.action,) if self.action.kind is not None and completed else ()
-        shown: tuple[widgets.Widget, ...] = (self.info, self.media, *running, self.actions, *field)
+        scrub = (self.scrub,) if self._scrub_shown and self.scrub is not None else ()
+        shown: tuple[widgets.Widget, ...] = (self.info, *scrub, self.media, *running, self.actions, *field)
         if tuple(self.children) != shown:  # type: ignore[has-type]
             self.children = shown
 
@@ -396,5 +429,7 @@ class RecordCard(widgets.VBox):
         ):
             child.close()
         self.action.close_all()
+        if self.scrub is not None:
+            self.scrub.close()
         if self._own_parts:
             self.parts.close()

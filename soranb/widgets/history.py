@@ -31,6 +31,7 @@ from ..errors import RecordNotFound, RequestInvalid, SoranbError
 from ..events import ServiceEvent
 from ..records import OPEN_STATUSES, GenerationRecord, Status, clean_tags, parse_lineage
 from ..report import format_cost, history_table_html
+from ..sprites import Spritesheet
 from ..store.base import RecordQuery
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
@@ -44,6 +45,12 @@ def _sources(record: GenerationRecord) -> list[str]:
     """The record ids a card names by prompt: what this record remixes, extends or edits."""
     lineage = parse_lineage(record.lineage)
     return [i for i in (record.remixed_from, lineage[1] if lineage else None) if i]
+
+
+def _media_keys(record: GenerationRecord) -> list[str | None]:
+    """The media a card shows by URL: the video, its thumbnail, and the spritesheet it scrubs."""
+    sheet = Spritesheet.of(record) if record.status == Status.COMPLETED else None
+    return [record.video_key, record.thumbnail_key, sheet.key if sheet is not None else None]
 
 
 def _is_diagnostic(record: GenerationRecord) -> bool:
@@ -270,7 +277,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         now = self._clock()
         stale = False
         for record in records:
-            for key in (record.video_key, record.thumbnail_key):
+            for key in _media_keys(record):
                 cached = self._urls.get(key) if key else None
                 if key and cached is not None and (force or now - cached[1] >= self.url_max_age_s):
                     self._urls[key] = (media_src(self.service, key), now)
@@ -304,7 +311,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         """Lock held: show `records` in this order; shown cards stay, spare cards are reused, none rebuilt."""
         for record in records:  # URLs first: a lookup that raises leaves the page as it was, no widget half made
             if record.id not in self._cards:
-                for key in (record.video_key, record.thumbnail_key):
+                for key in _media_keys(record):
                     if key:
                         self.url_for(key)
         wanted = {r.id for r in records}
@@ -473,7 +480,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     def _update_later(self, record: GenerationRecord) -> None:
         """Off the service thread: resolve the URLs a card needs, then show the record."""
         try:
-            for key in (record.video_key, record.thumbnail_key):
+            for key in _media_keys(record):
                 if key:
                     self.url_for(key)
             with self._lock:
