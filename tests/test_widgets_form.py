@@ -290,3 +290,53 @@ def test_recent_prompts_are_the_last_distinct_ones_and_picking_one_fills_the_pro
     form.prompt.value = "a heron"
     form.generate.click()  # a new prompt joins the list at once
     assert [value for _label, value in form.prompt_history.options][1] == "a heron"
+
+
+def test_characters_are_checked_named_escaped_and_featured(form, service):
+    from widget_helpers import finish
+
+    from soranb.catalog import MAX_CHARACTERS
+    from soranb.request import GenerationRequest
+
+    source = finish(service, service.generate(GenerationRequest("a pilot waves")).id)
+    nova = service.create_character("Captain <b>Nova</b>", service.media_path(source.video_key))
+    form.prompt.value = "Nova lands on the moon"
+    form.characters.ids_input.value = [nova.id]
+    assert (
+        "Captain &lt;b&gt;Nova&lt;/b&gt;" in form.characters.names.value
+        and "<b>Nova" not in form.characters.names.value
+    )
+    assert not form.generate.disabled and form.request().characters == (nova.id,)
+
+    form.characters.ids_input.value = [nova.id, "../etc"]  # not an id: said at once, nothing looked up
+    assert form.generate.disabled and "is not a character id" in form.reason.value
+    form.characters.ids_input.value = [nova.id, "char_nobody"]  # an id the provider does not know
+    assert form.generate.disabled and "knows no character" in form.reason.value
+    assert "char_nobody: not found" in form.characters.names.value
+    form.characters.ids_input.value = [nova.id, "char_a", "char_b"][: MAX_CHARACTERS + 1]
+    assert form.generate.disabled and f"at most {MAX_CHARACTERS} characters" in form.reason.value
+
+    form.characters.ids_input.value = [nova.id]
+    record = form.submit()
+    assert record is not None and service.get(record.id).metadata["characters"] == [nova.id]
+    assert "Captain &lt;b&gt;Nova&lt;/b&gt;" not in form._static_html() and nova.id in form._static_html()
+    form.characters.ids_input.value = []
+    form.use_settings(service.get(record.id))  # "Use these settings" brings the characters back too
+    assert form.characters.ids == (nova.id,)
+
+
+def test_a_character_that_cannot_be_checked_now_is_asked_again_not_refused(form, service, monkeypatch):
+    from soranb.errors import ProviderUnreachable
+
+    calls = []
+
+    def unreachable(character_id):
+        calls.append(character_id)
+        raise ProviderUnreachable("get character: the provider did not answer")
+
+    monkeypatch.setattr(service, "get_character", unreachable)
+    form.prompt.value = "Nova waves"
+    form.characters.ids_input.value = ["char_later"]
+    assert "not checked now" in form.characters.names.value and not form.generate.disabled
+    form.characters.ids_input.value = ["char_later", "char_other"]
+    assert calls.count("char_later") == 2  # not remembered as unknown: asked again

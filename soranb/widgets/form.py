@@ -24,6 +24,7 @@ from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
+from .characters import CharacterPicker
 from .style import stylesheet
 from .toasts import Toasts, guarded, short_prompt
 
@@ -99,6 +100,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         )
         self.fit_note = widgets.HTML()
         self.fit_box = widgets.VBox([self.fit_note, self.fit], layout={"display": "none"})
+        self.characters = CharacterPicker(service, on_change=self._on_characters)
 
         self.cost = widgets.HTML()
         self.generate = widgets.Button(description="Generate", button_style="primary", icon="play")
@@ -121,6 +123,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             widgets.HBox([self.model, self.size, self.seconds]),
             widgets.HBox([self.upload, self.clear_image]),
             widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
+            self.characters,
             self.cost,
             widgets.HBox([self.generate, self.reason]),
             self.repeat_box,
@@ -160,6 +163,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             seconds=int(self.seconds.value),
             image=self._image,
             fit=self.fit.value if self._fit_needed() else None,
+            characters=self.characters.ids,
         )
 
     def problems(self) -> list[str]:
@@ -168,7 +172,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         found = [str(p) for p in checked.problems()]
         if self._image_error:
             found.append(self._image_error)
-        return found
+        return found + self.characters.problems()
 
     # -- reactions --------------------------------------------------------------------
     def _refilter_options(self) -> None:
@@ -190,6 +194,10 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     def _on_change(self, change: dict[str, Any]) -> None:
         if change.get("owner") is self.prompt:
             self._touched = True
+        self._update()
+
+    def _on_characters(self) -> None:
+        self._touched = True  # a refused id says why at once, like a typed prompt
         self._update()
 
     def _update(self) -> None:
@@ -295,7 +303,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     # -- actions ----------------------------------------------------------------------
     def _fingerprint(self, request: GenerationRequest) -> tuple[object, ...]:
         image = hash(request.image.data) if request.image is not None else None
-        return ("generate", request.prompt.strip(), request.model, request.size, request.seconds, image, request.fit)
+        settings = (request.model, request.size, request.seconds, image, request.fit, request.characters)
+        return ("generate", request.prompt.strip(), *settings)
 
     def submit(self, again: bool = False) -> GenerationRecord | None:
         """Start the job (what Generate does); None when it asked first instead of spending.
@@ -372,6 +381,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.size.value = record.size
         if str(record.seconds) in [str(v) for v in self._values(self.seconds)]:
             self.seconds.value = next(v for v in self._values(self.seconds) if str(v) == str(record.seconds))
+        characters = record.metadata.get("characters") if isinstance(record.metadata, dict) else None
+        self.characters.set_ids([str(c) for c in characters] if isinstance(characters, list) else [])
         self.prompt.value = record.prompt
         self.prompt.focus()
 
@@ -405,6 +416,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         if self._image_info is not None and self._image is not None:
             fit = f", fitted by {self.fit.value}" if self._fit_needed() else ""
             values["starting image"] = f"{self._image.filename} ({self._image_info.size}{fit})"
+        if self.characters.ids:
+            values["characters"] = ", ".join(self.characters.ids)
         with contextlib.suppress(KeyError):
             values["cost"] = format_cost(estimate_cost(self.model.value, self.size.value, int(self.seconds.value)))
         if self.last_record is not None:
