@@ -163,15 +163,15 @@ class RecordCard(widgets.VBox):
         self.reuse_button.add_class("soranb-reuse")
         self.favourite_button = button("☆")
         self.favourite_button.add_class("soranb-favourite")
-        self.action = ActionField(parts, wrap, self._start_action, budget_left)
+        self._wrap = wrap
+        self._budget_left = budget_left
+        self._action: ActionField | None = None  # made when a field is first opened: most cards never do
         self.delete_button.on_click(wrap(lambda _b: self.ask_delete()))
         self.cancel_button.on_click(wrap(lambda _b: self.cancel_delete()))
         self.confirm_button.on_click(wrap(lambda _b: self._on_delete(self.record.id)))
         self.remix_button.on_click(wrap(lambda _b: self.open_action("remix")))
         self.extend_button.on_click(wrap(lambda _b: self.open_action("extend")))
         self.edit_button.on_click(wrap(lambda _b: self.open_action("edit")))
-        self.action.go.on_click(wrap(lambda _b: self._start_clicked()))
-        self.action.cancel.on_click(wrap(lambda _b: self.close_action()))
         self.retry_button.on_click(wrap(lambda _b: self._retry()))
         self.reuse_button.on_click(wrap(lambda _b: self._reuse()))
         self.favourite_button.on_click(wrap(lambda _b: self.toggle_favourite()))
@@ -202,7 +202,8 @@ class RecordCard(widgets.VBox):
         if self._hidden or record.id != old_id:
             self._apply(record, force=True)
             self._confirming = False
-            self.action.reset()
+            if self._action is not None:
+                self._action.reset()
             self.remove_class(f"soranb-card-{old_id}")
             self.add_class(f"soranb-card-{record.id}")
             self._hidden = False
@@ -219,7 +220,8 @@ class RecordCard(widgets.VBox):
     def hide(self) -> None:
         """Off the page, kept as a spare: no player left running out of sight."""
         self._confirming = False
-        self.action.close_field()
+        if self._action is not None:
+            self._action.close_field()
         self._hidden = True
         self.remove_class(f"soranb-card-{self.record.id}")
         with hold(self.layout, self.media, self.info):
@@ -325,7 +327,7 @@ class RecordCard(widgets.VBox):
             self.actions.children = actions
         running = (self.progress, self.progress_note) if self.record.is_open else ()
         completed = self.record.status == Status.COMPLETED
-        field = (self.action,) if self.action.kind is not None and completed else ()
+        field = (self._action,) if self._action is not None and self._action.kind is not None and completed else ()
         scrub = (self.scrub,) if self._scrub_shown and self.scrub is not None else ()
         shown: tuple[widgets.Widget, ...] = (self.info, *scrub, self.media, *running, self.actions, *field)
         if tuple(self.children) != shown:  # type: ignore[has-type]
@@ -335,11 +337,20 @@ class RecordCard(widgets.VBox):
     @property
     def acting(self) -> Action | None:
         """Which field is open on the card (remix, extend or edit), None when none is."""
-        return self.action.kind
+        return self._action.kind if self._action is not None else None
 
     @property
     def remixing(self) -> bool:
-        return self.action.kind == "remix"
+        return self.acting == "remix"
+
+    @property
+    def action(self) -> ActionField:
+        """The remix / extend / edit field of this card (made on first use, then kept)."""
+        if self._action is None:
+            self._action = ActionField(self.parts, self._wrap, self._start_action, self._budget_left)
+            self._action.go.on_click(self._wrap(lambda _b: self._start_clicked()))
+            self._action.cancel.on_click(self._wrap(lambda _b: self.close_action()))
+        return self._action
 
     def open_action(self, kind: Action) -> None:
         """Show the field for `kind` on this card, priced, with the cursor in it."""
@@ -360,7 +371,7 @@ class RecordCard(widgets.VBox):
         return started
 
     def _start_clicked(self) -> None:
-        if self.action.kind is not None:  # a double-click's second click finds the field closed: nothing to do
+        if self.acting is not None:  # a double-click's second click finds the field closed: nothing to do
             self.start_action()
 
     def _start_action(self, kind: Action, text: str, seconds: int) -> object:
@@ -428,7 +439,8 @@ class RecordCard(widgets.VBox):
             layout,
         ):
             child.close()
-        self.action.close_all()
+        if self._action is not None:
+            self._action.close_all()
         if self.scrub is not None:
             self.scrub.close()
         if self._own_parts:
