@@ -132,7 +132,7 @@ class ActionField(widgets.VBox):
 
     def start(self) -> object:
         """Start the action with the typed prompt; errors go to the caller (the grid's toasts)."""
-        if self.kind is None:
+        if self.kind is None:  # a double-click's second click finds the field closed: nothing to do
             return None
         text = self.text.value
         if not text.strip():

@@ -348,7 +348,7 @@ class RecordCard(widgets.VBox):
         """The remix / extend / edit field of this card (made on first use, then kept)."""
         if self._action is None:
             self._action = ActionField(self.parts, self._wrap, self._start_action, self._budget_left)
-            self._action.go.on_click(self._wrap(lambda _b: self._start_clicked()))
+            self._action.go.on_click(self._wrap(self._start_clicked))
             self._action.cancel.on_click(self._wrap(lambda _b: self.close_action()))
         return self._action
 
@@ -370,9 +370,8 @@ class RecordCard(widgets.VBox):
         self._arrange()
         return started
 
-    def _start_clicked(self) -> None:
-        if self.acting is not None:  # a double-click's second click finds the field closed: nothing to do
-            self.start_action()
+    def _start_clicked(self, _button: widgets.Button) -> None:
+        self.start_action()
 
     def _start_action(self, kind: Action, text: str, seconds: int) -> object:
         record_id = self.record.id
