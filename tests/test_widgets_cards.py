@@ -147,11 +147,16 @@ def test_tags_show_on_cards_and_the_tag_filter_queries_the_store(service, settin
     grid = HistoryGrid(service, toasts=toasts)
     assert 'class="soranb-tag"' in grid.card(records[0].id).info.value
     assert "night shots" in grid.card(records[0].id).info.value
+    (hostile,) = insert_records(
+        settings.data_dir, make_records(1, prompt="planted", tags=(XSS,))
+    )  # a row says anything
+    grid.reload()
+    assert "&lt;img src=x" in grid.card(hostile.id).info.value and "<img" not in grid.card(hostile.id).info.value
     grid.tag_filter.value = "  night   shots "  # written as stored tags are
     assert [c.record.id for c in grid.cards] == [records[0].id]
     grid.tag_filter.value = "<b>"
     assert toasts.messages[-1][0] == "error" and "is not allowed" in toasts.messages[-1][1]
-    assert grid.total == 3  # no tag filter left behind
+    assert grid.total == 4  # no tag filter left behind
     grid.close()
 
 
