@@ -92,7 +92,7 @@ class ActionField(widgets.VBox):
         self.add_class("soranb-action-box")
 
     def open_for(self, kind: Action, record: GenerationRecord) -> None:
-        """Show the field for `kind` on `record`, priced, and put the cursor in the prompt."""
+        """Show the field for `kind` on `record`, priced (the card then puts the cursor in the prompt)."""
         title, question, placeholder, start = _WORDS[kind]
         self.kind, self.record = kind, record
         self._remaining = self._budget_left() if self._budget_left is not None else None
@@ -102,7 +102,6 @@ class ActionField(widgets.VBox):
         shown = (self.label, self.text, self.seconds) if kind == "extend" else (self.label, self.text)
         self.children = (*shown, self.cost, self.buttons)
         self._show_cost()
-        self.text.focus()
 
     def close_field(self) -> None:
         self.kind = None

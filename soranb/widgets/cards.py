@@ -356,6 +356,7 @@ class RecordCard(widgets.VBox):
         """Show the field for `kind` on this card, priced, with the cursor in it."""
         self.action.open_for(kind, self.record)
         self._arrange()
+        self.action.text.focus()  # once it is on the card: a view that does not exist yet cannot take focus
 
     def open_remix(self) -> None:
         self.open_action("remix")
