@@ -371,14 +371,14 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     def remix(self, record_id: str, text: str) -> GenerationRecord | None:
         """Remix a record (a card's Start remix). The same remix again within seconds asks first."""
         return self._spend_once(
-            ("remix", record_id, text.strip()), "remix", "Start remix", lambda: self.service.remix(record_id, text)
+            record_id, ("remix", text.strip()), "Start remix", lambda: self.service.remix(record_id, text)
         )
 
     def extend(self, record_id: str, text: str, seconds: int) -> GenerationRecord | None:
         """Extend a record by `seconds` (a card's Start extension). The same again within seconds asks first."""
         return self._spend_once(
-            ("extend", record_id, text.strip(), seconds),
-            "extension",
+            record_id,
+            ("extension", text.strip(), seconds),
             "Start extension",
             lambda: self.service.extend(record_id, text, seconds),
             price=lambda made: estimate_cost(made.model, made.size, seconds),  # an extension pays for what it adds
@@ -387,19 +387,24 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     def edit(self, record_id: str, text: str) -> GenerationRecord | None:
         """Edit a record (a card's Start edit). The same edit again within seconds asks first."""
         return self._spend_once(
-            ("edit", record_id, text.strip()), "edit", "Start edit", lambda: self.service.edit(record_id, text)
+            record_id, ("edit", text.strip()), "Start edit", lambda: self.service.edit(record_id, text)
         )
 
     def _spend_once(
         self,
-        key: tuple[object, ...],
-        what: str,
+        record_id: str,
+        request: tuple[object, ...],
         button: str,
         start: Callable[[], GenerationRecord],
         price: Callable[[GenerationRecord], Decimal] = lambda made: made.cost,
     ) -> GenerationRecord | None:
         """Start a paid job from a card, unless the very same one was started within the repeat window:
-        then ask first (a double-click, or a second press while the first was starting)."""
+        then ask first (a double-click, or a second press while the first was starting).
+
+        `request` is what was asked, its kind ("remix", "extension", "edit") first.
+        """
+        key = (record_id, *request)
+        what = str(request[0])
         ago = self.recent.seconds_since(key)
         if ago is not None and self._confirm_key != key:
             self._confirm_key = key
@@ -410,7 +415,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._confirm_key = None
         record = start()
         self.recent.started(key)
-        source = short_prompt(self._prompts.get(str(key[1]), ""))
+        source = short_prompt(self._prompts.get(record_id, ""))
         article = "an" if what[0] in "aeiou" else "a"
         self.toasts.success(f"Started {article} {what} of “{source}” ({format_cost(price(record))})")
         return record
