@@ -87,6 +87,15 @@ class CardParts:
         self.button_style = widgets.ButtonStyle()
         self.progress_style = ProgressStyle()
 
+    def button(self, description: str, icon: str = "", style: str = "", css: str = "") -> widgets.Button:
+        """A card button on the shared layout and style; `css` is a class the browser tests find it by."""
+        made = widgets.Button(
+            description=description, icon=icon, button_style=style, layout=self.auto, style=self.button_style
+        )
+        if css:
+            made.add_class(css)
+        return made
+
     def close(self) -> None:
         for part in vars(self).values():
             part.close()
@@ -140,41 +149,14 @@ class RecordCard(widgets.VBox):
         self._hidden = False
         self._own_parts = parts is None
         self.parts = parts = parts if parts is not None else CardParts()
-
-        def button(description: str, icon: str = "", style: str = "") -> widgets.Button:
-            return widgets.Button(
-                description=description, icon=icon, button_style=style, layout=parts.auto, style=parts.button_style
-            )
-
+        self._wrap = wrap
+        self._budget_left = budget_left
+        self._action: ActionField | None = None  # made when a field is first opened: most cards never do
         self.info = widgets.HTML(layout=parts.wide, style=parts.html_style)
         self.media = widgets.HTML(layout=parts.wide, style=parts.html_style)
         self.progress = widgets.IntProgress(min=0, max=100, layout=parts.wide, style=parts.progress_style)
         self.progress_note = widgets.HTML(layout=parts.wide, style=parts.html_style)
-        self.delete_button = button("Delete", "trash")
-        self.confirm_button = button("Confirm delete", style="danger")
-        self.cancel_button = button("Cancel")
-        self.remix_button = button("Remix", "random")
-        self.extend_button = button("Extend", "forward")
-        self.extend_button.add_class("soranb-extend")
-        self.edit_button = button("Edit", "pencil-square-o")
-        self.edit_button.add_class("soranb-edit")
-        self.retry_button = button("Edit and retry", "pencil")
-        self.reuse_button = button("Use these settings", "clone")
-        self.reuse_button.add_class("soranb-reuse")
-        self.favourite_button = button("☆")
-        self.favourite_button.add_class("soranb-favourite")
-        self._wrap = wrap
-        self._budget_left = budget_left
-        self._action: ActionField | None = None  # made when a field is first opened: most cards never do
-        self.delete_button.on_click(wrap(lambda _b: self.ask_delete()))
-        self.cancel_button.on_click(wrap(lambda _b: self.cancel_delete()))
-        self.confirm_button.on_click(wrap(lambda _b: self._on_delete(self.record.id)))
-        self.remix_button.on_click(wrap(lambda _b: self.open_action("remix")))
-        self.extend_button.on_click(wrap(lambda _b: self.open_action("extend")))
-        self.edit_button.on_click(wrap(lambda _b: self.open_action("edit")))
-        self.retry_button.on_click(wrap(lambda _b: self._retry()))
-        self.reuse_button.on_click(wrap(lambda _b: self._reuse()))
-        self.favourite_button.on_click(wrap(lambda _b: self.toggle_favourite()))
+        self._make_buttons(wrap)
         self.actions = widgets.HBox(layout=parts.row)
         super().__init__(layout=widgets.Layout(border="1px solid #d1d5db", padding="6px", margin="4px", width="340px"))
         self.add_class("soranb-card")
@@ -184,6 +166,32 @@ class RecordCard(widgets.VBox):
         except BaseException:  # e.g. a URL lookup failed: leave no half-made widgets behind
             self.close_all()
             raise
+
+    def _make_buttons(self, wrap: Callable[[Callable[..., None]], Callable[..., None]]) -> None:
+        """The card's buttons, each click passed through `wrap` (the grid's toasts show its errors)."""
+        button = self.parts.button
+        self.delete_button = button("Delete", "trash")
+        self.confirm_button = button("Confirm delete", style="danger")
+        self.cancel_button = button("Cancel")
+        self.remix_button = button("Remix", "random")
+        self.extend_button = button("Extend", "forward", css="soranb-extend")
+        self.edit_button = button("Edit", "pencil-square-o", css="soranb-edit")
+        self.retry_button = button("Edit and retry", "pencil")
+        self.reuse_button = button("Use these settings", "clone", css="soranb-reuse")
+        self.favourite_button = button("☆", css="soranb-favourite")
+        clicks: list[tuple[widgets.Button, Callable[[], object]]] = [
+            (self.delete_button, self.ask_delete),
+            (self.cancel_button, self.cancel_delete),
+            (self.confirm_button, lambda: self._on_delete(self.record.id)),
+            (self.remix_button, lambda: self.open_action("remix")),
+            (self.extend_button, lambda: self.open_action("extend")),
+            (self.edit_button, lambda: self.open_action("edit")),
+            (self.retry_button, self._retry),
+            (self.reuse_button, self._reuse),
+            (self.favourite_button, self.toggle_favourite),
+        ]
+        for widget, action in clicks:
+            widget.on_click(wrap(lambda _b, act=action: act()))
 
     # -- state ------------------------------------------------------------------------
     def update(self, record: GenerationRecord) -> bool:
