@@ -340,3 +340,23 @@ def test_a_character_that_cannot_be_checked_now_is_asked_again_not_refused(form,
     assert "not checked now" in form.characters.names.value and not form.generate.disabled
     form.characters.ids_input.value = ["char_later", "char_other"]
     assert calls.count("char_later") == 2  # not remembered as unknown: asked again
+
+
+def test_the_form_shows_spent_and_left_and_says_before_generate_when_a_video_would_go_over(make_service, settings):
+    from soranb.config import Settings
+
+    env = {"SORANB_DATA_DIR": str(settings.data_dir), "SORANB_EMULATOR_SPEED": "240", "SORANB_BUDGET_USD": "0.50"}
+    service = make_service(using=Settings.from_env(env, dotenv=False))
+    form = GenerationForm(service, toasts=Toasts(dismiss_after=None))
+    assert "$0.00 spent today, $0.50 left" in form.cost.value and "go over" not in form.cost.value
+    form.seconds.value = 8  # $0.80
+    assert "would go over the budget" in form.cost.value
+    form.seconds.value = 4
+    form.prompt.value = "a lighthouse"
+    form.generate.click()
+    assert "$0.40 spent today, $0.10 left" in form.cost.value and "would go over the budget" in form.cost.value
+    form.close()
+
+
+def test_without_a_budget_the_form_shows_none(form):
+    assert "Budget" not in form.cost.value

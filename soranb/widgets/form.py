@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from decimal import Decimal
 from typing import Any
 
 import ipywidgets as widgets
 from PIL import Image
 
+from ..budget import Budget
 from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
 from ..errors import RequestInvalid
 from ..images import ImageInfo, fit_image, inspect_image
@@ -67,6 +69,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._lock = threading.Lock()
         self._busy = False
         self._preview_key: tuple[str, str] | None = None
+        self._budget: Budget | None = None  # read by refresh_budget
 
         self.prompt = widgets.Textarea(
             placeholder="Describe the video: subject, setting, camera, light, motion…",
@@ -144,7 +147,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.generate.on_click(guarded(self.toasts, lambda _b: self.submit()))
         self.repeat_yes.on_click(guarded(self.toasts, lambda _b: self.submit(again=True)))
         self.repeat_no.on_click(guarded(self.toasts, lambda _b: self._hide_repeat()))
-        self._update()
+        self.refresh_budget()
 
     # -- the request as the form stands ----------------------------------------------
     @staticmethod
@@ -254,8 +257,26 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         note = "billed by the provider" if paid else "emulator: nothing is billed"
         return (
             f'<span class="soranb-cost">Cost: <b>{format_cost(cost)}</b> '
-            f"({int(self.seconds.value)} s × {format_cost(per_second)}/s; {note})</span>"
+            f"({int(self.seconds.value)} s × {format_cost(per_second)}/s; {note})</span>" + self._budget_html(cost)
         )
+
+    def refresh_budget(self) -> None:
+        """Read what today and this session have spent (at start and after each start, not per key)."""
+        self._budget = self.service.budget()
+        self._update()
+
+    def _budget_html(self, cost: Decimal) -> str:
+        """Spent and left when a budget is set; a request that would go over says so before Generate."""
+        budget = self._budget
+        if budget is None or budget.remaining is None:
+            return ""
+        text = f"Budget: {format_cost(budget.spent)} spent today, {format_cost(budget.remaining)} left"
+        if cost > budget.remaining:
+            return (
+                f'<div class="soranb-budget" style="color:#dc2626">{text}: this video would go over the budget '
+                "and will be refused. Pick a shorter or cheaper video.</div>"
+            )
+        return f'<div class="soranb-budget" style="color:#6b7280;font-size:11px">{text}</div>'
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -334,6 +355,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self._update()
         self.last_record = record
         self.refresh_recent_prompts()
+        self.refresh_budget()
         self.toasts.success(
             f"Started “{short_prompt(record.prompt)}” ({record.model} {record.size} {record.seconds} s, "
             f"{format_cost(record.cost)})"
