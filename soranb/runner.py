@@ -54,10 +54,11 @@ from .errors import (
 from .leases import LEASE_TTL, tmp_folder_name
 from .media_check import verify_video
 from .provenance import may_submit
-from .provider import ProviderJob, VideoProvider, check_job_id
+from .provider import ProviderJob, Variant, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
+from .sprites import Spritesheet, spritesheet_key
 from .store.base import RecordQuery, Store, media_key
 
 __all__ = ["JobRunner", "PollReport"]
@@ -489,12 +490,17 @@ class JobRunner:
                 thumbnail_key = await self._store_thumbnail(record, job)
                 if thumbnail_key:
                     stored.append(thumbnail_key)
+                sprites = await self._store_spritesheet(record, job)
+                if sprites is not None:
+                    stored.append(sprites.key)
                 metadata = {
                     **record.metadata,
                     "provider_status": job.status,
                     "completed_at": job.completed_at,
                     "expires_at": job.expires_at,
                 }
+                if sprites is not None:
+                    metadata["spritesheet"] = sprites.to_metadata()
                 metadata.pop("waiting_reason", None)
                 changes = {
                     "status": Status.COMPLETED,
@@ -518,21 +524,46 @@ class JobRunner:
     async def _store_thumbnail(self, record: GenerationRecord, job: ProviderJob) -> str | None:
         """The thumbnail's key once stored; transient failures are retried (honouring Retry-After)."""
         key = media_key("thumbnails", record.id)
+        stored = await self._store_still(record, job, "thumbnail", key, "image/webp", lambda _data: key)
+        return stored
+
+    async def _store_spritesheet(self, record: GenerationRecord, job: ProviderJob) -> Spritesheet | None:
+        """The spritesheet (for the cards' scrub preview) once stored with its grid; None when there is
+        none, or its shape fits no grid (see `soranb.sprites`): the card then shows the thumbnail only."""
+        return await self._store_still(
+            record, job, "spritesheet", spritesheet_key(record.id), "image/jpeg", lambda d: Spritesheet.read(d, record)
+        )
+
+    async def _store_still(
+        self,
+        record: GenerationRecord,
+        job: ProviderJob,
+        variant: Variant,
+        key: str,
+        mime: str,
+        read: Callable[[bytes], T | None],
+    ) -> T | None:
+        """Fetch one still variant, `read` it (None: not kept) and store it; transient failures are retried
+        (honouring Retry-After). A still is a nicety: its trouble never fails the record."""
         for attempt in range(1, _THUMBNAIL_TRIES + 1):
-            path = self.tmp_path(".webp")
+            path = self.tmp_path(".img")
             try:
-                await self.provider.download(job.id, "thumbnail", path)
-                await self.store.put_media(key, path, "image/webp")
-                return key
+                await self.provider.download(job.id, variant, path)
+                kept = read(await asyncio.to_thread(path.read_bytes))
+                if kept is None:
+                    self.log.info(f"record {record.id}: {variant} not kept (not the shape expected)")
+                    return None
+                await self.store.put_media(key, path, mime)
+                return kept
             except (*_TRANSIENT, ContentIncomplete) as exc:
                 if attempt == _THUMBNAIL_TRIES:
-                    self.log.warning(f"record {record.id}: no thumbnail after {attempt} tries ({exc})")
+                    self.log.warning(f"record {record.id}: no {variant} after {attempt} tries ({exc})")
                     return None
                 wait = getattr(exc, "retry_after", None) or float(2 ** (attempt - 1))
-                self.log.info(f"record {record.id}: thumbnail not fetched ({exc}); again in {min(wait, 30):.1f} s")
+                self.log.info(f"record {record.id}: {variant} not fetched ({exc}); again in {min(wait, 30):.1f} s")
                 await asyncio.sleep(min(wait, 30.0))
             except ProviderError as exc:
-                self.log.warning(f"record {record.id}: no thumbnail ({exc})")
+                self.log.warning(f"record {record.id}: no {variant} ({exc})")
                 return None
             finally:
                 path.unlink(missing_ok=True)

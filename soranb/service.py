@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -45,7 +46,7 @@ from .errors import (
 )
 from .events import EventBus, ServiceEvent
 from .images import FitMode, inspect_image
-from .leases import new_owner_id, sweep_dead_tmp
+from .leases import new_owner_id, sweep_dead_tmp, tmp_folder_name
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
 from .request import GenerationRequest, ImageInput, SourceVideo
 from .schedule import PollSchedule
@@ -740,3 +741,34 @@ class VideoService:
     def fetch_media(self, key: str, dest: Path) -> Path:
         """Copy a stored media object to `dest` (streaming); `RecordNotFound` when it is gone."""
         return self._run(self.store.fetch_media(key, dest))
+
+    # -- re-use (the form's "Use these settings" and recent prompts) -------------------------------------
+    def recent_prompts(self, limit: int = 10, *, scan: int = 200) -> list[str]:
+        """The last `limit` distinct prompts, newest first, from the newest `scan` records of the store."""
+        records = self.list_records(RecordQuery(limit=scan))
+        prompts: list[str] = []
+        for record in records:
+            if record.is_unreadable or record.metadata.get("diagnostic") or record.prompt in prompts:
+                continue
+            prompts.append(record.prompt)
+            if len(prompts) >= limit:
+                break
+        return prompts
+
+    def starting_image(self, record_id: str) -> ImageInput | None:
+        """The starting image a record was made from, read from the store (None when it had none).
+
+        Only the record's own media key is read: nothing in its text becomes a path or a URL.
+        """
+        return self._run(self._starting_image(record_id))
+
+    async def _starting_image(self, record_id: str) -> ImageInput | None:
+        record = await self.store.get(record_id)
+        if not record.image_key:
+            return None
+        tmp_dir = self.settings.data_dir / "tmp" / tmp_folder_name(self.owner_id)  # swept if this process dies
+        await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="image-", dir=tmp_dir) as folder:
+            path = await self.store.fetch_media(record.image_key, Path(folder) / "image")
+            data = await asyncio.to_thread(path.read_bytes)
+        return ImageInput(record.image_filename or "image", data)

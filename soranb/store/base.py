@@ -17,7 +17,7 @@ from typing import Any
 
 from ..records import GenerationRecord, Status
 
-__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "status_values"]
+__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "owned_media_keys", "status_values"]
 
 # Which bucket/folder a media key lives in.
 MediaKind = str  # "videos" | "thumbnails" | "images"
@@ -44,6 +44,15 @@ def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:
     if not ext.replace(".", "").isalnum():
         raise ValueError(f"bad media suffix {suffix!r}")
     return f"{kind}/{record_id}{ext.lower()}"
+
+
+def owned_media_keys(record: GenerationRecord) -> list[str]:
+    """Every media object a record owns, to delete with it: its video, thumbnail and starting image,
+    and the spritesheet its metadata names (only when that is one of our keys: a row can say anything)."""
+    sheet = record.metadata.get("spritesheet") if isinstance(record.metadata, dict) else None
+    sprites = sheet.get("key") if isinstance(sheet, dict) else None
+    keys = [k for k in (record.video_key, record.thumbnail_key, record.image_key) if k]
+    return [*keys, sprites] if isinstance(sprites, str) and is_media_key(sprites) else keys
 
 
 def status_values(expect: Status | Iterable[Status] | None) -> list[str]:
@@ -73,6 +82,22 @@ class RecordQuery:
     @classmethod
     def open_jobs(cls, limit: int = 1000) -> RecordQuery:
         return cls(statuses=frozenset({Status.PENDING, Status.PROCESSING}), limit=limit, newest_first=False)
+
+    def matches(self, record: GenerationRecord) -> bool:
+        """Whether `record` passes the filters (offset/limit aside), by the stores' own rules: a search
+        is a literal, casefolded substring ("STRASSE" finds "straße"), as the local store's SQL has it.
+
+        For views that place a record an event announced without asking the store again.
+        """
+        return (
+            (self.statuses is None or record.status in self.statuses)
+            and (self.model is None or record.model == self.model)
+            and (not self.search or self.search.casefold() in record.prompt.casefold())
+            and (self.since is None or record.created_at >= self.since)
+            and (self.ids is None or record.id in self.ids)
+            and (not self.tags or self.tags <= set(record.tags))
+            and (self.favourite is None or record.favourite == self.favourite)
+        )
 
 
 class Store(abc.ABC):

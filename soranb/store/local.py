@@ -35,7 +35,7 @@ from ..errors import (
 from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, is_media_key, status_values
+from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
 __all__ = ["LocalStore"]
 
@@ -224,9 +224,8 @@ class LocalStore(Store):
     async def delete(self, record_id: str) -> None:
         record = await self.get(record_id)
         await self._run(lambda c: c.execute("delete from video_generations where id = ?", (record_id,)))
-        for key in (record.video_key, record.thumbnail_key, record.image_key):
-            if key:
-                await self.delete_media(key)
+        for key in owned_media_keys(record):
+            await self.delete_media(key)
 
     # -- leases ---------------------------------------------------------------------
     async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:

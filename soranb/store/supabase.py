@@ -45,7 +45,7 @@ from ..files import written_whole
 from ..leases import holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, is_media_key, status_values
+from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
 __all__ = ["MIGRATIONS", "SupabaseStore"]
 
@@ -346,8 +346,8 @@ class SupabaseStore(Store):
     async def delete(self, record_id: str) -> None:
         record = await self.get(record_id)
         # Media first: if that fails the row is still there and a retry finishes the job.
-        for key in (record.video_key, record.thumbnail_key, record.image_key):
-            if key and is_media_key(key):
+        for key in owned_media_keys(record):
+            if is_media_key(key):
                 await self.delete_media(key)
         async with self._guard(f"deleting record {record_id}", write=True):
             answer = await (
