@@ -6,7 +6,7 @@ have reached the provider: everything created today except a failed or cancelled
 got a job id (the provider refused it, or it was never sent). Pending records count: they are about
 to be sent. "Today" starts at local midnight of the machine running soranb.
 
-The service checks before anything is stored or sent; see `VideoService._generate`.
+The service checks before anything is stored or sent; see `VideoService._spend`.
 """
 
 from __future__ import annotations

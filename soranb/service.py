@@ -231,69 +231,94 @@ class VideoService:
     # -- generating ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> GenerationRecord:
         """Store the request as a record and create its job; returns without waiting for the video."""
-        if request.sent_as_json:  # characters or a reference object: see `_submit_now`
-            return self._run(self._submit_now(request))
-        return self._run(self._generate(request))
+        return self._run(self._spend(request))
 
     def remix(self, record_id: str, prompt: str) -> GenerationRecord:
         """A new video from a completed one with a changed prompt."""
         return self._run(self._remix(record_id, prompt))
 
-    async def _generate(
+    async def _spend(
         self,
         request: GenerationRequest,
         *,
         remix_of: GenerationRecord | None = None,
         record_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        lineage: str | None = None,
     ) -> GenerationRecord:
-        """Every path that spends (generate, remix, a batch, a variation grid) comes through here.
+        """Every path that spends (generate, remix, extend, edit, a batch, a grid, diagnostics) comes here.
 
-        `record_id` gives the record a fixed id (a batch line's identity): when a record with that
-        id is already stored, it is returned and nothing is sent again.
+        The budget check and the insert happen together, so two requests never both fit the last
+        dollar. `record_id` gives the record a fixed id (a batch line's identity): when a record with
+        that id is already stored, it is returned and nothing is sent again. A request the store's
+        fields cannot rebuild (see `_new_record`) is sent at once and never waits in the queue.
         """
         prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
-        record = GenerationRecord(
-            prompt=prepared.prompt, model=prepared.model, size=prepared.size, seconds=prepared.seconds
-        )
-        if record_id is not None:
-            record = replace(record, id=record_id)
+        record = self._new_record(request, prepared, remix_of, record_id, metadata, lineage)
+        runner = self.runner
+        with runner.reserved(record.id):  # this call sends it: a poll step must not take it meanwhile
+            async with self._spend_lock:
+                if record_id is not None and (existing := await self._existing(record_id)) is not None:
+                    return existing
+                (await self._budget()).check(record.cost)  # before anything is stored or sent
+                if prepared.image is not None:
+                    record = await self._store_image(record, prepared.image)
+                try:
+                    record = await self.store.insert(record)
+                except RecordConflict:
+                    if record_id is None or (existing := await self._existing(record_id)) is None:
+                        raise
+                    return existing  # another process stored this batch line first
+                self._session_spent += record.cost
+            self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
+            self._emit("created", record)
+            processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
+            if record.metadata.get("submit_once") or processing < self.settings.max_concurrent_jobs:
+                record = await runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
+            else:
+                self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
+        self._poke()
+        return record
+
+    @staticmethod
+    def _new_record(
+        request: GenerationRequest,
+        prepared: GenerationRequest,
+        remix_of: GenerationRecord | None,
+        record_id: str | None,
+        metadata: dict[str, Any] | None,
+        lineage: str | None,
+    ) -> GenerationRecord:
+        """The pending record of a request, not stored yet.
+
+        The poller re-sends a pending record from its prompt, model, size and seconds alone, which
+        would make a plain video of an extension, an edit or a request with characters or a
+        reference object: those are marked `submit_once` (the runner sends them once or ends them).
+        """
         metadata = dict(metadata or {})
         if request.image is not None and request.fit and inspect_image(request.image.data).size != request.size:
             metadata["fit"] = request.fit  # shown on the card and in reports beside the starting image
-        if metadata:
-            record = replace(record, metadata=metadata)
-        if remix_of is not None:
-            record = replace(record, remixed_from=remix_of.id)
-        async with self._spend_lock:  # check and store together: two requests never both fit the last dollar
-            if record_id is not None and (existing := await self._existing(record_id)) is not None:
-                return existing
-            (await self._budget()).check(record.cost)  # before anything is stored or sent
-            if prepared.image is not None:
-                record = await self._store_image(record, prepared.image)
-            try:
-                record = await self.store.insert(record)
-            except RecordConflict:
-                if record_id is None or (existing := await self._existing(record_id)) is None:
-                    raise
-                return existing  # another process stored this batch line first
-            self._session_spent += record.cost
-        self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
-        self._emit("created", record)
-        processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
-        if processing < self.settings.max_concurrent_jobs:
-            record = await self.runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
-        else:
-            self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
-        self._poke()
-        return record
+        if prepared.sent_as_json:
+            metadata["submit_once"] = True
+            if prepared.characters:
+                metadata["characters"] = list(prepared.characters)
+        record = GenerationRecord(
+            prompt=prepared.prompt,
+            model=prepared.model,
+            size=prepared.size,
+            seconds=prepared.seconds,
+            lineage=lineage,
+            remixed_from=remix_of.id if remix_of is not None else None,
+            metadata=metadata,
+        )
+        return replace(record, id=record_id) if record_id is not None else record
 
     async def _remix(self, record_id: str, prompt: str) -> GenerationRecord:
         source = await self.store.get(record_id)
         if source.status != Status.COMPLETED or not source.openai_job_id:
             raise RequestInvalid("remix", "only a completed video can be remixed; pick one whose status is completed")
         request = GenerationRequest(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds)
-        return await self._generate(request, remix_of=source)
+        return await self._spend(request, remix_of=source)
 
     # -- extend, edit, characters ------------------------------------------------------------
     def extend(self, record_id: str, prompt: str, seconds: int) -> GenerationRecord:
@@ -323,48 +348,7 @@ class VideoService:
         seconds = source.seconds + added if kind == "extend" else source.seconds
         video = SourceVideo("extend" if kind == "extend" else "edit", source.openai_job_id, added)
         request = GenerationRequest(prompt, source.model, source.size, seconds, source=video)
-        return await self._submit_now(request, lineage=make_lineage(kind, source.id))
-
-    async def _submit_now(self, request: GenerationRequest, *, lineage: str | None = None) -> GenerationRecord:
-        """Store the record as pending and create its job at once, never leaving it pending.
-
-        The poller re-sends a pending record from its prompt, model, size and seconds alone, which
-        would make a plain video of an extension, an edit or a request with characters or a
-        reference object. So these are created here, under the poller's lock (its step never sees
-        the record before it is submitted), and one that gets no usable answer ends `failed` with
-        the reason instead of waiting.
-        """
-        prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
-        # `submit_once`: the poller must never re-send it from the store's fields (see JobRunner)
-        metadata: dict[str, Any] = {"submit_once": True}
-        if prepared.characters:
-            metadata["characters"] = list(prepared.characters)
-        record = GenerationRecord(
-            prompt=prepared.prompt,
-            model=prepared.model,
-            size=prepared.size,
-            seconds=prepared.seconds,
-            lineage=lineage,
-            metadata=metadata,
-        )
-        async with self.runner._lock, self._spend_lock:
-            (await self._budget()).check(prepared.cost)  # before anything is stored or sent
-            if prepared.image is not None:
-                record = await self._store_image(record, prepared.image)
-            record = await self.store.insert(record)
-            self._session_spent += prepared.cost
-            self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
-            self._emit("created", record)
-            record = await self.runner.submit(record, prepared, raise_errors=True)
-            if record.status == Status.PENDING:
-                reason = record.metadata.get("waiting_reason") or "no usable answer from the provider"
-                message = f"it could not be sent ({reason}); try again"
-                record = await self.store.update(
-                    record.id, {"status": Status.FAILED, "error_message": message}, expect_status=Status.PENDING
-                )
-                self._emit("failed", record, message)
-        self._poke()
-        return record
+        return await self._spend(request, lineage=make_lineage(kind, source.id))
 
     async def _store_image(self, record: GenerationRecord, image: ImageInput) -> GenerationRecord:
         info = inspect_image(image.data)
@@ -595,9 +579,14 @@ class VideoService:
     def run_checks(self, *, allow_spend: bool = False) -> list[CheckResult]:
         return [self.run_check(name, allow_spend=allow_spend) for name in self.CHECKS]
 
-    async def _generate_and_wait(self, request: GenerationRequest, timeout: float) -> GenerationRecord:
-        record = await self._generate(request)
-        (finished,) = await self._wait_for([record.id], timeout)
+    def generate_diagnostic(self, request: GenerationRequest, timeout: float) -> GenerationRecord:
+        """Make `request` as a diagnostic record (the history hides it) and wait for it to finish.
+
+        The diagnostics' generation check uses this: it spends through the same guarded path as
+        `generate`, and the person's history does not gain its test video.
+        """
+        record = self._run(self._spend(request, metadata={"diagnostic": True}))
+        (finished,) = self.wait([record.id], timeout)
         return finished
 
     # -- the budget guard (soranb.budget) -------------------------------------------------------
@@ -665,9 +654,7 @@ class VideoService:
         for item in plan.to_make:
             metadata = {"batch_key": key, "batch_line": item.line.number}
             try:
-                made[item.record_id] = await self._generate(
-                    item.line.request, record_id=item.record_id, metadata=metadata
-                )
+                made[item.record_id] = await self._spend(item.line.request, record_id=item.record_id, metadata=metadata)
             except ProviderError as exc:  # that line is stored as failed (or pending, retried): go on
                 self.log.warning(f"batch {key!r} line {item.line.number}: {exc}")
                 made[item.record_id] = await self.store.get(item.record_id)
