@@ -28,16 +28,20 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import catalog
 from .errors import ConfigError, RequestInvalid, SoranbError
 from .events import ServiceEvent
+from .protocols import ServiceLike
 from .records import GenerationRecord, Status, clean_tags
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
+
+if TYPE_CHECKING:  # the service loads only when a command needs it
+    from .service import VideoService
 
 __all__ = ["EXIT_STILL_OPEN", "main"]
 
@@ -338,13 +342,15 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _open_service(*, poll: bool = True) -> Any:
+def _open_service(*, poll: bool = True) -> VideoService:
     from .service import VideoService
 
     return VideoService(autostart=poll)
 
 
-def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bool, single: bool = False) -> None:
+def _print_records(
+    service: ServiceLike, records: list[GenerationRecord], *, as_json: bool, single: bool = False
+) -> None:
     rows = [_record_json(service, r) for r in records]
     if as_json:
         print(json.dumps(rows[0] if single else rows, indent=None if single else 2))
@@ -362,7 +368,7 @@ def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bo
             print(f"    {star}tags: {', '.join(row.get('tags') or ()) or '-'}  note: {row.get('note') or '-'}")
 
 
-def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
+def _record_json(service: ServiceLike, record: GenerationRecord) -> dict[str, Any]:
     data = record.to_dict()
     for field, key in (("video_path", record.video_key), ("thumbnail_path", record.thumbnail_key)):
         if key:
@@ -374,13 +380,13 @@ def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
 class _ProgressBar:
     """A one-line progress bar on stderr fed by service events (quiet with --json)."""
 
-    def __init__(self, service: Any, stream: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, service: ServiceLike, stream: TextIO, *, quiet: bool = False) -> None:
         self._service = service
         self._stream = stream
         self._quiet = quiet or not hasattr(stream, "write")
         self._progress: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def __enter__(self) -> _ProgressBar:
         if not self._quiet:

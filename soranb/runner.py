@@ -218,7 +218,7 @@ class JobRunner:
     async def _create(
         self, record: GenerationRecord, request: GenerationRequest, remix_of: GenerationRecord | None
     ) -> GenerationRecord:
-        known = {r.openai_job_id for r in await self.store.list(RecordQuery(limit=200)) if r.openai_job_id}
+        known = {r.openai_job_id for r in await self.store.query(RecordQuery(limit=200)) if r.openai_job_id}
         job: ProviderJob | None = None
         created = False
         attempted = record.metadata.get("create_attempted_at")
@@ -303,7 +303,7 @@ class JobRunner:
         async with self._lock:
             self._retry_after = None
             report = PollReport()
-            open_records = await self.store.list(RecordQuery.open_jobs())
+            open_records = await self.store.query(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
             # only records this installation (or this signed-in user) made: a stranger's row never spends
             pending = [

@@ -182,7 +182,9 @@ class VideoService:
 
     @property
     def provider_is_paid(self) -> bool:
-        return self.provider.is_paid
+        """Whether a job may cost money; the settings answer until the provider is built (browsing never builds it)."""
+        provider = self._provider
+        return provider.is_paid if provider is not None else self.settings.is_paid_provider
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -442,7 +444,7 @@ class VideoService:
         One read of the newest records, compared with the last one; this service's own changes
         are not announced twice. The first call only takes the snapshot.
         """
-        newest = await self.store.list(RecordQuery(limit=WATCH_WINDOW))
+        newest = await self.store.query(RecordQuery(limit=WATCH_WINDOW))
         now = {r.id: r for r in newest}
         before, self._snapshot = self._snapshot, now
         if before is None:
@@ -480,7 +482,7 @@ class VideoService:
         return await asyncio.wrap_future(future)
 
     async def _wait_all(self, timeout: float | None) -> list[GenerationRecord]:
-        ids = [r.id for r in await self.store.list(RecordQuery.open_jobs())]
+        ids = [r.id for r in await self.store.query(RecordQuery.open_jobs())]
         return await self._wait_for(ids, timeout)
 
     async def _wait_for(self, ids: Iterable[str], timeout: float | None) -> list[GenerationRecord]:
@@ -527,7 +529,7 @@ class VideoService:
 
     # -- reading and deleting ---------------------------------------------------------------------
     def list_records(self, query: RecordQuery | None = None) -> list[GenerationRecord]:
-        return self._run(self.store.list(query or RecordQuery()))
+        return self._run(self.store.query(query or RecordQuery()))
 
     def count_records(self, query: RecordQuery | None = None) -> int:
         return self._run(self.store.count(query or RecordQuery()))
@@ -554,9 +556,8 @@ class VideoService:
         return self._run(self.store.media_url(key))
 
     def media_path(self, key: str) -> Path | None:
-        """The local file of a media key when the store keeps files on this machine."""
-        resolver = getattr(self.store, "media_path", None)
-        return resolver(key) if resolver else None
+        """The local file of a media key when the store keeps files on this machine (else None)."""
+        return self.store.local_path(key)
 
     def check_status(self, record_id: str) -> dict[str, Any]:
         """The provider's raw metadata for the record's job (for the diagnostics view)."""
@@ -600,7 +601,7 @@ class VideoService:
         if limit is not None or count_always:  # without a daily limit nothing needs reading
             since, page, offset = day_start(), 1000, 0
             while True:
-                records = await self.store.list(RecordQuery(since=since, limit=page, offset=offset))
+                records = await self.store.query(RecordQuery(since=since, limit=page, offset=offset))
                 spent += spent_on(records)
                 if len(records) < page:
                     break
@@ -609,7 +610,7 @@ class VideoService:
 
     async def _existing(self, record_id: str) -> GenerationRecord | None:
         """The record with this id, if stored (a miss is expected here, so it is no warning in the log)."""
-        found = await self.store.list(RecordQuery(ids=frozenset({record_id}), limit=1))
+        found = await self.store.query(RecordQuery(ids=frozenset({record_id}), limit=1))
         return found[0] if found else None
 
     # -- batches (soranb.batch) ------------------------------------------------------------------
@@ -640,7 +641,7 @@ class VideoService:
         existing: dict[str, GenerationRecord] = {}
         for start in range(0, len(ids), 100):
             chunk = frozenset(ids[start : start + 100])
-            for record in await self.store.list(RecordQuery(ids=chunk, limit=len(chunk))):
+            for record in await self.store.query(RecordQuery(ids=chunk, limit=len(chunk))):
                 existing[record.id] = record
         return plan_batch(lines, key, existing, scope)
 

@@ -137,7 +137,7 @@ def test_lineage_survives_in_the_local_store_and_a_damaged_one_is_refused(tmp_pa
         await store.insert(record)
         with sqlite3.connect(store.db_path) as conn:
             conn.execute("update video_generations set lineage = '../../etc' where id = ?", (record.id,))
-        rows = await store.list(RecordQuery())
+        rows = await store.query(RecordQuery())
         await store.close()
         return rows
 

@@ -77,7 +77,7 @@ def noting(method):
                 asked.set()
     return asking
 
-service.store.count, service.store.list = noting(service.store.count), noting(service.store.list)
+service.store.count, service.store.query = noting(service.store.count), noting(service.store.query)
 service.start()
 for _ in range(2):  # two rounds of the background poller, not just its start
     assert asked.wait(20), "the poller never asked the store"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import builtins
 import contextlib
 import json
 import re
@@ -307,7 +306,7 @@ class SupabaseStore(Store):
             f"record {record_id} is {current.status}, not {' or '.join(expected)}; it changed meanwhile"
         )
 
-    async def list(self, query: RecordQuery) -> builtins.list[GenerationRecord]:
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]:
         if query.limit <= 0:
             return []
         request = self._filtered(self.client.table(TABLE).select(_SELECT), query)
@@ -495,7 +494,7 @@ class SupabaseStore(Store):
         self._signed.pop((bucket, path), None)
 
     # -- diagnostics --------------------------------------------------------------------------
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         problems = await self._check_columns()
         if any("refuses signed-out access" in p for p in problems):
             return problems  # a per-user project also hides its buckets from signed-out callers
@@ -509,7 +508,7 @@ class SupabaseStore(Store):
                 )
         return problems
 
-    async def _check_columns(self) -> builtins.list[str]:
+    async def _check_columns(self) -> list[str]:
         try:
             await self._probe(EXPECTED_COLUMNS)
             return []
@@ -534,7 +533,7 @@ class SupabaseStore(Store):
                     return True
                 raise self._translate(exc, "checking the schema", write=False, missing=None) from exc
 
-        columns = builtins.list(EXPECTED_COLUMNS)
+        columns = list(EXPECTED_COLUMNS)
         flags = await asyncio.gather(*(missing(c) for c in columns))
         return [
             f"column {TABLE}.{column} is missing: apply supabase/migrations/{EXPECTED_COLUMNS[column]}"

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import ipywidgets as widgets
 
+from ..protocols import ServiceLike
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
@@ -66,7 +66,7 @@ if _in_kernel():
 class SoranbApp(StaticReprMixin, widgets.VBox):
     """Form, toasts and history over one service, wired together (a failed card's retry fills the form)."""
 
-    def __init__(self, service: Any, page_size: int = 12) -> None:
+    def __init__(self, service: ServiceLike, page_size: int = 12) -> None:
         self.service = service
         self.toasts = Toasts()
         self.form = GenerationForm(service, toasts=self.toasts)
@@ -96,7 +96,7 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
         return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"
 
 
-def app(service: Any | None = None, page_size: int = 12) -> SoranbApp:
+def app(service: ServiceLike | None = None, page_size: int = 12) -> SoranbApp:
     """The generation form, its notices and the history in one box, on the shared service by default."""
     if service is None:
         from ..session import get_service

@@ -17,10 +17,11 @@ import ipywidgets as widgets
 
 from ..checks import CheckResult
 from ..debuglog import LogEntry
-from ..diagnostics import last_results
+from ..diagnostics import MINIMAL_REQUEST, last_results
 from ..events import ServiceEvent
+from ..protocols import ServiceLike
 from ..records import GenerationRecord
-from ..report import check_results_html, esc, pretty_json_html, status_badge_html
+from ..report import check_results_html, esc, format_cost, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
 from ._base import StaticReprMixin, close_tree, hold
 from .style import stylesheet
@@ -71,7 +72,7 @@ class _CheckRow(widgets.HBox):
 class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
     """Checks with status badges, a live debug log, and raw provider status for recent jobs."""
 
-    def __init__(self, service: Any, toasts: Toasts | None = None, max_log_lines: int = 500) -> None:
+    def __init__(self, service: ServiceLike, toasts: Toasts | None = None, max_log_lines: int = 500) -> None:
         self.service = service
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
@@ -80,8 +81,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self._guard = guarded(self.toasts)
         self.results: dict[str, CheckResult] = {}
 
-        settings = getattr(service, "settings", None)
-        self.paid = bool(getattr(settings, "is_paid_provider", False))
+        self.paid = service.provider_is_paid
         self.rows = {name: _CheckRow(name, self.run_check, self._guard) for name in service.CHECKS}
         for name, result in last_results(service).items():  # what the cells above already found
             if name in self.rows:
@@ -89,7 +89,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
                 self.rows[name].show(result.status, result.summary, result.detail)
         self.allow_spend = widgets.Checkbox(
             value=False,
-            description="Allow the generation check to start one paid video (about $0.40)",
+            description=f"Allow the generation check to start one paid video ({format_cost(MINIMAL_REQUEST.cost)})",
             indent=False,
             layout={"display": "" if self.paid else "none", "width": "auto"},
         )

@@ -28,6 +28,7 @@ import ipywidgets as widgets
 from ..catalog import MODELS
 from ..errors import RecordNotFound, SoranbError
 from ..events import ServiceEvent
+from ..protocols import ServiceLike
 from ..records import OPEN_STATUSES, GenerationRecord, Status
 from ..report import format_cost, history_table_html
 from ..store.base import RecordQuery
@@ -55,7 +56,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def __init__(
         self,
-        service: Any,
+        service: ServiceLike,
         page_size: int = 12,
         toasts: Toasts | None = None,
         on_retry: Callable[[GenerationRecord], None] | None = None,
