@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
 import warnings
@@ -268,14 +267,14 @@ class VideoProvider:
             )
         if settings.emulator_url:
             return cls(
-                api_key=os.environ.get("SORANB_EMULATOR_API_KEY", "emulator"),
+                api_key=settings.emulator_api_key.reveal() if settings.emulator_api_key else "emulator",
                 base_url=settings.emulator_url,
                 http_client=_http_client(timeout_s, transport),
                 log=log,
                 label=f"emulator ({settings.emulator_url})",
                 timeout_s=timeout_s,
                 is_paid=False,
-                key_is_secret="SORANB_EMULATOR_API_KEY" in os.environ,
+                key_is_secret=bool(settings.emulator_api_key),
             )
         from .emulator import IN_PROCESS_SPEED, EmulatorConfig
 
