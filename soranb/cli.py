@@ -71,7 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soranb", description="Sora-2-shaped video generations, offline by default.")
     parser.set_defaults(command=None)
     sub = parser.add_subparsers(title="commands")
+    _add_making_commands(sub)
+    _add_history_commands(sub)
+    _add_batch_and_tag_commands(sub)
+    _add_emulator_command(sub)
+    return parser
 
+
+def _add_making_commands(sub: Any) -> None:
+    """generate, extend, edit and character: the commands that make something at the provider."""
     gen = sub.add_parser("generate", help="start a video generation")
     gen.add_argument("prompt")
     gen.add_argument("--model", default=catalog.DEFAULT_MODEL, help=f"one of {', '.join(catalog.MODELS)}")
@@ -127,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     cshow.add_argument("--json", action="store_true")
     cshow.set_defaults(run=_character_show)
 
+
+def _add_history_commands(sub: Any) -> None:
+    """wait, list, delete and doctor: following jobs and reading the store."""
     wait = sub.add_parser("wait", help="finish every open job in the store")
     wait.add_argument("--timeout", type=float, default=None)
     wait.add_argument("--json", action="store_true")
@@ -151,8 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(command="doctor", run=_doctor)
 
-    _add_issue13_commands(sub)
 
+def _add_emulator_command(sub: Any) -> None:
     emu = sub.add_parser("emulator", help="serve the offline Videos API for other tools")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8000)
@@ -178,7 +189,6 @@ def _parser() -> argparse.ArgumentParser:
         help="the secret events are signed with (better: SORANB_EMULATOR_WEBHOOK_SECRET, kept out of `ps`)",
     )
     emu.set_defaults(command="emulator", run=_emulator)
-    return parser
 
 
 # -- commands -----------------------------------------------------------------------
@@ -412,8 +422,8 @@ class _ProgressBar:
             self._stream.flush()
 
 
-# -- batches, tags, reports (issue 13) ---------------------------------------------------------------
-def _add_issue13_commands(sub: Any) -> None:
+# -- batches, tags, reports ---------------------------------------------------------------------------
+def _add_batch_and_tag_commands(sub: Any) -> None:
     batch = sub.add_parser(
         "batch", help="make every request of a JSONL (as OpenAI's `sora` CLI create-batch reads) or CSV file, once"
     )

@@ -311,18 +311,7 @@ class JobRunner:
                 for r in open_records
                 if r.status == Status.PENDING and r.id not in self._reserved and may_submit(self.store, r)
             ]
-            running: list[GenerationRecord] = []
-            for record in open_records:
-                if record.status != Status.PROCESSING:
-                    continue
-                if not _usable_job_id(record.openai_job_id):  # it can never be followed at the provider
-                    reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
-                    await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
-                elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
-                    reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
-                    await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
-                else:
-                    running.append(record)
+            running = await self._followable(open_records)
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
                 updated = await self._isolated(record, self._submit_pending(record))
@@ -365,6 +354,22 @@ class JobRunner:
             if stuck or self._retry_after:  # refused, unanswered or throttled: back off before trying again
                 report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure(self._retry_after))
             return report
+
+    async def _followable(self, open_records: list[GenerationRecord]) -> list[GenerationRecord]:
+        """The processing records worth a refresh; one that can never finish is ended here, saying why."""
+        running: list[GenerationRecord] = []
+        for record in open_records:
+            if record.status != Status.PROCESSING:
+                continue
+            if not _usable_job_id(record.openai_job_id):  # it can never be followed at the provider
+                reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
+                await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
+            elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
+                reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
+                await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
+            else:
+                running.append(record)
+        return running
 
     def _deadline_s(self, record: GenerationRecord) -> float:
         """How long a job may stay open before soranb stops waiting for it (a provider that never

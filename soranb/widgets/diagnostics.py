@@ -96,30 +96,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self.run_all_button = widgets.Button(description="Run all", icon="play", button_style="primary")
         self.run_all_button.on_click(self._guard(lambda _b: self.run_all()))
 
-        self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
-        self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
-        self.log_lines_box = widgets.VBox(list(self._log_chunks))
-        self.log_box = widgets.Box(
-            [self.log_lines_box],
-            layout=widgets.Layout(
-                display="flex",
-                flex_flow="column-reverse",  # scrolled to the newest line, and it stays there
-                max_height="22em",
-                overflow="auto",
-                border="1px solid #e5e7eb",
-                padding="4px",
-            ),
-        )
-        self.log_box.add_class("soranb-log")
-        self.log_level = widgets.Dropdown(
-            options=[("INFO and up", "INFO"), ("All, with DEBUG", "DEBUG"), ("WARNING and up", "WARNING")],
-            value="INFO",
-            description="Show",
-        )
-        self.log_level.observe(self._guard(lambda _c: self._reload_log()), "value")
-        self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
-        self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
-
+        self._build_log()
         self.jobs_box = widgets.VBox()
         self.reload_jobs_button = widgets.Button(description="Reload jobs", icon="repeat", layout={"width": "auto"})
         self.reload_jobs_button.on_click(self._guard(lambda _b: self.reload_jobs()))
@@ -149,6 +126,32 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self._unsubscribe_log: Callable[[], None] | None = service.log.subscribe(self._append)
         self._unsubscribe: Callable[[], None] | None = service.subscribe(self._on_event)
         self.reload_jobs()
+
+    def _build_log(self) -> None:
+        """The live debug log: chunks of lines in a box that stays scrolled to the newest, its level and Clear."""
+        self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
+        self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
+        self.log_lines_box = widgets.VBox(list(self._log_chunks))
+        self.log_box = widgets.Box(
+            [self.log_lines_box],
+            layout=widgets.Layout(
+                display="flex",
+                flex_flow="column-reverse",  # scrolled to the newest line, and it stays there
+                max_height="22em",
+                overflow="auto",
+                border="1px solid #e5e7eb",
+                padding="4px",
+            ),
+        )
+        self.log_box.add_class("soranb-log")
+        self.log_level = widgets.Dropdown(
+            options=[("INFO and up", "INFO"), ("All, with DEBUG", "DEBUG"), ("WARNING and up", "WARNING")],
+            value="INFO",
+            description="Show",
+        )
+        self.log_level.observe(self._guard(lambda _c: self._reload_log()), "value")
+        self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
+        self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
 
     # -- checks -----------------------------------------------------------------------
     def run_check(self, name: str) -> CheckResult:
