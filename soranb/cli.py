@@ -294,7 +294,7 @@ def _list(args: argparse.Namespace) -> int:
         favourite=True if args.favourite else None,
         limit=args.limit,
     )
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         _print_records(service, service.list_records(query), as_json=args.json)
     return 0
 
@@ -352,10 +352,13 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _open_service(*, poll: bool = True) -> VideoService:
+def _open_service(*, poll: bool = True, browse: bool = False) -> VideoService:
+    """The service of one command; `browse`: a command that only reads or marks the history (it never
+    builds the provider, so the keyring is not asked for the provider's key: see `Settings.from_env`)."""
+    from .config import Settings
     from .service import VideoService
 
-    return VideoService(autostart=poll)
+    return VideoService(Settings.from_env(provider_keys=not browse), autostart=poll)
 
 
 def _print_records(
@@ -510,7 +513,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         if args.command == "tag":
             record = service.tag(args.record_id, *args.tags)
         elif args.command == "untag":
@@ -524,7 +527,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         budget = service.budget()
     if args.json:
         amounts = {"spent": budget.spent, "limit": budget.limit, "remaining": budget.remaining}
@@ -553,7 +556,7 @@ def _report(args: argparse.Namespace) -> int:
         + (["favourites"] if args.favourite else [])
         + ([f"since {args.since}"] if since else [])
     )
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         count = write_report(service, args.out, query, filters=filters, limit=args.limit)
     print(f"wrote {args.out} ({count} record(s))")
     return 0

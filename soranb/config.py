@@ -1,6 +1,9 @@
-"""Settings: the one place the environment and a `.env` file are read.
+"""Settings: where soranb's settings are read, from the environment and a `.env` file.
 
-Everything else receives a `Settings` object. Secrets are wrapped in `Secret`,
+Everything else receives a `Settings` object. Two readers keep to their own variables: the
+emulator's knobs (`SORANB_EMULATOR_FAULTS` and the other `EmulatorConfig.from_env` names) and the
+Jupyter server's base URL that `jupyter.media_src` reads in a kernel. Every number, theirs too,
+goes through `parse_number`. Secrets are wrapped in `Secret`,
 whose repr never shows the value, so a settings object can be printed, logged
 or displayed in a notebook without leaking a key.
 """
@@ -266,12 +269,16 @@ class Settings:
         *,
         dotenv: Path | Literal[False] | None = None,
         cwd: Path | None = None,
+        provider_keys: bool = True,
     ) -> Settings:
         """Read settings: process environment first, then `.env` at the project root, then defaults.
 
         Secrets may also come from the system keyring (saved there by the notebook's credentials
         field). `environ` replaces `os.environ` and skips the keyring (tests); `dotenv=False`
-        skips the `.env` file.
+        skips the `.env` file. The keyring (slow to load) is asked only for what will be used: the
+        store's secrets for a Supabase store, and the OpenAI key unless `provider_keys=False` (a
+        command that never builds the provider, such as `soranb list`) and SORANB_PROVIDER does not
+        name `openai`; without that key the provider then defaults to the emulator.
         """
         root = find_project_root(cwd)
         env_file, file_values, ignored = _read_env_file(
@@ -280,7 +287,8 @@ class Settings:
         process = dict(os.environ if environ is None else environ)
         read = _Reader(process, file_values, env_file, use_keyring=environ is None)
 
-        key = read.secret("OPENAI_API_KEY")
+        named = (read.get("SORANB_PROVIDER") or "").lower()
+        key = read.secret("OPENAI_API_KEY", keyring=provider_keys or named == "openai")
         provider = read.choice(
             "SORANB_PROVIDER",
             ("emulator", "openai"),
@@ -295,6 +303,7 @@ class Settings:
             why="SUPABASE_URL is set" if supabase_url else "no SUPABASE_URL set",
         )
         speed = read.number("SORANB_EMULATOR_SPEED", 0.0, minimum=0.001)
+        on_supabase = store_kind == "supabase"  # a local store never uses Supabase's secrets
         return cls(
             provider=provider,  # type: ignore[arg-type]
             openai_api_key=key,
@@ -302,10 +311,10 @@ class Settings:
             store_kind=store_kind,  # type: ignore[arg-type]
             data_dir=read.data_dir(root),
             supabase_url=supabase_url,
-            supabase_key=read.secret("SUPABASE_KEY", "SUPABASE_ANON_KEY"),
+            supabase_key=read.secret("SUPABASE_KEY", "SUPABASE_ANON_KEY", keyring=on_supabase),
             supabase_email=read.get("SUPABASE_EMAIL"),
-            supabase_password=read.secret("SUPABASE_PASSWORD"),
-            supabase_access_token=read.secret("SUPABASE_ACCESS_TOKEN"),
+            supabase_password=read.secret("SUPABASE_PASSWORD", keyring=on_supabase),
+            supabase_access_token=read.secret("SUPABASE_ACCESS_TOKEN", keyring=on_supabase),
             request_timeout_s=read.number("SORANB_TIMEOUT", 60.0, minimum=1),
             poll_interval_max_s=read.number("SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
             max_concurrent_jobs=read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1),

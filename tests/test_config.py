@@ -111,6 +111,17 @@ def test_a_key_saved_in_the_keyring_is_found_next_time(tmp_path, monkeypatch):
         assert settings.sources["OPENAI_API_KEY"] == "system keyring"
         # tests that pass their own environment never read the machine's keyring
         assert Settings.from_env({}, cwd=tmp_path, dotenv=False).openai_api_key is None
+        # a command that never builds the provider does not ask for its key, unless the settings name openai
+        browsing = Settings.from_env(cwd=tmp_path, dotenv=False, provider_keys=False)
+        assert browsing.openai_api_key is None and browsing.provider == "emulator"
+        monkeypatch.setenv("SORANB_PROVIDER", "openai")
+        named = Settings.from_env(cwd=tmp_path, dotenv=False, provider_keys=False)
+        assert named.openai_api_key.reveal() == "sk-from-keyring-0000000"
+        # Supabase's secrets are asked for only when the store is Supabase
+        keyring.set_password("soranb", "SUPABASE_KEY", "sb-from-keyring-0000000")
+        assert Settings.from_env(cwd=tmp_path, dotenv=False).supabase_key is None
+        monkeypatch.setenv("SUPABASE_URL", "https://project.supabase.co")
+        assert Settings.from_env(cwd=tmp_path, dotenv=False).supabase_key.reveal() == "sb-from-keyring-0000000"
     finally:
         keyring.set_keyring(previous)
 

@@ -108,6 +108,32 @@ assert "never sent" not in listed.split("deleted")[1]
     assert _loaded_after(script, tmp_path / "data") == []
 
 
+def test_browsing_commands_never_load_the_keyring_for_a_provider_they_do_not_build(tmp_path: Path) -> None:
+    """`soranb list`, `tag`, `budget` on a local store read no key: the keyring (a slow import) stays unloaded,
+    while a command that may reach the provider (`delete`) still asks it for the key."""
+    browse = """
+import contextlib, io, sys
+from soranb.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["list", "--json"]) == 0
+    assert main(["budget"]) == 0
+print("keyring" in sys.modules)
+"""
+    data = tmp_path / "data"
+    _loaded_after("pass", data)  # seeds the store
+    run = subprocess.run(
+        [sys.executable, "-c", browse], cwd=tmp_path, env=_env(data), capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False"
+    delete = browse.replace('main(["budget"])', 'main(["delete", "00000000-0000-4000-8000-000000000000"])')
+    run = subprocess.run(
+        [sys.executable, "-c", delete], cwd=tmp_path, env=_env(data), capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "True"
+
+
 def test_the_emulator_loads_uvicorn_only_to_serve(tmp_path: Path) -> None:
     in_process = """
 from soranb.emulator import EmulatorConfig, EmulatorTransport, create_app
