@@ -134,6 +134,12 @@ print("keyring" in sys.modules)
     assert run.stdout.strip().splitlines()[-1] == "True"
 
 
+def test_the_service_protocol_loads_nothing_heavy(tmp_path: Path) -> None:
+    """Views and tests type against `ServiceLike`; importing it never loads the service's dependencies."""
+    script = "import sys; import soranb.protocols; assert 'soranb.service' not in sys.modules"
+    assert _loaded_after(script, tmp_path / "data") == []
+
+
 def test_the_emulator_loads_uvicorn_only_to_serve(tmp_path: Path) -> None:
     in_process = """
 from soranb.emulator import EmulatorConfig, EmulatorTransport, create_app

@@ -288,6 +288,22 @@ async def test_media_round_trip(store: Store, tmp_path: Path) -> None:
     assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
 
 
+async def test_local_path_is_the_stored_file_only_where_it_is_on_this_machine(store: Store, tmp_path: Path) -> None:
+    """Players and reports use `local_path` to show a file directly; a remote store answers None."""
+    record = await store.insert(make())
+    src = tmp_path / "video.mp4"
+    digest = write_file(src, 4096)
+    key = media_key("videos", record.id)
+    await store.put_media(key, src, "video/mp4")
+    path = store.local_path(key)
+    if store.name == "local":
+        assert path is not None and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        with pytest.raises(ValueError):
+            store.local_path("../soranb.db")  # never a path out of the media folder
+    else:
+        assert path is None
+
+
 async def test_large_media_streams_through(store: Store, tmp_path: Path) -> None:
     record = await store.insert(make())
     src = tmp_path / "video.mp4"
