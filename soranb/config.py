@@ -204,6 +204,16 @@ class _Reader:
             return default
         return parse_number(name, raw, type(default), minimum=minimum, example=f"{default:g}")
 
+    def provider(self, *, ask_keyring: bool) -> tuple[str, Secret | None]:
+        """SORANB_PROVIDER and the OpenAI key; without a choice, `openai` exactly when there is a key.
+
+        The keyring is asked for the key when `ask_keyring`, or when SORANB_PROVIDER names openai.
+        """
+        named = (self.get("SORANB_PROVIDER") or "").lower()
+        key = self.secret("OPENAI_API_KEY", keyring=ask_keyring or named == "openai")
+        why = "OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set"
+        return self.choice("SORANB_PROVIDER", ("emulator", "openai"), default_when=bool(key), why=why), key
+
     def data_dir(self, root: Path) -> Path:
         """SORANB_DATA_DIR (relative to the project root), else `soranb-data` in the project root."""
         raw = self.get("SORANB_DATA_DIR")
@@ -287,14 +297,7 @@ class Settings:
         process = dict(os.environ if environ is None else environ)
         read = _Reader(process, file_values, env_file, use_keyring=environ is None)
 
-        named = (read.get("SORANB_PROVIDER") or "").lower()
-        key = read.secret("OPENAI_API_KEY", keyring=provider_keys or named == "openai")
-        provider = read.choice(
-            "SORANB_PROVIDER",
-            ("emulator", "openai"),
-            default_when=bool(key),
-            why="OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set",
-        )
+        provider, key = read.provider(ask_keyring=provider_keys)
         supabase_url = read.get("SUPABASE_URL")
         store_kind = read.choice(
             "SORANB_STORE",

@@ -24,7 +24,7 @@ import asyncio
 import atexit
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -442,21 +442,21 @@ class VideoService:
     # -- tags, favourites and notes ---------------------------------------------------------------
     def tag(self, record_id: str, *tags: str) -> GenerationRecord:
         """Add tags to a record (each kept once; see `records.clean_tags` for what a tag may be)."""
-        return self._run(self._annotate(record_id, add=clean_tags(tags)))
+        return self._run(self._marked(mark(self.store, record_id, add=clean_tags(tags))))
 
     def untag(self, record_id: str, *tags: str) -> GenerationRecord:
         """Remove tags from a record; tags it does not carry are ignored."""
-        return self._run(self._annotate(record_id, remove=clean_tags(tags)))
+        return self._run(self._marked(mark(self.store, record_id, remove=clean_tags(tags))))
 
     def set_favourite(self, record_id: str, favourite: bool = True) -> GenerationRecord:
-        return self._run(self._annotate(record_id, favourite=favourite))
+        return self._run(self._marked(mark(self.store, record_id, favourite=favourite)))
 
     def set_note(self, record_id: str, note: str | None) -> GenerationRecord:
         """Replace the record's note (empty text removes it)."""
-        return self._run(self._annotate(record_id, note=clean_note(note), change_note=True))
+        return self._run(self._marked(mark(self.store, record_id, note=clean_note(note), change_note=True)))
 
-    async def _annotate(self, record_id: str, **marks: Any) -> GenerationRecord:
-        record, changed = await mark(self.store, record_id, **marks)
+    async def _marked(self, change: Awaitable[tuple[GenerationRecord, bool]]) -> GenerationRecord:
+        record, changed = await change  # (see soranb.tagging)
         if changed:
             self._emit("updated", record)
         return record
