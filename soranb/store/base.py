@@ -7,7 +7,6 @@ method is one round trip a remote store can do atomically.
 from __future__ import annotations
 
 import abc
-import builtins
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -134,7 +133,7 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list(self, query: RecordQuery) -> list[GenerationRecord]: ...
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]: ...
 
     @abc.abstractmethod
     async def count(self, query: RecordQuery) -> int:
@@ -167,6 +166,13 @@ class Store(abc.ABC):
         The source file may be moved or removed by the store.
         """
 
+    def local_path(self, key: str) -> Path | None:
+        """The file of a media key on this machine, for a store that keeps its media here; else None.
+
+        Players, reports and the CLI show a local file directly instead of asking for a URL.
+        """
+        return None
+
     @abc.abstractmethod
     async def media_url(self, key: str) -> str:
         """A URL a browser can play or download the object from."""
@@ -181,7 +187,7 @@ class Store(abc.ABC):
 
     # -- diagnostics -----------------------------------------------------------
     @abc.abstractmethod
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         """What is missing or wrong, each as a sentence that says how to fix it; [] when fine."""
 
     def describe(self) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..protocols import ServiceLike
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
@@ -88,7 +89,7 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
     """Form, toasts and history over one service, wired together (a failed card's retry and another
     card's "Use these settings" fill the form)."""
 
-    def __init__(self, service: Any, page_size: int = 12) -> None:
+    def __init__(self, service: ServiceLike, page_size: int = 12) -> None:
         self.service = service
         self.toasts = Toasts()
         self.form = GenerationForm(service, toasts=self.toasts)
@@ -124,7 +125,7 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
         return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"
 
 
-def app(service: Any | None = None, page_size: int = 12) -> SoranbApp:
+def app(service: ServiceLike | None = None, page_size: int = 12) -> SoranbApp:
     """The generation form, its notices and the history in one box, on the shared service by default."""
     if service is None:
         from ..session import get_service

@@ -22,6 +22,7 @@ from ..budget import Budget
 from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
 from ..errors import RequestInvalid
 from ..images import ImageInfo, fit_image, inspect_image
+from ..protocols import ServiceLike
 from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
@@ -56,7 +57,9 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     Remixing happens on a finished card of the history.
     """
 
-    def __init__(self, service: Any, toasts: Toasts | None = None, repeat_guard: RepeatGuard | None = None) -> None:
+    def __init__(
+        self, service: ServiceLike, toasts: Toasts | None = None, repeat_guard: RepeatGuard | None = None
+    ) -> None:
         self.service = service
         self.recent = repeat_guard or RepeatGuard()
         self._touched = False
@@ -252,8 +255,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         except KeyError:
             return ""
         per_second = MODELS[self.model.value].price_per_second[self.size.value]
-        settings = getattr(self.service, "settings", None)
-        paid = bool(getattr(settings, "is_paid_provider", True))
+        paid = self.service.provider_is_paid
         note = "billed by the provider" if paid else "emulator: nothing is billed"
         return (
             f'<span class="soranb-cost">Cost: <b>{format_cost(cost)}</b> '

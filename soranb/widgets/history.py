@@ -29,6 +29,7 @@ import ipywidgets as widgets
 from ..catalog import MODELS, estimate_cost
 from ..errors import RecordNotFound, RequestInvalid, SoranbError
 from ..events import ServiceEvent
+from ..protocols import ServiceLike
 from ..records import OPEN_STATUSES, GenerationRecord, Status, clean_tags, parse_lineage
 from ..report import format_cost, history_table_html
 from ..sprites import Spritesheet
@@ -71,7 +72,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def __init__(
         self,
-        service: Any,
+        service: ServiceLike,
         page_size: int = 12,
         toasts: Toasts | None = None,
         on_retry: Callable[[GenerationRecord], None] | None = None,
