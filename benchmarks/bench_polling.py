@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx2
+
 GUESSES = {"correct": 1.0, "4x too slow": 4.0, "4x too fast": 0.25}  # guessed duration / true duration
 MIX = [("sora-2", 4)] * 8 + [("sora-2", 8)] * 6 + [("sora-2", 12)] * 4 + [("sora-2-pro", 4)] * 2  # 1280x720
 TARGET_DELAY_S = 1.5
@@ -67,6 +69,20 @@ class StatusCounter:
         path = request.url.path
         if request.method == "GET" and path.startswith("/v1/videos") and not path.endswith("/content"):
             self.count += 1
+
+
+class CountingTransport(httpx2.AsyncBaseTransport):
+    """Passes every request of soranb's provider through `counter` on its way out."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, counter: StatusCounter) -> None:
+        self.inner, self.counter = inner, counter
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await self.counter(request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def free_port() -> int:
@@ -149,6 +165,8 @@ class Baselines:
 
 def run_case(case: str, base_url: str, workdir: Path, pace: float, count: int, stagger: float) -> dict[str, Any]:
     from soranb.config import Settings
+    from soranb.debuglog import DebugLog
+    from soranb.provider import VideoProvider
     from soranb.request import GenerationRequest
     from soranb.service import VideoService
 
@@ -156,11 +174,13 @@ def run_case(case: str, base_url: str, workdir: Path, pace: float, count: int, s
     settings = Settings.from_env(
         {"SORANB_DATA_DIR": str(workdir / "data"), "SORANB_EMULATOR_URL": base_url}, dotenv=False
     )
-    service = VideoService(settings, autostart=False)
+    counter = StatusCounter()
+    log = DebugLog(settings.secrets())
+    counting = lambda inner: CountingTransport(inner, counter)  # noqa: E731 - soranb's requests only
+    provider = VideoProvider.from_settings(settings, log, wrap_transport=counting)
+    service = VideoService(settings, provider=provider, autostart=False)
     service.schedule.pace = GUESSES[case] * scale  # the guess: what soranb believes of the provider at first
     service.schedule.late_s *= scale
-    counter = StatusCounter()
-    service.provider._http.event_hooks["request"].append(counter)
     baselines = Baselines(base_url, scale)
     created: dict[str, float] = {}
     stored: dict[str, float] = {}

@@ -19,16 +19,18 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .errors import RequestInvalid
+from .debuglog import DebugLog
+from .errors import ProviderError, RequestInvalid
 from .records import GenerationRecord
 from .request import GenerationRequest, ImageInput
+from .store.base import RecordQuery, Store
 
 __all__ = [
     "BatchItem",
@@ -36,8 +38,10 @@ __all__ = [
     "BatchPlan",
     "StartedLine",
     "line_ids",
+    "make_batch",
     "parse_batch",
     "plan_batch",
+    "plan_stored",
     "read_batch_file",
     "start_batch",
 ]
@@ -136,6 +140,44 @@ def plan_batch(
 ) -> BatchPlan:
     ids = line_ids([line.request for line in lines], key, scope)
     return BatchPlan(key, tuple(BatchItem(line, rid, existing.get(rid)) for line, rid in zip(lines, ids, strict=True)))
+
+
+async def plan_stored(store: Store, requests: Iterable[GenerationRequest | BatchLine], key: str) -> BatchPlan:
+    """The plan of a batch against the store: every line checked, the ones made already found."""
+    given = list(requests)
+    lines = [r if isinstance(r, BatchLine) else BatchLine(n, r) for n, r in enumerate(given, start=1)]
+    from_file = all(isinstance(r, BatchLine) for r in given)
+    check_lines(lines, f"batch {key!r}", "line" if from_file else "request")
+    if not key.strip():
+        raise RequestInvalid("batch", "the batch key is empty; name the batch (e.g. the file it came from)")
+    scope = str(getattr(store, "user_id", None) or "")  # the signed-in user of a shared store
+    ids = line_ids([line.request for line in lines], key, scope)
+    existing: dict[str, GenerationRecord] = {}
+    for start in range(0, len(ids), 100):
+        chunk = frozenset(ids[start : start + 100])
+        for record in await store.query(RecordQuery(ids=chunk, limit=len(chunk))):
+            existing[record.id] = record
+    return plan_batch(lines, key, existing, scope)
+
+
+Spend = Callable[..., Awaitable[GenerationRecord]]
+
+
+async def make_batch(plan: BatchPlan, spend: Spend, store: Store, log: DebugLog) -> list[GenerationRecord]:
+    """Make the plan's missing lines through the service's one spending path; the records in order.
+
+    A line the provider refuses or does not answer is stored failed (or pending, to be retried):
+    the batch goes on with the next line.
+    """
+    made: dict[str, GenerationRecord] = {i.record_id: i.existing for i in plan.done if i.existing is not None}
+    for item in plan.to_make:
+        metadata = {"batch_key": plan.key, "batch_line": item.line.number}
+        try:
+            made[item.record_id] = await spend(item.line.request, record_id=item.record_id, metadata=metadata)
+        except ProviderError as exc:
+            log.warning(f"batch {plan.key!r} line {item.line.number}: {exc}")
+            made[item.record_id] = await store.get(item.record_id)
+    return [made[i.record_id] for i in plan.items]
 
 
 def check_lines(lines: Sequence[BatchLine], source: str = "the batch", unit: str = "line") -> None:

@@ -6,11 +6,12 @@ have reached the provider: everything created today except a failed or cancelled
 got a job id (the provider refused it, or it was never sent). Pending records count: they are about
 to be sent. "Today" starts at local midnight of the machine running soranb.
 
-The service checks before anything is stored or sent; see `VideoService._generate`.
+The service checks before anything is stored or sent; see `VideoService._spend`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -18,8 +19,9 @@ from decimal import Decimal
 
 from .errors import BudgetExceeded
 from .records import GenerationRecord, Status
+from .store.base import RecordQuery, Store
 
-__all__ = ["Budget", "counts_as_spent", "day_start", "spent_on"]
+__all__ = ["Budget", "BudgetGuard", "counts_as_spent", "day_start", "spent_on"]
 
 _NEVER_SENT = frozenset({Status.FAILED, Status.CANCELLED})
 
@@ -90,3 +92,37 @@ class Budget:
         if self.remaining is not None:
             parts.append(f"remaining {_usd(self.remaining)}")
         return " · ".join(parts)
+
+
+class BudgetGuard:
+    """One service's guard: the day's spending read from the store, the session's counted here.
+
+    Hold `lock` across a request's check and its insert (then call `stored`): two requests made at
+    once never both fit the last dollar.
+    """
+
+    _PAGE = 1000
+
+    def __init__(self, store: Store, limit: Decimal | None, session_limit: Decimal | None) -> None:
+        self.store = store
+        self.limit = limit
+        self.session_limit = session_limit
+        self.session_spent = Decimal(0)  # list price of what this service stored
+        self.lock = asyncio.Lock()
+
+    async def read(self, *, count_always: bool = False) -> Budget:
+        """The budget now; without a daily limit the store is read only when `count_always`."""
+        spent = Decimal(0)
+        if self.limit is not None or count_always:
+            offset = 0
+            while True:
+                records = await self.store.query(RecordQuery(since=day_start(), limit=self._PAGE, offset=offset))
+                spent += spent_on(records)
+                if len(records) < self._PAGE:
+                    break
+                offset += self._PAGE
+        return Budget(spent, self.limit, self.session_spent, self.session_limit)
+
+    def stored(self, cost: Decimal) -> None:
+        """A record of this cost was stored by this service (under `lock`, after its check)."""
+        self.session_spent += cost

@@ -24,6 +24,7 @@ __all__ = [
     "estimate_cost",
     "model_spec",
     "parse_size",
+    "render_seconds",
 ]
 
 MAX_PROMPT_CHARS = 32_000
@@ -32,6 +33,8 @@ MAX_PROMPT_CHARS = 32_000
 SECONDS: tuple[int, ...] = (4, 8, 12, 16, 20)
 EXTENSION_SECONDS: tuple[int, ...] = (4, 8, 12, 16, 20)  # the length of the segment an extension adds
 MAX_CHARACTERS = 2  # characters one video may feature
+UNKNOWN_RENDER_SECONDS_PER_CLIP_SECOND = 15.0  # the pace assumed for a model the catalog does not know
+LARGE_SIZE_RENDER_FACTOR = 1.5  # sizes above 720p (the 1024p and 1080p ones) took this much longer
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,13 @@ def estimate_cost(model: str, size: str, seconds: int) -> Decimal:
     except KeyError:
         raise KeyError(f"{model} does not offer size {size}; choose one of {', '.join(spec.sizes)}") from None
     return per_second * seconds
+
+
+def render_seconds(model: str, size: str, seconds: int) -> float:
+    """How long the real service took to render a video: the model's pace per clip second, times the
+    clip's seconds, 1.5x for sizes above 720p. The one job-duration model: the emulator renders at this
+    pace (divided by its speed) and the poll schedule expects it until it has learned the provider's."""
+    spec = MODELS.get(base_model(model))
+    pace = spec.render_seconds_per_clip_second if spec is not None else UNKNOWN_RENDER_SECONDS_PER_CLIP_SECOND
+    large = bool(size) and max(parse_size(size)) > 1280
+    return seconds * pace * (LARGE_SIZE_RENDER_FACTOR if large else 1.0)

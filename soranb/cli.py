@@ -28,16 +28,20 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import catalog
 from .errors import ConfigError, RequestInvalid, SoranbError
 from .events import ServiceEvent
+from .protocols import ServiceLike
 from .records import GenerationRecord, Status, clean_tags
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery
+
+if TYPE_CHECKING:  # the service loads only when a command needs it
+    from .service import VideoService
 
 __all__ = ["EXIT_STILL_OPEN", "main"]
 
@@ -67,7 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soranb", description="Sora-2-shaped video generations, offline by default.")
     parser.set_defaults(command=None)
     sub = parser.add_subparsers(title="commands")
+    _add_making_commands(sub)
+    _add_history_commands(sub)
+    _add_batch_and_tag_commands(sub)
+    _add_emulator_command(sub)
+    return parser
 
+
+def _add_making_commands(sub: Any) -> None:
+    """generate, extend, edit and character: the commands that make something at the provider."""
     gen = sub.add_parser("generate", help="start a video generation")
     gen.add_argument("prompt")
     gen.add_argument("--model", default=catalog.DEFAULT_MODEL, help=f"one of {', '.join(catalog.MODELS)}")
@@ -123,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     cshow.add_argument("--json", action="store_true")
     cshow.set_defaults(run=_character_show)
 
+
+def _add_history_commands(sub: Any) -> None:
+    """wait, list, delete and doctor: following jobs and reading the store."""
     wait = sub.add_parser("wait", help="finish every open job in the store")
     wait.add_argument("--timeout", type=float, default=None)
     wait.add_argument("--json", action="store_true")
@@ -147,8 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(command="doctor", run=_doctor)
 
-    _add_issue13_commands(sub)
 
+def _add_emulator_command(sub: Any) -> None:
     emu = sub.add_parser("emulator", help="serve the offline Videos API for other tools")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8000)
@@ -174,7 +189,6 @@ def _parser() -> argparse.ArgumentParser:
         help="the secret events are signed with (better: SORANB_EMULATOR_WEBHOOK_SECRET, kept out of `ps`)",
     )
     emu.set_defaults(command="emulator", run=_emulator)
-    return parser
 
 
 # -- commands -----------------------------------------------------------------------
@@ -280,7 +294,7 @@ def _list(args: argparse.Namespace) -> int:
         favourite=True if args.favourite else None,
         limit=args.limit,
     )
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         _print_records(service, service.list_records(query), as_json=args.json)
     return 0
 
@@ -338,13 +352,18 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _open_service(*, poll: bool = True) -> Any:
+def _open_service(*, poll: bool = True, browse: bool = False) -> VideoService:
+    """The service of one command; `browse`: a command that only reads or marks the history (it never
+    builds the provider, so the keyring is not asked for the provider's key: see `Settings.from_env`)."""
+    from .config import Settings
     from .service import VideoService
 
-    return VideoService(autostart=poll)
+    return VideoService(Settings.from_env(provider_keys=not browse), autostart=poll)
 
 
-def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bool, single: bool = False) -> None:
+def _print_records(
+    service: ServiceLike, records: list[GenerationRecord], *, as_json: bool, single: bool = False
+) -> None:
     rows = [_record_json(service, r) for r in records]
     if as_json:
         print(json.dumps(rows[0] if single else rows, indent=None if single else 2))
@@ -362,7 +381,7 @@ def _print_records(service: Any, records: list[GenerationRecord], *, as_json: bo
             print(f"    {star}tags: {', '.join(row.get('tags') or ()) or '-'}  note: {row.get('note') or '-'}")
 
 
-def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
+def _record_json(service: ServiceLike, record: GenerationRecord) -> dict[str, Any]:
     data = record.to_dict()
     for field, key in (("video_path", record.video_key), ("thumbnail_path", record.thumbnail_key)):
         if key:
@@ -374,13 +393,13 @@ def _record_json(service: Any, record: GenerationRecord) -> dict[str, Any]:
 class _ProgressBar:
     """A one-line progress bar on stderr fed by service events (quiet with --json)."""
 
-    def __init__(self, service: Any, stream: TextIO, *, quiet: bool = False) -> None:
+    def __init__(self, service: ServiceLike, stream: TextIO, *, quiet: bool = False) -> None:
         self._service = service
         self._stream = stream
         self._quiet = quiet or not hasattr(stream, "write")
         self._progress: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def __enter__(self) -> _ProgressBar:
         if not self._quiet:
@@ -406,8 +425,8 @@ class _ProgressBar:
             self._stream.flush()
 
 
-# -- batches, tags, reports (issue 13) ---------------------------------------------------------------
-def _add_issue13_commands(sub: Any) -> None:
+# -- batches, tags, reports ---------------------------------------------------------------------------
+def _add_batch_and_tag_commands(sub: Any) -> None:
     batch = sub.add_parser(
         "batch", help="make every request of a JSONL (as OpenAI's `sora` CLI create-batch reads) or CSV file, once"
     )
@@ -494,7 +513,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         if args.command == "tag":
             record = service.tag(args.record_id, *args.tags)
         elif args.command == "untag":
@@ -508,7 +527,7 @@ def _annotate(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace) -> int:
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         budget = service.budget()
     if args.json:
         amounts = {"spent": budget.spent, "limit": budget.limit, "remaining": budget.remaining}
@@ -537,7 +556,7 @@ def _report(args: argparse.Namespace) -> int:
         + (["favourites"] if args.favourite else [])
         + ([f"since {args.since}"] if since else [])
     )
-    with _open_service(poll=False) as service:
+    with _open_service(poll=False, browse=True) as service:
         count = write_report(service, args.out, query, filters=filters, limit=args.limit)
     print(f"wrote {args.out} ({count} record(s))")
     return 0

@@ -1,6 +1,9 @@
-"""Settings: the one place the environment and a `.env` file are read.
+"""Settings: where soranb's settings are read, from the environment and a `.env` file.
 
-Everything else receives a `Settings` object. Secrets are wrapped in `Secret`,
+Everything else receives a `Settings` object. Two readers keep to their own variables: the
+emulator's knobs (`SORANB_EMULATOR_FAULTS` and the other `EmulatorConfig.from_env` names) and the
+Jupyter server's base URL that `jupyter.media_src` reads in a kernel. Every number, theirs too,
+goes through `parse_number`. Secrets are wrapped in `Secret`,
 whose repr never shows the value, so a settings object can be printed, logged
 or displayed in a notebook without leaking a key.
 """
@@ -16,18 +19,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dotenv import dotenv_values
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_DATA_DIR_NAME", "KEYRING_SERVICE", "Secret", "Settings", "env_file_problem", "find_project_root"]
+__all__ = [
+    "DEFAULT_DATA_DIR_NAME",
+    "KEYRING_SERVICE",
+    "Secret",
+    "Settings",
+    "env_file_problem",
+    "find_project_root",
+    "parse_number",
+]
 
 DEFAULT_DATA_DIR_NAME = "soranb-data"
 KEYRING_SERVICE = "soranb"  # where the notebook's credentials field saves a key when asked to
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+Number = TypeVar("Number", int, float, Decimal)
 ProviderKind = Literal["emulator", "openai"]
 StoreKind = Literal["local", "supabase"]
 
@@ -128,6 +140,28 @@ def _check_secret(name: str, value: str) -> str:
     return value
 
 
+def parse_number(name: str, raw: str, kind: type[Number], *, minimum: float | None = None, example: str = "") -> Number:
+    """The one parser of numeric settings (soranb's and the emulator's): a finite `kind` of at least
+    `minimum`, or a `ConfigError` that names the setting and says what to set instead.
+
+    A whole number is required for `int` (`4`, not `2.5`); a `Decimal` (an amount of money) may
+    start with `$`.
+    """
+    hint = f"; set it to e.g. {example}" if example else ""
+    text = raw.strip().removeprefix("$") if kind is Decimal else raw.strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{name}={raw!r} is not a number{hint}") from None
+    if not value.is_finite():
+        raise ConfigError(f"{name}={raw!r} is not a finite number{hint}")
+    if kind is int and value != value.to_integral_value():
+        raise ConfigError(f"{name}={raw!r} must be a whole number{hint}")
+    if minimum is not None and value < Decimal(str(minimum)):
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}{hint}")
+    return kind(value)
+
+
 class _Reader:
     """Reads settings from the process environment, then a `.env` file, and notes where each came from."""
 
@@ -164,22 +198,35 @@ class _Reader:
         self.sources[name] = f"default: {why}"
         return options[1] if default_when else options[0]
 
-    def number(self, name: str, default: float, *, minimum: float) -> float:
+    def number(self, name: str, default: Number, *, minimum: float) -> Number:
         raw = self.get(name)
         if raw is None:
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
-        if value < minimum:
-            raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
-        return value
+        return parse_number(name, raw, type(default), minimum=minimum, example=f"{default:g}")
 
-    def secret(self, *names: str) -> Secret | None:
+    def provider(self, *, ask_keyring: bool) -> tuple[str, Secret | None]:
+        """SORANB_PROVIDER and the OpenAI key; without a choice, `openai` exactly when there is a key.
+
+        The keyring is asked for the key when `ask_keyring`, or when SORANB_PROVIDER names openai.
+        """
+        named = (self.get("SORANB_PROVIDER") or "").lower()
+        key = self.secret("OPENAI_API_KEY", keyring=ask_keyring or named == "openai")
+        why = "OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set"
+        return self.choice("SORANB_PROVIDER", ("emulator", "openai"), default_when=bool(key), why=why), key
+
+    def data_dir(self, root: Path) -> Path:
+        """SORANB_DATA_DIR (relative to the project root), else `soranb-data` in the project root."""
+        raw = self.get("SORANB_DATA_DIR")
+        if not raw:
+            self.sources["SORANB_DATA_DIR"] = f"default: {DEFAULT_DATA_DIR_NAME} in the project root {root}"
+            return (root / DEFAULT_DATA_DIR_NAME).resolve()
+        folder = Path(raw).expanduser()
+        return (folder if folder.is_absolute() else root / folder).resolve()
+
+    def secret(self, *names: str, keyring: bool = True) -> Secret | None:
         """A secret from the environment, `.env`, or (last) the system keyring where the notebook saved it."""
         for name in names:
-            value = self.get(name) or self._from_keyring(name)
+            value = self.get(name) or (self._from_keyring(name) if keyring else None)
             if value:
                 return Secret(_check_secret(name, value))
         return None
@@ -217,6 +264,7 @@ class Settings:
     max_concurrent_jobs: int = 4
     emulator_speed: float | None = None  # None: the emulator's in-process default
     emulator_url: str | None = field(default=None, repr=False)  # an emulator served elsewhere (`soranb emulator`)
+    emulator_api_key: Secret | None = None  # the key that emulator requires, if it requires one
     budget_usd: Decimal | None = None  # the most a day may cost (list prices); None: no limit
     session_budget_usd: Decimal | None = None  # the most one service (a kernel, a CLI run) may spend
     env_file: Path | None = None  # the .env that was read, if any
@@ -231,37 +279,25 @@ class Settings:
         *,
         dotenv: Path | Literal[False] | None = None,
         cwd: Path | None = None,
+        provider_keys: bool = True,
     ) -> Settings:
         """Read settings: process environment first, then `.env` at the project root, then defaults.
 
         Secrets may also come from the system keyring (saved there by the notebook's credentials
         field). `environ` replaces `os.environ` and skips the keyring (tests); `dotenv=False`
-        skips the `.env` file.
+        skips the `.env` file. The keyring (slow to load) is asked only for what will be used: the
+        store's secrets for a Supabase store, and the OpenAI key unless `provider_keys=False` (a
+        command that never builds the provider, such as `soranb list`) and SORANB_PROVIDER does not
+        name `openai`; without that key the provider then defaults to the emulator.
         """
         root = find_project_root(cwd)
-        env_file = root / ".env" if dotenv is None else (Path(dotenv) if dotenv else None)
-        file_values: dict[str, str] = {}
-        ignored: str | None = None
-        if env_file is not None and env_file.is_file():
-            problem = env_file_problem(env_file)
-            if problem:
-                ignored = f"{env_file} was not read: {problem}"
-                env_file = None
-            else:
-                file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-        else:
-            env_file = None
-        read = _Reader(
-            dict(os.environ if environ is None else environ), file_values, env_file, use_keyring=environ is None
+        env_file, file_values, ignored = _read_env_file(
+            root / ".env" if dotenv is None else Path(dotenv) if dotenv else None
         )
+        process = dict(os.environ if environ is None else environ)
+        read = _Reader(process, file_values, env_file, use_keyring=environ is None)
 
-        key = read.secret("OPENAI_API_KEY")
-        provider = read.choice(
-            "SORANB_PROVIDER",
-            ("emulator", "openai"),
-            default_when=bool(key),
-            why="OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set",
-        )
+        provider, key = read.provider(ask_keyring=provider_keys)
         supabase_url = read.get("SUPABASE_URL")
         store_kind = read.choice(
             "SORANB_STORE",
@@ -269,30 +305,25 @@ class Settings:
             default_when=bool(supabase_url),
             why="SUPABASE_URL is set" if supabase_url else "no SUPABASE_URL set",
         )
-        data_raw = read.get("SORANB_DATA_DIR")
-        if data_raw:
-            data_dir = Path(data_raw).expanduser()
-            data_dir = data_dir if data_dir.is_absolute() else root / data_dir
-        else:
-            data_dir = root / DEFAULT_DATA_DIR_NAME
-            read.sources["SORANB_DATA_DIR"] = f"default: {DEFAULT_DATA_DIR_NAME} in the project root {root}"
         speed = read.number("SORANB_EMULATOR_SPEED", 0.0, minimum=0.001)
+        on_supabase = store_kind == "supabase"  # a local store never uses Supabase's secrets
         return cls(
             provider=provider,  # type: ignore[arg-type]
             openai_api_key=key,
             openai_base_url=read.get("OPENAI_BASE_URL"),
             store_kind=store_kind,  # type: ignore[arg-type]
-            data_dir=data_dir.resolve(),
+            data_dir=read.data_dir(root),
             supabase_url=supabase_url,
-            supabase_key=read.secret("SUPABASE_KEY", "SUPABASE_ANON_KEY"),
+            supabase_key=read.secret("SUPABASE_KEY", "SUPABASE_ANON_KEY", keyring=on_supabase),
             supabase_email=read.get("SUPABASE_EMAIL"),
-            supabase_password=read.secret("SUPABASE_PASSWORD"),
-            supabase_access_token=read.secret("SUPABASE_ACCESS_TOKEN"),
+            supabase_password=read.secret("SUPABASE_PASSWORD", keyring=on_supabase),
+            supabase_access_token=read.secret("SUPABASE_ACCESS_TOKEN", keyring=on_supabase),
             request_timeout_s=read.number("SORANB_TIMEOUT", 60.0, minimum=1),
             poll_interval_max_s=read.number("SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
-            max_concurrent_jobs=int(read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1)),
+            max_concurrent_jobs=read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1),
             emulator_speed=speed or None,
             emulator_url=read.get("SORANB_EMULATOR_URL"),
+            emulator_api_key=read.secret("SORANB_EMULATOR_API_KEY", keyring=False),
             budget_usd=_usd(read, "SORANB_BUDGET_USD"),
             session_budget_usd=_usd(read, "SORANB_SESSION_BUDGET_USD"),
             env_file=env_file,
@@ -352,18 +383,20 @@ class Settings:
         return [v.reveal() for v in values if v]
 
 
-_SECRET_FIELDS = ("openai_api_key", "supabase_key", "supabase_password", "supabase_access_token")
+_SECRET_FIELDS = ("openai_api_key", "supabase_key", "supabase_password", "supabase_access_token", "emulator_api_key")
+
+
+def _read_env_file(path: Path | None) -> tuple[Path | None, dict[str, str], str | None]:
+    """The `.env` that was read, its values, and why one that is there was not read (see `env_file_problem`)."""
+    if path is None or not path.is_file():
+        return None, {}, None
+    problem = env_file_problem(path)
+    if problem:
+        return None, {}, f"{path} was not read: {problem}"
+    return path, {k: v for k, v in dotenv_values(path).items() if v is not None}, None
 
 
 def _usd(read: _Reader, name: str) -> Decimal | None:
     """A spending limit in US dollars (e.g. `5` or `2.50`); unset means no limit."""
     raw = read.get(name)
-    if raw is None:
-        return None
-    try:
-        value = Decimal(raw.strip().removeprefix("$"))
-    except InvalidOperation:
-        raise ConfigError(f"{name}={raw!r} is not an amount of US dollars; set it to e.g. 5 or 2.50") from None
-    if not value.is_finite() or value < 0:
-        raise ConfigError(f"{name}={raw!r} must be zero or more US dollars, e.g. 5 or 2.50")
-    return value
+    return None if raw is None else parse_number(name, raw, Decimal, minimum=0, example="5 or 2.50 (US dollars)")

@@ -12,29 +12,25 @@ under ``<prefix>/etc/jupyter``. For one server only: ``--ServerApp.jpserver_exte
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import __version__
+from .store.base import is_media_key
+
+if TYPE_CHECKING:
+    from .protocols import ServiceLike
 
 __all__ = ["MEDIA_ROUTE", "__version__", "data_dir", "media_root", "media_src", "safe_key"]
 
 MEDIA_ROUTE = "soranb/media/"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# A media key is a few plain path segments (``videos/<uuid>.mp4``): no dots at the start of a
-# segment (so no ``..`` and no hidden files), no backslashes, no empty segments.
-_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-
 
 def safe_key(key: str) -> str:
-    """`key` if it is a plain relative media key, else ValueError (user text is never a path)."""
-    if not key or len(key) > 512 or key.startswith("/"):
-        raise ValueError("not a media key")
-    parts = key.split("/")
-    if not all(_SEGMENT.match(part) for part in parts):
+    """`key` if it is a store's own media key (`is_media_key`), else ValueError: user text is never a path."""
+    if not is_media_key(key):
         raise ValueError("not a media key")
     return key
 
@@ -47,30 +43,14 @@ def _base_url() -> str:
     return base if base.endswith("/") else base + "/"
 
 
-def _is_local_store(service: Any) -> bool:
-    """Whether the service's store, the one actually in use, keeps media in a local folder.
-
-    The store decides, not `settings.store_kind`: a service built with another store than its
-    settings name must not send the browser to the local route (or a local store to a remote URL).
-    """
-    store = getattr(service, "store", None)
-    if store is not None:
-        store = getattr(store, "inner", store)  # the service wraps its store in a logging layer
-        return callable(getattr(store, "media_path", None))
-    settings = getattr(service, "settings", None)
-    kind = getattr(settings, "store_kind", None)
-    if kind is not None:
-        return str(kind) == "local"
-    return getattr(service, "media_path", None) is not None
-
-
-def media_src(service: Any, key: str) -> str:
+def media_src(service: ServiceLike, key: str) -> str:
     """The URL a browser page inside JupyterLab uses to fetch a media key.
 
     Local store: the server extension's URL (works wherever the data folder lives).
-    Other stores: the store's own URL (e.g. a signed Supabase URL).
+    Other stores: the store's own URL (e.g. a signed Supabase URL). The store in use decides
+    (`Store.local_path`), not the settings: a service built with another store plays from it.
     """
-    if not _is_local_store(service):
+    if service.media_path(key) is None:  # (a local store refuses a key that is not a media key)
         return str(service.media_url(key))
     return _base_url() + MEDIA_ROUTE + quote(safe_key(key), safe="/")
 

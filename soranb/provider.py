@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import time
 import warnings
@@ -241,37 +240,48 @@ class VideoProvider:
 
     # -- construction ------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Any, log: DebugLog) -> VideoProvider:
-        """The provider the settings choose: OpenAI (or a gateway) with a key, else the emulator."""
+    def from_settings(
+        cls,
+        settings: Any,
+        log: DebugLog,
+        *,
+        wrap_transport: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
+    ) -> VideoProvider:
+        """The provider the settings choose: OpenAI (or a gateway) with a key, else the emulator.
+
+        `wrap_transport` puts a layer between soranb and the network (see `in_process`): benchmarks
+        count requests with it, tests cut or rewrite answers.
+        """
         timeout_s = settings.request_timeout_s
+        transport = wrap_transport(httpx2.AsyncHTTPTransport()) if wrap_transport is not None else None
         if settings.provider == "openai":
             settings.validate()
             base = settings.openai_base_url or OPENAI_BASE_URL
             return cls(
                 api_key=settings.openai_api_key.reveal(),
                 base_url=base,
-                http_client=_http_client(timeout_s),
+                http_client=_http_client(timeout_s, transport),
                 log=log,
                 label=f"openai ({httpx2.URL(base).host})",
                 timeout_s=timeout_s,
             )
         if settings.emulator_url:
             return cls(
-                api_key=os.environ.get("SORANB_EMULATOR_API_KEY", "emulator"),
+                api_key=settings.emulator_api_key.reveal() if settings.emulator_api_key else "emulator",
                 base_url=settings.emulator_url,
-                http_client=_http_client(timeout_s),
+                http_client=_http_client(timeout_s, transport),
                 log=log,
                 label=f"emulator ({settings.emulator_url})",
                 timeout_s=timeout_s,
                 is_paid=False,
-                key_is_secret="SORANB_EMULATOR_API_KEY" in os.environ,
+                key_is_secret=bool(settings.emulator_api_key),
             )
         from .emulator import IN_PROCESS_SPEED, EmulatorConfig
 
         config = EmulatorConfig.from_env(
             speed=settings.emulator_speed or IN_PROCESS_SPEED, state_dir=settings.data_dir / "emulator"
         )
-        return cls.in_process(config, log, timeout_s=timeout_s)
+        return cls.in_process(config, log, timeout_s=timeout_s, wrap_transport=wrap_transport)
 
     @classmethod
     def in_process(

@@ -25,7 +25,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -54,10 +54,11 @@ from .errors import (
 from .leases import LEASE_TTL, tmp_folder_name
 from .media_check import verify_video
 from .provenance import may_submit
-from .provider import ProviderJob, VideoProvider, check_job_id
+from .provider import ProviderJob, Variant, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
+from .sprites import Spritesheet, spritesheet_key
 from .store.base import RecordQuery, Store, media_key
 
 __all__ = ["JobRunner", "PollReport"]
@@ -124,6 +125,7 @@ class JobRunner:
         self._damaged: dict[str, int] = {}
         self._retry_after: float | None = None
         self._at_work: set[str] = set()  # records this service is submitting or downloading right now
+        self._reserved: set[str] = set()  # records a direct call is storing and sending: steps leave them be
         self._lock = asyncio.Lock()  # one step at a time, whoever asks (poller, button, test)
 
     # -- leases ------------------------------------------------------------------------
@@ -166,6 +168,19 @@ class JobRunner:
             self._at_work.discard(record_id)
 
     # -- submitting ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reserved(self, record_id: str) -> Iterator[None]:
+        """Keep this runner's poll steps off a record while a direct call stores and sends it.
+
+        Without it a step could take a just-stored `submit_once` record for one left behind by a
+        stopped process and end it before its own call sends it.
+        """
+        self._reserved.add(record_id)
+        try:
+            yield
+        finally:
+            self._reserved.discard(record_id)
+
     async def submit(
         self,
         record: GenerationRecord,
@@ -178,7 +193,8 @@ class JobRunner:
 
         With `raise_errors`, a refusal (bad request, rejected, retired model, wrong key) is raised
         after the record is ended; a transient failure never is: the record stays pending and the
-        poller tries again, honouring Retry-After.
+        poller tries again, honouring Retry-After. A `submit_once` record (see `_submit_pending`)
+        cannot be tried again, so one that gets no usable answer ends failed, under its lease.
         """
         async with self._leased(record.id, Status.PENDING) as held:
             if not held:  # another service is submitting it, or did already
@@ -203,7 +219,7 @@ class JobRunner:
     async def _create(
         self, record: GenerationRecord, request: GenerationRequest, remix_of: GenerationRecord | None
     ) -> GenerationRecord:
-        known = {r.openai_job_id for r in await self.store.list(RecordQuery(limit=200)) if r.openai_job_id}
+        known = {r.openai_job_id for r in await self.store.query(RecordQuery(limit=200)) if r.openai_job_id}
         job: ProviderJob | None = None
         created = False
         attempted = record.metadata.get("create_attempted_at")
@@ -228,14 +244,16 @@ class JobRunner:
         failures = self._create_failures[record.id] = self._create_failures.get(record.id, 0) + 1
         if isinstance(exc, RateLimited) and exc.retry_after:
             self._retry_after = max(self._retry_after or 0.0, exc.retry_after)
-        if failures >= _MAX_CREATE_ATTEMPTS:
-            return await self._fail(record, f"gave up after {failures} attempts: {exc}", Status.PENDING)
-        self.log.warning(f"record {record.id} stays pending and will be retried: {exc}")
         reason = (
             "the provider is busy (rate limited)"
             if isinstance(exc, RateLimited)
             else f"no answer from the provider ({exc})"
         )
+        if record.metadata.get("submit_once"):  # never re-sent from the store's fields: it ends here
+            return await self._fail(record, f"it could not be sent ({reason}); try again", Status.PENDING)
+        if failures >= _MAX_CREATE_ATTEMPTS:
+            return await self._fail(record, f"gave up after {failures} attempts: {exc}", Status.PENDING)
+        self.log.warning(f"record {record.id} stays pending and will be retried: {exc}")
         with contextlib.suppress(RecordConflict, RecordNotFound):
             record = await self.store.get(record.id)  # keeps `create_attempted_at`, written since `record` was read
             waiting = f"{reason}; soranb tries again (attempt {failures + 1})"
@@ -246,13 +264,7 @@ class JobRunner:
 
     async def _submit_pending(self, record: GenerationRecord) -> GenerationRecord:
         if record.metadata.get("submit_once"):  # an extend, edit or reference the store's fields cannot rebuild
-            message = (
-                "it was stored but soranb stopped before sending it, and it cannot be sent again from the "
-                "history alone (an extend, edit, characters or an image reference): start it again"
-            )
-            if record.metadata.get("create_attempted_at"):
-                message += "; a job may have been made for it: check the provider's dashboard"
-            return await self._fail(record, message, expect=Status.PENDING)
+            return await self._end_unsendable(record)
         request = GenerationRequest(prompt=record.prompt, model=record.model, size=record.size, seconds=record.seconds)
         remix_of = None
         if record.remixed_from:
@@ -271,6 +283,20 @@ class JobRunner:
             request = replace(request, image=ImageInput(record.image_filename or "image", data))
         return await self.submit(record, request, remix_of=remix_of)
 
+    async def _end_unsendable(self, record: GenerationRecord) -> GenerationRecord:
+        """End a `submit_once` record that its creator left pending, under its lease: a creator in
+        another process that is sending it right now holds the lease, and it is left to that one."""
+        async with self._leased(record.id, Status.PENDING) as held:
+            if not held:
+                return await self.store.get(record.id)
+            message = (
+                "it was stored but soranb stopped before sending it, and it cannot be sent again from the "
+                "history alone (an extend, edit, characters or an image reference): start it again"
+            )
+            if record.metadata.get("create_attempted_at"):
+                message += "; a job may have been made for it: check the provider's dashboard"
+            return await self._fail(record, message, expect=Status.PENDING)
+
     # -- one poll step -----------------------------------------------------------------------
     async def step(self, *, only_when_due: bool = False) -> PollReport:
         """One poll step; `only_when_due` (the background loop) skips the refresh until the schedule wants one,
@@ -278,22 +304,15 @@ class JobRunner:
         async with self._lock:
             self._retry_after = None
             report = PollReport()
-            open_records = await self.store.list(RecordQuery.open_jobs())
+            open_records = await self.store.query(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
             # only records this installation (or this signed-in user) made: a stranger's row never spends
-            pending = [r for r in open_records if r.status == Status.PENDING and may_submit(self.store, r)]
-            running: list[GenerationRecord] = []
-            for record in open_records:
-                if record.status != Status.PROCESSING:
-                    continue
-                if not _usable_job_id(record.openai_job_id):  # it can never be followed at the provider
-                    reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
-                    await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
-                elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
-                    reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
-                    await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
-                else:
-                    running.append(record)
+            pending = [
+                r
+                for r in open_records
+                if r.status == Status.PENDING and r.id not in self._reserved and may_submit(self.store, r)
+            ]
+            running = await self._followable(open_records)
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
                 updated = await self._isolated(record, self._submit_pending(record))
@@ -336,6 +355,22 @@ class JobRunner:
             if stuck or self._retry_after:  # refused, unanswered or throttled: back off before trying again
                 report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure(self._retry_after))
             return report
+
+    async def _followable(self, open_records: list[GenerationRecord]) -> list[GenerationRecord]:
+        """The processing records worth a refresh; one that can never finish is ended here, saying why."""
+        running: list[GenerationRecord] = []
+        for record in open_records:
+            if record.status != Status.PROCESSING:
+                continue
+            if not _usable_job_id(record.openai_job_id):  # it can never be followed at the provider
+                reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
+                await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
+            elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
+                reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
+                await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
+            else:
+                running.append(record)
+        return running
 
     def _deadline_s(self, record: GenerationRecord) -> float:
         """How long a job may stay open before soranb stops waiting for it (a provider that never
@@ -489,12 +524,17 @@ class JobRunner:
                 thumbnail_key = await self._store_thumbnail(record, job)
                 if thumbnail_key:
                     stored.append(thumbnail_key)
+                sprites = await self._store_spritesheet(record, job)
+                if sprites is not None:
+                    stored.append(sprites.key)
                 metadata = {
                     **record.metadata,
                     "provider_status": job.status,
                     "completed_at": job.completed_at,
                     "expires_at": job.expires_at,
                 }
+                if sprites is not None:
+                    metadata["spritesheet"] = sprites.to_metadata()
                 metadata.pop("waiting_reason", None)
                 changes = {
                     "status": Status.COMPLETED,
@@ -518,21 +558,46 @@ class JobRunner:
     async def _store_thumbnail(self, record: GenerationRecord, job: ProviderJob) -> str | None:
         """The thumbnail's key once stored; transient failures are retried (honouring Retry-After)."""
         key = media_key("thumbnails", record.id)
+        stored = await self._store_still(record, job, "thumbnail", key, "image/webp", lambda _data: key)
+        return stored
+
+    async def _store_spritesheet(self, record: GenerationRecord, job: ProviderJob) -> Spritesheet | None:
+        """The spritesheet (for the cards' scrub preview) once stored with its grid; None when there is
+        none, or its shape fits no grid (see `soranb.sprites`): the card then shows the thumbnail only."""
+        return await self._store_still(
+            record, job, "spritesheet", spritesheet_key(record.id), "image/jpeg", lambda d: Spritesheet.read(d, record)
+        )
+
+    async def _store_still(
+        self,
+        record: GenerationRecord,
+        job: ProviderJob,
+        variant: Variant,
+        key: str,
+        mime: str,
+        read: Callable[[bytes], T | None],
+    ) -> T | None:
+        """Fetch one still variant, `read` it (None: not kept) and store it; transient failures are retried
+        (honouring Retry-After). A still is a nicety: its trouble never fails the record."""
         for attempt in range(1, _THUMBNAIL_TRIES + 1):
-            path = self.tmp_path(".webp")
+            path = self.tmp_path(".img")
             try:
-                await self.provider.download(job.id, "thumbnail", path)
-                await self.store.put_media(key, path, "image/webp")
-                return key
+                await self.provider.download(job.id, variant, path)
+                kept = read(await asyncio.to_thread(path.read_bytes))
+                if kept is None:
+                    self.log.info(f"record {record.id}: {variant} not kept (not the shape expected)")
+                    return None
+                await self.store.put_media(key, path, mime)
+                return kept
             except (*_TRANSIENT, ContentIncomplete) as exc:
                 if attempt == _THUMBNAIL_TRIES:
-                    self.log.warning(f"record {record.id}: no thumbnail after {attempt} tries ({exc})")
+                    self.log.warning(f"record {record.id}: no {variant} after {attempt} tries ({exc})")
                     return None
                 wait = getattr(exc, "retry_after", None) or float(2 ** (attempt - 1))
-                self.log.info(f"record {record.id}: thumbnail not fetched ({exc}); again in {min(wait, 30):.1f} s")
+                self.log.info(f"record {record.id}: {variant} not fetched ({exc}); again in {min(wait, 30):.1f} s")
                 await asyncio.sleep(min(wait, 30.0))
             except ProviderError as exc:
-                self.log.warning(f"record {record.id}: no thumbnail ({exc})")
+                self.log.warning(f"record {record.id}: no {variant} ({exc})")
                 return None
             finally:
                 path.unlink(missing_ok=True)

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .catalog import MODELS, parse_size
+from .catalog import MODELS, base_model, render_seconds
 
 if TYPE_CHECKING:
     from .provider import ProviderJob
@@ -211,7 +211,7 @@ class PollSchedule:
 
     def _remember(self, job_id: str, model: str, size: str, seconds: int) -> _Job | None:
         job = self._jobs.get(job_id)
-        if job is not None and job.expected_s is None and model in MODELS and seconds:
+        if job is not None and job.expected_s is None and base_model(model) in MODELS and seconds:
             job.expected_s = _expected_duration_s(model, size, seconds)
         return job
 
@@ -312,7 +312,7 @@ def _intersect(*intervals: Interval) -> Interval | None:
 
 def _job_expected(job: ProviderJob) -> float | None:
     seconds = int(job.seconds) if str(job.seconds).isdigit() else 0
-    if job.model not in MODELS or not seconds:
+    if base_model(job.model) not in MODELS or not seconds:
         return None
     try:
         return _expected_duration_s(job.model, job.size, seconds)
@@ -321,9 +321,7 @@ def _job_expected(job: ProviderJob) -> float | None:
 
 
 def _expected_duration_s(model: str, size: str, seconds: int) -> float:
-    """The catalog's render time: `render_seconds_per_clip_second` x seconds, 1.5x at 1024p."""
-    spec = MODELS.get(model)
-    if spec is None or not seconds:
+    """The catalog's render time (`catalog.render_seconds`); 60 s for a job of unknown model or length."""
+    if base_model(model) not in MODELS or not seconds:
         return 60.0
-    factor = 1.5 if size and max(parse_size(size)) >= 1792 else 1.0
-    return seconds * spec.render_seconds_per_clip_second * factor
+    return render_seconds(model, size, seconds)

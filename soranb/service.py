@@ -12,6 +12,10 @@
 Every public method is a plain synchronous call that runs on the service's
 daemon-thread event loop, so the poller advances even while a notebook cell
 blocks; `wait_all_async` lets a cell `await` instead. Views subscribe to events.
+
+The service is a thin facade: each concept lives in its own module behind it
+(`spending` and `budget` for the one spending path, `batch` and `variation`,
+`tagging`, `poller`, `progress`, `watch` and `waiting`, `runner` for the jobs).
 """
 
 from __future__ import annotations
@@ -19,40 +23,36 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import tempfile
 import threading
-import time
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import replace
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .background import LoopThread
-from .batch import BatchLine, BatchPlan, check_lines, line_ids, plan_batch
-from .budget import Budget, day_start, spent_on
+from .batch import BatchLine, BatchPlan, make_batch, plan_stored
+from .budget import Budget, BudgetGuard
 from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
 from .checks import CHECKS, CheckResult
 from .config import Settings
 from .debuglog import DebugLog
-from .errors import (
-    ProviderError,
-    RateLimited,
-    RecordConflict,
-    RecordNotFound,
-    RequestInvalid,
-    SoranbError,
-)
+from .errors import ProviderError, RecordConflict, RequestInvalid, SoranbError
 from .events import EventBus, ServiceEvent
-from .images import FitMode, inspect_image
-from .leases import new_owner_id, sweep_dead_tmp
+from .images import FitMode
+from .leases import new_owner_id, sweep_dead_tmp, tmp_folder_name
+from .poller import BackgroundPoller
+from .progress import ProgressTicker
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
-from .request import GenerationRequest, ImageInput, SourceVideo
+from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
+from .spending import derived_request, pending_record, store_image, stored_record
 from .store import build_store
-from .store.base import RecordQuery, Store, media_key
+from .store.base import RecordQuery, Store
 from .store.logged import LoggedStore
+from .tagging import mark
 from .variation import plan_variations
+from .waiting import wait_for
+from .watch import StoreWatch
 
 if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
     from .provider import Character, VideoProvider
@@ -61,10 +61,6 @@ if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: 
 __all__ = ["VideoService"]
 
 T = TypeVar("T")
-WATCH_INTERVAL_S = 5.0  # how often the store is read for changes made by other processes
-WATCH_WINDOW = 100  # how many of the newest records the watch compares
-WAIT_RECHECK_S = 30.0  # a waiter reads the store again after this long without news
-PROGRESS_TICK_S = 1.0  # how often running cards' progress moves between polls
 
 
 class VideoService:
@@ -88,23 +84,19 @@ class VideoService:
         self._poll_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
-        self._running: dict[str, GenerationRecord] = {}  # processing records as last told to the views
-        self._ticked: dict[str, tuple[int, int]] = {}  # record id -> (progress, seconds left) last estimated
-        self.last_poll_delay_s: float | None = None  # how long the background poller last chose to sleep
-        self._wake: asyncio.Event | None = None
-        self._seen: dict[str, datetime | None] = {}  # record id -> updated_at this service last told its views
-        self._snapshot: dict[str, GenerationRecord] | None = None  # the newest records at the last watch
         self._closed = False
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s)  # learns the pace itself
+        self._progress = ProgressTicker(self.schedule, self._events.emit, self.log)
+        self._poller = BackgroundPoller(self._poll_step, self.schedule, self.log, self.settings.poll_interval_max_s)
         self._provider = provider
         self._runner: JobRunner | None = None
         self._build_lock = threading.Lock()
-        self._spend_lock = asyncio.Lock()  # the budget check and the insert of one request, together
-        self._session_spent = Decimal(0)  # list price of what this service stored (the session budget)
         try:
             if provider is None and self.settings.provider == "openai":
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
+            self._guard = BudgetGuard(self.store, self.settings.budget_usd, self.settings.session_budget_usd)
+            self._watch = StoreWatch(self.store, self._emit, self.log)
             self._run(self._open())
         except BaseException:
             self._thread.stop()
@@ -121,7 +113,6 @@ class VideoService:
         return self._thread.run(coro, timeout)
 
     async def _open(self) -> None:
-        self._wake = asyncio.Event()
         await self.store.open()
         swept = await asyncio.to_thread(sweep_dead_tmp, self.settings.data_dir / "tmp")
         if swept:
@@ -162,12 +153,8 @@ class VideoService:
 
     def _emit(self, kind: Any, record: GenerationRecord | None = None, message: str = "") -> None:
         if record is not None:  # so the store watch does not announce this service's own changes again
-            self._seen[record.id] = None if kind == "deleted" else record.updated_at
-            if kind != "deleted" and record.status == Status.PROCESSING and record.openai_job_id:
-                self._running[record.id] = record
-            else:
-                self._running.pop(record.id, None)
-                self._ticked.pop(record.id, None)
+            self._watch.note(kind, record)
+            self._progress.track(kind, record)
         self._events.emit(ServiceEvent(kind, record, message))
 
     def subscribe(self, callback: Callable[[ServiceEvent], None]) -> Callable[[], None]:
@@ -182,7 +169,9 @@ class VideoService:
 
     @property
     def provider_is_paid(self) -> bool:
-        return self.provider.is_paid
+        """Whether a job may cost money; the settings answer until the provider is built (browsing never builds it)."""
+        provider = self._provider
+        return provider.is_paid if provider is not None else self.settings.is_paid_provider
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -192,11 +181,11 @@ class VideoService:
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         if self._poll_task is None or self._poll_task.done():
-            self._poll_task = loop.create_task(self._poll_forever())
+            self._poll_task = loop.create_task(self._poller.forever())
         if self._watch_task is None or self._watch_task.done():
-            self._watch_task = loop.create_task(self._watch_forever())
+            self._watch_task = loop.create_task(self._watch.forever())
         if self._tick_task is None or self._tick_task.done():
-            self._tick_task = loop.create_task(self._tick_forever())
+            self._tick_task = loop.create_task(self._progress.forever())
 
     @property
     def poller_running(self) -> bool:
@@ -231,69 +220,54 @@ class VideoService:
     # -- generating ----------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> GenerationRecord:
         """Store the request as a record and create its job; returns without waiting for the video."""
-        if request.sent_as_json:  # characters or a reference object: see `_submit_now`
-            return self._run(self._submit_now(request))
-        return self._run(self._generate(request))
+        return self._run(self._spend(request))
 
     def remix(self, record_id: str, prompt: str) -> GenerationRecord:
         """A new video from a completed one with a changed prompt."""
-        return self._run(self._remix(record_id, prompt))
+        return self._run(self._derive("remix", record_id, prompt))
 
-    async def _generate(
+    async def _spend(
         self,
         request: GenerationRequest,
         *,
         remix_of: GenerationRecord | None = None,
         record_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        lineage: str | None = None,
     ) -> GenerationRecord:
-        """Every path that spends (generate, remix, a batch, a variation grid) comes through here.
+        """Every path that spends (generate, remix, extend, edit, a batch, a grid, diagnostics) comes here.
 
-        `record_id` gives the record a fixed id (a batch line's identity): when a record with that
-        id is already stored, it is returned and nothing is sent again.
+        The budget check and the insert happen together, so two requests never both fit the last
+        dollar. `record_id` gives the record a fixed id (a batch line's identity): when a record with
+        that id is already stored, it is returned and nothing is sent again. A request the store's
+        fields cannot rebuild (see `spending.pending_record`) is sent at once and never waits in the queue.
         """
         prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
-        record = GenerationRecord(
-            prompt=prepared.prompt, model=prepared.model, size=prepared.size, seconds=prepared.seconds
-        )
-        if record_id is not None:
-            record = replace(record, id=record_id)
-        metadata = dict(metadata or {})
-        if request.image is not None and request.fit and inspect_image(request.image.data).size != request.size:
-            metadata["fit"] = request.fit  # shown on the card and in reports beside the starting image
-        if metadata:
-            record = replace(record, metadata=metadata)
-        if remix_of is not None:
-            record = replace(record, remixed_from=remix_of.id)
-        async with self._spend_lock:  # check and store together: two requests never both fit the last dollar
-            if record_id is not None and (existing := await self._existing(record_id)) is not None:
-                return existing
-            (await self._budget()).check(record.cost)  # before anything is stored or sent
-            if prepared.image is not None:
-                record = await self._store_image(record, prepared.image)
-            try:
-                record = await self.store.insert(record)
-            except RecordConflict:
-                if record_id is None or (existing := await self._existing(record_id)) is None:
-                    raise
-                return existing  # another process stored this batch line first
-            self._session_spent += record.cost
-        self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
-        self._emit("created", record)
-        processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
-        if processing < self.settings.max_concurrent_jobs:
-            record = await self.runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
-        else:
-            self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
+        record = pending_record(request, prepared, remix_of, record_id, metadata, lineage)
+        runner = self.runner
+        with runner.reserved(record.id):  # this call sends it: a poll step must not take it meanwhile
+            async with self._guard.lock:
+                if record_id is not None and (existing := await stored_record(self.store, record_id)) is not None:
+                    return existing
+                (await self._guard.read()).check(record.cost)  # before anything is stored or sent
+                if prepared.image is not None:
+                    record = await store_image(self.store, runner.tmp_path, record, prepared.image)
+                try:
+                    record = await self.store.insert(record)
+                except RecordConflict:
+                    if record_id is None or (existing := await stored_record(self.store, record_id)) is None:
+                        raise
+                    return existing  # another process stored this batch line first
+                self._guard.stored(record.cost)
+            self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
+            self._emit("created", record)
+            processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
+            if record.metadata.get("submit_once") or processing < self.settings.max_concurrent_jobs:
+                record = await runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
+            else:
+                self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
         self._poke()
         return record
-
-    async def _remix(self, record_id: str, prompt: str) -> GenerationRecord:
-        source = await self.store.get(record_id)
-        if source.status != Status.COMPLETED or not source.openai_job_id:
-            raise RequestInvalid("remix", "only a completed video can be remixed; pick one whose status is completed")
-        request = GenerationRequest(prompt=prompt, model=source.model, size=source.size, seconds=source.seconds)
-        return await self._generate(request, remix_of=source)
 
     # -- extend, edit, characters ------------------------------------------------------------
     def extend(self, record_id: str, prompt: str, seconds: int) -> GenerationRecord:
@@ -315,64 +289,14 @@ class VideoService:
     def get_character(self, character_id: str) -> Character:
         return self._run(self.provider.get_character(character_id))
 
-    async def _derive(self, kind: str, record_id: str, prompt: str, added: int) -> GenerationRecord:
-        verb = "extended" if kind == "extend" else "edited"
+    async def _derive(
+        self, kind: Literal["remix", "extend", "edit"], record_id: str, prompt: str, added: int = 0
+    ) -> GenerationRecord:
         source = await self.store.get(record_id)
-        if source.status != Status.COMPLETED or not source.openai_job_id:
-            raise RequestInvalid(kind, f"only a completed video can be {verb}; pick one whose status is completed")
-        seconds = source.seconds + added if kind == "extend" else source.seconds
-        video = SourceVideo("extend" if kind == "extend" else "edit", source.openai_job_id, added)
-        request = GenerationRequest(prompt, source.model, source.size, seconds, source=video)
-        return await self._submit_now(request, lineage=make_lineage(kind, source.id))
-
-    async def _submit_now(self, request: GenerationRequest, *, lineage: str | None = None) -> GenerationRecord:
-        """Store the record as pending and create its job at once, never leaving it pending.
-
-        The poller re-sends a pending record from its prompt, model, size and seconds alone, which
-        would make a plain video of an extension, an edit or a request with characters or a
-        reference object. So these are created here, under the poller's lock (its step never sees
-        the record before it is submitted), and one that gets no usable answer ends `failed` with
-        the reason instead of waiting.
-        """
-        prepared = await asyncio.to_thread(request.prepared)  # validates; fits the image
-        # `submit_once`: the poller must never re-send it from the store's fields (see JobRunner)
-        metadata: dict[str, Any] = {"submit_once": True}
-        if prepared.characters:
-            metadata["characters"] = list(prepared.characters)
-        record = GenerationRecord(
-            prompt=prepared.prompt,
-            model=prepared.model,
-            size=prepared.size,
-            seconds=prepared.seconds,
-            lineage=lineage,
-            metadata=metadata,
-        )
-        async with self.runner._lock, self._spend_lock:
-            (await self._budget()).check(prepared.cost)  # before anything is stored or sent
-            if prepared.image is not None:
-                record = await self._store_image(record, prepared.image)
-            record = await self.store.insert(record)
-            self._session_spent += prepared.cost
-            self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
-            self._emit("created", record)
-            record = await self.runner.submit(record, prepared, raise_errors=True)
-            if record.status == Status.PENDING:
-                reason = record.metadata.get("waiting_reason") or "no usable answer from the provider"
-                message = f"it could not be sent ({reason}); try again"
-                record = await self.store.update(
-                    record.id, {"status": Status.FAILED, "error_message": message}, expect_status=Status.PENDING
-                )
-                self._emit("failed", record, message)
-        self._poke()
-        return record
-
-    async def _store_image(self, record: GenerationRecord, image: ImageInput) -> GenerationRecord:
-        info = inspect_image(image.data)
-        key = media_key("images", record.id, info.extension)
-        tmp = self.runner.tmp_path(info.extension)
-        await asyncio.to_thread(tmp.write_bytes, image.data)
-        await self.store.put_media(key, tmp, info.mime)
-        return replace(record, image_key=key, image_filename=image.filename)
+        request = derived_request(source, kind, prompt, added)
+        if kind == "remix":
+            return await self._spend(request, remix_of=source)
+        return await self._spend(request, lineage=make_lineage(kind, source.id))
 
     # -- polling ---------------------------------------------------------------------------
     def poll_once(self) -> PollReport:
@@ -380,106 +304,27 @@ class VideoService:
         return self._run(self.runner.step())
 
     def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        self._poller.poke()
 
-    async def _poll_forever(self) -> None:
-        """Repeat `runner.step()`; a wake-up (a new record) never cuts short a Retry-After."""
-        assert self._wake is not None
-        while True:
-            retry_after = None
-            started = time.monotonic()
-            try:
-                if self._runner is None and not await self.store.count(RecordQuery.open_jobs()):
-                    delay = self.settings.poll_interval_max_s  # nothing to poll: the provider is not built yet
-                else:
-                    report = await self.runner.step(only_when_due=True)
-                    delay, retry_after = report.next_delay_s, report.retry_after_s
-            except RateLimited as exc:
-                retry_after = exc.retry_after
-                delay = self.schedule.after_failure(retry_after)
-                self.log.warning(f"poller: rate limited; next try in {delay:.1f} s")
-            except SoranbError as exc:
-                delay = self.schedule.after_failure()
-                self.log.warning(f"poller: {exc}; next try in {delay:.1f} s")
-            except Exception as exc:  # never let the poller die silently
-                delay = self.schedule.after_failure()
-                self.log.error(f"poller: unexpected {type(exc).__name__}: {exc}; next try in {delay:.1f} s")
-            self.last_poll_delay_s = delay
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            if retry_after:  # woken early: still wait as long as the provider asked
-                await asyncio.sleep(max(0.0, min(delay, retry_after) - (time.monotonic() - started)))
+    @property
+    def last_poll_delay_s(self) -> float | None:
+        """How long the background poller last chose to sleep."""
+        return self._poller.last_delay_s
 
-    # -- progress between polls ------------------------------------------------------------------
-    async def _tick_forever(self) -> None:
-        while True:
-            try:
-                self.tick_progress()
-            except Exception as exc:  # a view's trouble never stops the ticks
-                self.log.error(f"progress: unexpected {type(exc).__name__}: {exc}")
-            await asyncio.sleep(PROGRESS_TICK_S)
+    async def _poll_step(self) -> PollReport | None:
+        if self._runner is None and not await self.store.count(RecordQuery.open_jobs()):
+            return None  # nothing to poll: the provider is not built yet
+        return await self.runner.step(only_when_due=True)
 
+    # -- progress between polls (soranb.progress) ----------------------------------------------------
     def tick_progress(self) -> None:
-        """Move running records' progress bars from the poll schedule's estimate, without asking the provider.
-
-        Emits `progress` events whose record carries the estimated progress (never below what the
-        provider said) and `metadata["eta_s"]`; the store keeps only what the provider said.
-        Runs on the service's loop (the schedule has no lock).
-        """
-        for record in list(self._running.values()):
-            progress, left = self.schedule.estimate(
-                record.openai_job_id or "", model=record.model, size=record.size, seconds=record.seconds
-            )
-            if left is None:
-                continue
-            shown = (max(progress, record.progress), round(left))
-            if self._ticked.get(record.id) == shown:
-                continue
-            self._ticked[record.id] = shown
-            estimated = replace(record, progress=shown[0], metadata={**record.metadata, "eta_s": left})
-            self._events.emit(ServiceEvent("progress", estimated))
+        """Move running records' progress bars from the poll schedule's estimate, without asking the provider."""
+        self._progress.tick()
 
     # -- changes made elsewhere --------------------------------------------------------------------
-    async def _watch_forever(self) -> None:
-        while True:
-            try:
-                await self.watch_once()
-            except SoranbError as exc:
-                self.log.debug(f"watch: {exc}")
-            except Exception as exc:  # never let the watch die silently
-                self.log.error(f"watch: unexpected {type(exc).__name__}: {exc}")
-            await asyncio.sleep(WATCH_INTERVAL_S)
-
     async def watch_once(self) -> None:
-        """Tell the views about records another kernel or the CLI created, changed or deleted.
-
-        One read of the newest records, compared with the last one; this service's own changes
-        are not announced twice. The first call only takes the snapshot.
-        """
-        newest = await self.store.list(RecordQuery(limit=WATCH_WINDOW))
-        now = {r.id: r for r in newest}
-        before, self._snapshot = self._snapshot, now
-        if before is None:
-            return
-        for record_id, record in now.items():
-            if record_id in self._seen and self._seen[record_id] == record.updated_at:
-                continue
-            old = before.get(record_id)
-            if old is None:
-                self._emit("created", record)
-            elif old.updated_at != record.updated_at:
-                self._emit("updated", record)
-        oldest = min((r.created_at for r in newest), default=None)
-        window_full = len(newest) >= WATCH_WINDOW
-        for record_id, record in before.items():
-            # missing from a full window may only mean newer records pushed it out
-            pushed_out = window_full and oldest is not None and record.created_at < oldest
-            if record_id in now or pushed_out:
-                continue
-            if not (record_id in self._seen and self._seen[record_id] is None):
-                self._emit("deleted", record)
+        """Tell the views about records another kernel or the CLI created, changed or deleted (see `soranb.watch`)."""
+        await self._watch.once()
 
     # -- waiting -------------------------------------------------------------------------------
     def wait_all(self, timeout: float | None = None) -> list[GenerationRecord]:
@@ -496,54 +341,16 @@ class VideoService:
         return await asyncio.wrap_future(future)
 
     async def _wait_all(self, timeout: float | None) -> list[GenerationRecord]:
-        ids = [r.id for r in await self.store.list(RecordQuery.open_jobs())]
+        ids = [r.id for r in await self.store.query(RecordQuery.open_jobs())]
         return await self._wait_for(ids, timeout)
 
     async def _wait_for(self, ids: Iterable[str], timeout: float | None) -> list[GenerationRecord]:
-        """Wake on the service's own events (and the store watch); read the store only as a safety net."""
-        await self._start()
-        ids = list(ids)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        latest: dict[str, GenerationRecord] = {}
-        changed = asyncio.Event()
-
-        def on_event(event: ServiceEvent) -> None:
-            if event.record is None or event.record.id not in ids:
-                return
-            if event.kind == "deleted":
-                latest.pop(event.record.id, None)
-            else:
-                latest[event.record.id] = event.record
-            changed.set()
-
-        unsubscribe = self.subscribe(on_event)
-        try:
-            while True:
-                for record_id in ids:  # what no event has said yet (at first, and after a quiet spell)
-                    if record_id not in latest or latest[record_id].is_open:
-                        try:
-                            latest[record_id] = await self.store.get(record_id)
-                        except RecordNotFound:
-                            latest.pop(record_id, None)
-                while True:
-                    records = [latest[i] for i in ids if i in latest]
-                    if not any(r.is_open for r in records):
-                        return records
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        self.log.warning(f"wait: {sum(r.is_open for r in records)} jobs still open after {timeout} s")
-                        return records
-                    changed.clear()
-                    try:
-                        await asyncio.wait_for(changed.wait(), min(WAIT_RECHECK_S, remaining or WAIT_RECHECK_S))
-                    except TimeoutError:
-                        break
-        finally:
-            unsubscribe()
+        await self._start()  # a waiter needs the poller
+        return await wait_for(self.store, self.subscribe, ids, timeout, self.log)
 
     # -- reading and deleting ---------------------------------------------------------------------
     def list_records(self, query: RecordQuery | None = None) -> list[GenerationRecord]:
-        return self._run(self.store.list(query or RecordQuery()))
+        return self._run(self.store.query(query or RecordQuery()))
 
     def count_records(self, query: RecordQuery | None = None) -> int:
         return self._run(self.store.count(query or RecordQuery()))
@@ -570,9 +377,8 @@ class VideoService:
         return self._run(self.store.media_url(key))
 
     def media_path(self, key: str) -> Path | None:
-        """The local file of a media key when the store keeps files on this machine."""
-        resolver = getattr(self.store, "media_path", None)
-        return resolver(key) if resolver else None
+        """The local file of a media key when the store keeps files on this machine (else None)."""
+        return self.store.local_path(key)
 
     def check_status(self, record_id: str) -> dict[str, Any]:
         """The provider's raw metadata for the record's job (for the diagnostics view)."""
@@ -595,38 +401,25 @@ class VideoService:
     def run_checks(self, *, allow_spend: bool = False) -> list[CheckResult]:
         return [self.run_check(name, allow_spend=allow_spend) for name in self.CHECKS]
 
-    async def _generate_and_wait(self, request: GenerationRequest, timeout: float) -> GenerationRecord:
-        record = await self._generate(request)
-        (finished,) = await self._wait_for([record.id], timeout)
+    def generate_diagnostic(self, request: GenerationRequest, timeout: float) -> GenerationRecord:
+        """Make `request` as a diagnostic record (the history hides it) and wait for it to finish.
+
+        The diagnostics' generation check uses this: it spends through the same guarded path as
+        `generate`, and the person's history does not gain its test video.
+        """
+        record = self._run(self._spend(request, metadata={"diagnostic": True}))
+        (finished,) = self.wait([record.id], timeout)
         return finished
 
     # -- the budget guard (soranb.budget) -------------------------------------------------------
     def budget(self) -> Budget:
         """Spent today and this session, the limits (SORANB_BUDGET_USD, SORANB_SESSION_BUDGET_USD), what is left."""
-        return self._run(self._budget(count_always=True))
-
-    async def _budget(self, *, count_always: bool = False) -> Budget:
-        limit, session_limit = self.settings.budget_usd, self.settings.session_budget_usd
-        spent = Decimal(0)
-        if limit is not None or count_always:  # without a daily limit nothing needs reading
-            since, page, offset = day_start(), 1000, 0
-            while True:
-                records = await self.store.list(RecordQuery(since=since, limit=page, offset=offset))
-                spent += spent_on(records)
-                if len(records) < page:
-                    break
-                offset += page
-        return Budget(spent=spent, limit=limit, session_spent=self._session_spent, session_limit=session_limit)
-
-    async def _existing(self, record_id: str) -> GenerationRecord | None:
-        """The record with this id, if stored (a miss is expected here, so it is no warning in the log)."""
-        found = await self.store.list(RecordQuery(ids=frozenset({record_id}), limit=1))
-        return found[0] if found else None
+        return self._run(self._guard.read(count_always=True))
 
     # -- batches (soranb.batch) ------------------------------------------------------------------
     def plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str) -> BatchPlan:
         """What `generate_many` would do: every line checked, which are made already, what the rest cost."""
-        return self._run(self._plan_batch(requests, batch_key))
+        return self._run(plan_stored(self.store, requests, batch_key))
 
     def generate_many(
         self, requests: Iterable[GenerationRequest | BatchLine], *, batch_key: str
@@ -639,78 +432,34 @@ class VideoService:
         """
         return self._run(self._generate_many(requests, batch_key))
 
-    async def _plan_batch(self, requests: Iterable[GenerationRequest | BatchLine], key: str) -> BatchPlan:
-        given = list(requests)
-        lines = [r if isinstance(r, BatchLine) else BatchLine(n, r) for n, r in enumerate(given, start=1)]
-        from_file = all(isinstance(r, BatchLine) for r in given)
-        check_lines(lines, f"batch {key!r}", "line" if from_file else "request")
-        if not key.strip():
-            raise RequestInvalid("batch", "the batch key is empty; name the batch (e.g. the file it came from)")
-        scope = str(getattr(self.store, "user_id", None) or "")
-        ids = line_ids([line.request for line in lines], key, scope)
-        existing: dict[str, GenerationRecord] = {}
-        for start in range(0, len(ids), 100):
-            chunk = frozenset(ids[start : start + 100])
-            for record in await self.store.list(RecordQuery(ids=chunk, limit=len(chunk))):
-                existing[record.id] = record
-        return plan_batch(lines, key, existing, scope)
-
     async def _generate_many(
         self, requests: Iterable[GenerationRequest | BatchLine], key: str
     ) -> list[GenerationRecord]:
-        plan = await self._plan_batch(requests, key)
-        if plan.to_make:
-            (await self._budget()).check(plan.cost, f"this batch of {len(plan.to_make)} video(s)")
-        made: dict[str, GenerationRecord] = {i.record_id: i.existing for i in plan.done if i.existing is not None}
-        for item in plan.to_make:
-            metadata = {"batch_key": key, "batch_line": item.line.number}
-            try:
-                made[item.record_id] = await self._generate(
-                    item.line.request, record_id=item.record_id, metadata=metadata
-                )
-            except ProviderError as exc:  # that line is stored as failed (or pending, retried): go on
-                self.log.warning(f"batch {key!r} line {item.line.number}: {exc}")
-                made[item.record_id] = await self.store.get(item.record_id)
-        return [made[i.record_id] for i in plan.items]
+        plan = await plan_stored(self.store, requests, key)
+        if plan.to_make:  # the whole batch is held against the budget before its first line
+            (await self._guard.read()).check(plan.cost, f"this batch of {len(plan.to_make)} video(s)")
+        return await make_batch(plan, self._spend, self.store, self.log)
 
     # -- tags, favourites and notes ---------------------------------------------------------------
     def tag(self, record_id: str, *tags: str) -> GenerationRecord:
         """Add tags to a record (each kept once; see `records.clean_tags` for what a tag may be)."""
-        return self._run(self._annotate(record_id, add=clean_tags(tags)))
+        return self._run(self._marked(mark(self.store, record_id, add=clean_tags(tags))))
 
     def untag(self, record_id: str, *tags: str) -> GenerationRecord:
         """Remove tags from a record; tags it does not carry are ignored."""
-        return self._run(self._annotate(record_id, remove=clean_tags(tags)))
+        return self._run(self._marked(mark(self.store, record_id, remove=clean_tags(tags))))
 
     def set_favourite(self, record_id: str, favourite: bool = True) -> GenerationRecord:
-        return self._run(self._annotate(record_id, favourite=favourite))
+        return self._run(self._marked(mark(self.store, record_id, favourite=favourite)))
 
     def set_note(self, record_id: str, note: str | None) -> GenerationRecord:
         """Replace the record's note (empty text removes it)."""
-        return self._run(self._annotate(record_id, note=clean_note(note), change_note=True))
+        return self._run(self._marked(mark(self.store, record_id, note=clean_note(note), change_note=True)))
 
-    async def _annotate(
-        self,
-        record_id: str,
-        *,
-        add: tuple[str, ...] = (),
-        remove: tuple[str, ...] = (),
-        favourite: bool | None = None,
-        note: str | None = None,
-        change_note: bool = False,
-    ) -> GenerationRecord:
-        record = await self.store.get(record_id)
-        changes: dict[str, Any] = {}
-        if add or remove:
-            changes["tags"] = clean_tags([t for t in (*record.tags, *add) if t not in remove])
-        if favourite is not None:
-            changes["favourite"] = bool(favourite)
-        if change_note:
-            changes["note"] = note
-        if not changes:
-            return record
-        record = await self.store.update(record_id, changes)
-        self._emit("updated", record)
+    async def _marked(self, change: Awaitable[tuple[GenerationRecord, bool]]) -> GenerationRecord:
+        record, changed = await change  # (see soranb.tagging)
+        if changed:
+            self._emit("updated", record)
         return record
 
     # -- variation grids (soranb.variation) ----------------------------------------------------------
@@ -740,3 +489,34 @@ class VideoService:
     def fetch_media(self, key: str, dest: Path) -> Path:
         """Copy a stored media object to `dest` (streaming); `RecordNotFound` when it is gone."""
         return self._run(self.store.fetch_media(key, dest))
+
+    # -- re-use (the form's "Use these settings" and recent prompts) -------------------------------------
+    def recent_prompts(self, limit: int = 10, *, scan: int = 200) -> list[str]:
+        """The last `limit` distinct prompts, newest first, from the newest `scan` records of the store."""
+        records = self.list_records(RecordQuery(limit=scan))
+        prompts: list[str] = []
+        for record in records:
+            if record.is_unreadable or record.metadata.get("diagnostic") or record.prompt in prompts:
+                continue
+            prompts.append(record.prompt)
+            if len(prompts) >= limit:
+                break
+        return prompts
+
+    def starting_image(self, record_id: str) -> ImageInput | None:
+        """The starting image a record was made from, read from the store (None when it had none).
+
+        Only the record's own media key is read: nothing in its text becomes a path or a URL.
+        """
+        return self._run(self._starting_image(record_id))
+
+    async def _starting_image(self, record_id: str) -> ImageInput | None:
+        record = await self.store.get(record_id)
+        if not record.image_key:
+            return None
+        tmp_dir = self.settings.data_dir / "tmp" / tmp_folder_name(self.owner_id)  # swept if this process dies
+        await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="image-", dir=tmp_dir) as folder:
+            path = await self.store.fetch_media(record.image_key, Path(folder) / "image")
+            data = await asyncio.to_thread(path.read_bytes)
+        return ImageInput(record.image_filename or "image", data)

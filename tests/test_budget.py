@@ -133,3 +133,20 @@ def test_an_extension_over_the_budget_is_refused_before_anything_is_stored_or_se
         service.extend(source.id, "it runs on into the forest", 20)  # 20 more seconds: $2.00
     assert "over" in str(refused.value)
     assert service.count_records() == stored and len(emulator_jobs(service)) == jobs
+
+
+def test_requests_made_at_once_never_both_fit_the_last_dollar(make_service, settings):
+    """The budget check and the insert are one step: of eight plain and extended requests sent together
+    from eight threads, only as many as the limit pays for are stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = make_service(using=_with_budget(settings, SORANB_BUDGET_USD="1.60", SORANB_MAX_CONCURRENT_JOBS="1"))
+    source = service.generate(FOX)  # $0.40 spent, $1.20 left: three more 4 s videos
+    drive(service)
+    calls = [lambda n=n: service.generate(dataclasses.replace(FOX, prompt=f"fox {n}")) for n in range(4)]
+    calls += [lambda: service.edit(source.id, "make it night") for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(call) for call in calls]
+    refused = [f for f in futures if isinstance(f.exception(), BudgetExceeded)]
+    assert len(refused) == 5 and all(f.exception() is None for f in futures if f not in refused)
+    assert service.count_records() == 4 and service.budget().spent == Decimal("1.60")

@@ -54,6 +54,10 @@ def test_dotenv_at_the_project_root_is_read_and_the_environment_wins(tmp_path):
     ("name", "value", "says"),
     [
         ("SORANB_TIMEOUT", "soon", "not a number"),
+        ("SORANB_TIMEOUT", "nan", "not a finite number"),
+        ("SORANB_POLL_INTERVAL_MAX", "inf", "not a finite number"),
+        ("SORANB_MAX_CONCURRENT_JOBS", "2.5", "whole number"),
+        ("SORANB_BUDGET_USD", "-1", "at least 0"),
         ("SORANB_MAX_CONCURRENT_JOBS", "0", "at least 1"),
         ("SORANB_PROVIDER", "sora-cloud", "'emulator' or 'openai'"),
         ("SORANB_STORE", "s3", "'local' or 'supabase'"),
@@ -107,6 +111,17 @@ def test_a_key_saved_in_the_keyring_is_found_next_time(tmp_path, monkeypatch):
         assert settings.sources["OPENAI_API_KEY"] == "system keyring"
         # tests that pass their own environment never read the machine's keyring
         assert Settings.from_env({}, cwd=tmp_path, dotenv=False).openai_api_key is None
+        # a command that never builds the provider does not ask for its key, unless the settings name openai
+        browsing = Settings.from_env(cwd=tmp_path, dotenv=False, provider_keys=False)
+        assert browsing.openai_api_key is None and browsing.provider == "emulator"
+        monkeypatch.setenv("SORANB_PROVIDER", "openai")
+        named = Settings.from_env(cwd=tmp_path, dotenv=False, provider_keys=False)
+        assert named.openai_api_key.reveal() == "sk-from-keyring-0000000"
+        # Supabase's secrets are asked for only when the store is Supabase
+        keyring.set_password("soranb", "SUPABASE_KEY", "sb-from-keyring-0000000")
+        assert Settings.from_env(cwd=tmp_path, dotenv=False).supabase_key is None
+        monkeypatch.setenv("SUPABASE_URL", "https://project.supabase.co")
+        assert Settings.from_env(cwd=tmp_path, dotenv=False).supabase_key.reveal() == "sb-from-keyring-0000000"
     finally:
         keyring.set_keyring(previous)
 
@@ -186,3 +201,14 @@ def test_credentials_in_the_base_url_are_not_in_the_settings_repr(tmp_path):
     )
     assert settings.openai_base_url == "https://ada:hunter2@gw.example/v1"
     assert "hunter2" not in repr(settings)
+
+
+def test_the_emulator_reads_its_numbers_with_the_same_parser(tmp_path):
+    """One number parser: the emulator's knobs say what to change exactly as soranb's settings do."""
+    from soranb.emulator import EmulatorConfig
+
+    assert EmulatorConfig.from_env({"SORANB_EMULATOR_LATENCY_MS": " 25 "}).latency_ms == 25
+    for value, says in (("fast", "not a number"), ("2.5", "whole number"), ("nan", "not a finite number")):
+        with pytest.raises(ValueError) as caught:  # the emulator's own error type (`soranb emulator` exits 2)
+            EmulatorConfig.from_env({"SORANB_EMULATOR_LATENCY_MS": value})
+        assert says in str(caught.value) and "SORANB_EMULATOR_LATENCY_MS" in str(caught.value)

@@ -18,7 +18,7 @@ from netfaults import Tamper, cut_body, json_answer, trickle_body
 
 from soranb.debuglog import DebugLog
 from soranb.errors import ProviderAnswerInvalid
-from soranb.leases import tmp_folder_name
+from soranb.leases import LEASE_TTL, new_owner_id, tmp_folder_name
 from soranb.provider import ProviderJob
 from soranb.records import GenerationRecord, Status
 from soranb.service import VideoService
@@ -606,3 +606,15 @@ def test_an_extension_left_pending_by_a_stopped_process_is_never_sent_as_a_plain
     ended = beside_a_good_job(service, left)
     assert ended.status == Status.FAILED and "start it again" in ended.error_message
     assert [job.prompt for job in emulator_jobs(service)] == [FOX.prompt]
+
+
+def test_an_extension_another_process_is_sending_is_left_to_it(service):
+    """Its creator holds the lease while it sends: a poller elsewhere must not end it (nor send it)."""
+    sending = GenerationRecord(prompt="the fox runs on", model="sora-2", size="1280x720", seconds=8)
+    source_id = "11111111-1111-4111-8111-111111111111"
+    sending = dataclasses.replace(sending, lineage=f"extend:{source_id}", metadata={"submit_once": True})
+    service._run(service.store.insert(sending))
+    assert service._run(service.store.claim(sending.id, new_owner_id(), LEASE_TTL))  # the other process
+    service.poll_once()
+    assert service.get(sending.id).status == Status.PENDING
+    assert emulator_jobs(service) == []

@@ -18,7 +18,9 @@ KEY = "videos/0b7c1f0e-5d7a-4c55-9a3e-2f6f5c1d9e01.mp4"
 
 
 def _service(store_kind: str, url: str = "https://example.invalid/signed/x") -> Any:
-    return SimpleNamespace(settings=SimpleNamespace(store_kind=store_kind), media_url=lambda key: url)
+    """A service whose store keeps its media on this machine (`local`) or elsewhere."""
+    local_path = LocalStore(Path("/nonexistent/soranb-data")).local_path if store_kind == "local" else lambda key: None
+    return SimpleNamespace(media_path=local_path, media_url=lambda key: url)
 
 
 def test_media_src_local_uses_the_server_route(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,13 +41,12 @@ def test_media_src_follows_the_store_in_use_not_the_settings(monkeypatch: pytest
     """A service built with another store than its settings name plays from the store it really uses."""
     monkeypatch.delenv("SORANB_JUPYTER_BASE_URL", raising=False)
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
-    remote = SimpleNamespace(name="supabase")  # no local files
-    service = _service("local", "https://x.supabase.co/s?token=1")
-    service.store = remote
-    assert media_src(service, KEY) == "https://x.supabase.co/s?token=1"
-    service = _service("supabase", "file:///nowhere")
-    service.store = LocalStore(tmp_path / "data")
-    assert media_src(service, KEY) == "/soranb/media/" + KEY
+    settings = SimpleNamespace(store_kind="local")
+    remote = SimpleNamespace(settings=settings, media_path=lambda key: None, media_url=lambda key: "https://x.co/s?t=1")
+    assert media_src(remote, KEY) == "https://x.co/s?t=1"
+    settings = SimpleNamespace(store_kind="supabase")
+    local = SimpleNamespace(settings=settings, media_path=LocalStore(tmp_path).local_path, media_url=lambda key: "")
+    assert media_src(local, KEY) == "/soranb/media/" + KEY
 
 
 def test_media_src_other_stores_use_the_store_url() -> None:

@@ -39,7 +39,7 @@ async def test_media_keys_never_escape_the_media_folder(tmp_path):
     await store.open()
     for hostile in ("../soranb.db", "/etc/passwd", "videos/../../x.mp4", "videos/a b.mp4", "other/x.mp4"):
         with pytest.raises(ValueError):
-            store.media_path(hostile)
+            store.local_path(hostile)
     assert media_key("videos", "abc") == "videos/abc.mp4"
     with pytest.raises(ValueError):
         media_key("images", "abc", "../png")
@@ -87,7 +87,7 @@ async def test_a_full_disk_a_read_only_file_and_damage_are_told_apart_by_error_c
         assert type(translated) is kind and words in str(translated)
         if kind is StoreWriteFailed:
             assert "damaged" not in str(translated) and "move it aside" not in str(translated)
-    assert [r.prompt for r in await store.list(RecordQuery())] == ["keep me"]
+    assert [r.prompt for r in await store.query(RecordQuery())] == ["keep me"]
     await store.close()
 
 
@@ -119,7 +119,7 @@ async def test_a_really_full_disk_is_called_full_never_damaged_and_nothing_is_lo
     filler.unlink()
     again = LocalStore(data)
     await again.open()
-    assert "keep me" in [r.prompt for r in await again.list(RecordQuery())]
+    assert "keep me" in [r.prompt for r in await again.query(RecordQuery())]
     await again.close()
 
 

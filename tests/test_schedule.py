@@ -258,3 +258,20 @@ def test_a_finished_job_frees_its_slot_for_the_next_record_at_once(tmp_path, mon
             assert time.monotonic() < deadline, "the first job never completed"
             time.sleep(0.05)
         assert report.next_delay_s == service.schedule.min_interval_s  # not the next look at an open job
+
+
+def test_the_schedule_and_the_emulator_share_one_render_time_for_every_catalog_size() -> None:
+    """What the poller expects before it has learned the pace is what the emulator takes (at speed 1),
+    for every model, size (720p, 1024p, 1080p) and length in the catalog, and for dated snapshots."""
+    from soranb.catalog import MODELS, SNAPSHOTS
+    from soranb.emulator.config import EmulatorConfig
+    from soranb.schedule import _expected_duration_s
+
+    emulator = EmulatorConfig(speed=1.0)
+    cases = [(model, size, s) for model, spec in MODELS.items() for size in spec.sizes for s in spec.seconds]
+    cases += [(snapshot, MODELS[model].sizes[-1], 8) for snapshot, model in SNAPSHOTS.items()]
+    for model, size, seconds in cases:
+        assert _expected_duration_s(model, size, seconds) == emulator.job_duration(model, size, seconds), (model, size)
+    assert emulator.job_duration("sora-2-pro", "1792x1024", 4) == 1.5 * emulator.job_duration(
+        "sora-2-pro", "1280x720", 4
+    )

@@ -366,5 +366,14 @@ def test_the_debug_log_shows_every_provider_and_store_call_with_status_and_durat
     assert any(m.startswith("provider GET /v1/videos?limit=100&order=desc -> 200") for m in messages)
     assert any(m.startswith(f"store insert {record.id} (") for m in messages)
     assert any(m.startswith(f"store put videos/{record.id}.mp4 (") for m in messages)
-    levels = {e.level for e in service.log.entries() if e.message.startswith("store list")}
+    levels = {e.level for e in service.log.entries() if e.message.startswith("store query")}
     assert levels == {"DEBUG"}
+
+
+def test_whether_a_job_is_paid_is_one_answer_and_needs_no_provider(settings, make_service):
+    """The form's cost note and the diagnostics' consent ask the service; browsing never builds the provider."""
+    free = make_service(using=settings, from_settings=True)
+    paid = make_service(using=settings.with_overrides(openai_api_key="sk-test-paid-0000000000"), from_settings=True)
+    assert (free.provider_is_paid, paid.provider_is_paid) == (False, True)
+    assert free._provider is None and paid._provider is None  # answered from the settings
+    assert free.provider.is_paid is False and free.provider_is_paid is False  # and the built provider agrees

@@ -109,6 +109,25 @@ def test_a_request_that_gets_no_answer_is_never_left_for_the_poller(service, mon
     assert len(jobs.jobs) == 1  # only the source: nothing was created for the lost extension
 
 
+def test_a_poll_step_between_storing_and_sending_an_extension_leaves_it_to_its_call(service, monkeypatch) -> None:
+    """The poller ends a `submit_once` record left pending by a stopped process; one that a call of this
+    service has just stored and is about to send is not that, and must be sent, once."""
+    source = completed(service)
+    count = service.store.count
+    stepped: list[bool] = []
+
+    async def count_after_a_step(query: RecordQuery) -> int:
+        if not stepped:  # the background poller's step lands right after the insert
+            stepped.append(True)
+            await service.runner.step()
+        return await count(query)
+
+    monkeypatch.setattr(service.store, "count", count_after_a_step)
+    record = service.extend(source.id, "it runs into the forest", 4)
+    assert stepped and record.status == Status.PROCESSING
+    assert len(service._run(service.provider.list_page(limit=50)).jobs) == 2  # the source and the extension
+
+
 def test_lineage_survives_in_the_local_store_and_a_damaged_one_is_refused(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "data")
     record = GenerationRecord(prompt="p", model="sora-2", size="1280x720", seconds=8, lineage="extend:abc-123")
@@ -118,7 +137,7 @@ def test_lineage_survives_in_the_local_store_and_a_damaged_one_is_refused(tmp_pa
         await store.insert(record)
         with sqlite3.connect(store.db_path) as conn:
             conn.execute("update video_generations set lineage = '../../etc' where id = ?", (record.id,))
-        rows = await store.list(RecordQuery())
+        rows = await store.query(RecordQuery())
         await store.close()
         return rows
 

@@ -77,7 +77,7 @@ def noting(method):
                 asked.set()
     return asking
 
-service.store.count, service.store.list = noting(service.store.count), noting(service.store.list)
+service.store.count, service.store.query = noting(service.store.count), noting(service.store.query)
 service.start()
 for _ in range(2):  # two rounds of the background poller, not just its start
     assert asked.wait(20), "the poller never asked the store"
@@ -105,6 +105,38 @@ listed = out.getvalue()
 assert listed.count('"status": "completed"') == 10 and "never sent" in listed.split("deleted")[0]
 assert "never sent" not in listed.split("deleted")[1]
 """
+    assert _loaded_after(script, tmp_path / "data") == []
+
+
+def test_browsing_commands_never_load_the_keyring_for_a_provider_they_do_not_build(tmp_path: Path) -> None:
+    """`soranb list`, `tag`, `budget` on a local store read no key: the keyring (a slow import) stays unloaded,
+    while a command that may reach the provider (`delete`) still asks it for the key."""
+    browse = """
+import contextlib, io, sys
+from soranb.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(["list", "--json"]) == 0
+    assert main(["budget"]) == 0
+print("keyring" in sys.modules)
+"""
+    data = tmp_path / "data"
+    _loaded_after("pass", data)  # seeds the store
+    run = subprocess.run(
+        [sys.executable, "-c", browse], cwd=tmp_path, env=_env(data), capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False"
+    delete = browse.replace('main(["budget"])', 'main(["delete", "00000000-0000-4000-8000-000000000000"])')
+    run = subprocess.run(
+        [sys.executable, "-c", delete], cwd=tmp_path, env=_env(data), capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_the_service_protocol_loads_nothing_heavy(tmp_path: Path) -> None:
+    """Views and tests type against `ServiceLike`; importing it never loads the service's dependencies."""
+    script = "import sys; import soranb.protocols; assert 'soranb.service' not in sys.modules"
     assert _loaded_after(script, tmp_path / "data") == []
 
 

@@ -174,19 +174,19 @@ async def history(store: Store) -> list[GenerationRecord]:
 
 async def test_list_newest_first_with_paging(store: Store, history: list[GenerationRecord]) -> None:
     newest = [r.id for r in reversed(history)]
-    assert [r.id for r in await store.list(RecordQuery())] == newest
-    assert [r.id for r in await store.list(RecordQuery(limit=3))] == newest[:3]
-    assert [r.id for r in await store.list(RecordQuery(limit=3, offset=3))] == newest[3:6]
-    assert [r.id for r in await store.list(RecordQuery(limit=3, offset=6))] == newest[6:]
-    assert await store.list(RecordQuery(offset=50)) == []
-    oldest = await store.list(RecordQuery(newest_first=False, limit=2))
+    assert [r.id for r in await store.query(RecordQuery())] == newest
+    assert [r.id for r in await store.query(RecordQuery(limit=3))] == newest[:3]
+    assert [r.id for r in await store.query(RecordQuery(limit=3, offset=3))] == newest[3:6]
+    assert [r.id for r in await store.query(RecordQuery(limit=3, offset=6))] == newest[6:]
+    assert await store.query(RecordQuery(offset=50)) == []
+    oldest = await store.query(RecordQuery(newest_first=False, limit=2))
     assert [r.id for r in oldest] == [history[0].id, history[1].id]
 
 
 async def test_list_and_count_filters(store: Store, history: list[GenerationRecord]) -> None:
     async def prompts(**kwargs: object) -> list[str]:
         query = RecordQuery(newest_first=False, **kwargs)  # type: ignore[arg-type]
-        found = [r.prompt for r in await store.list(query)]
+        found = [r.prompt for r in await store.query(query)]
         assert await store.count(RecordQuery(limit=1, offset=1, **kwargs)) == len(found)  # type: ignore[arg-type]
         return found
 
@@ -202,7 +202,7 @@ async def test_list_and_count_filters(store: Store, history: list[GenerationReco
 
 
 async def test_open_jobs_oldest_first(store: Store, history: list[GenerationRecord]) -> None:
-    open_jobs = await store.list(RecordQuery.open_jobs())
+    open_jobs = await store.query(RecordQuery.open_jobs())
     assert [r.prompt for r in open_jobs] == ["100% real footage", "100 real footage", "snakeXcase river", "ab star"]
     assert all(r.is_open for r in open_jobs)
 
@@ -288,6 +288,22 @@ async def test_media_round_trip(store: Store, tmp_path: Path) -> None:
     assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
 
 
+async def test_local_path_is_the_stored_file_only_where_it_is_on_this_machine(store: Store, tmp_path: Path) -> None:
+    """Players and reports use `local_path` to show a file directly; a remote store answers None."""
+    record = await store.insert(make())
+    src = tmp_path / "video.mp4"
+    digest = write_file(src, 4096)
+    key = media_key("videos", record.id)
+    await store.put_media(key, src, "video/mp4")
+    path = store.local_path(key)
+    if store.name == "local":
+        assert path is not None and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        with pytest.raises(ValueError):
+            store.local_path("../soranb.db")  # never a path out of the media folder
+    else:
+        assert path is None
+
+
 async def test_large_media_streams_through(store: Store, tmp_path: Path) -> None:
     record = await store.insert(make())
     src = tmp_path / "video.mp4"
@@ -330,7 +346,7 @@ async def test_delete_removes_row_and_media(store: Store, tmp_path: Path) -> Non
     for key in keys.values():
         with pytest.raises(RecordNotFound):
             await store.fetch_media(key, tmp_path / "gone")
-    assert [r.id for r in await store.list(RecordQuery())] == [other.id]
+    assert [r.id for r in await store.query(RecordQuery())] == [other.id]
     with pytest.raises(RecordNotFound):
         await store.delete(record.id)
 
@@ -344,11 +360,14 @@ async def test_check_schema_is_clean(store: Store) -> None:
 
 async def test_since_and_ids_filters(store: Store, history: list[GenerationRecord]) -> None:
     since = T0 + timedelta(minutes=5)
-    assert [r.prompt for r in await store.list(RecordQuery(since=since, newest_first=False))] == ["a*b star", "ab star"]
+    assert [r.prompt for r in await store.query(RecordQuery(since=since, newest_first=False))] == [
+        "a*b star",
+        "ab star",
+    ]
     assert await store.count(RecordQuery(since=since.astimezone(timezone(timedelta(hours=2))))) == 2
     wanted = frozenset({history[1].id, history[3].id, "00000000-0000-4000-8000-00000000dead", "not-a-uuid"})
-    assert {r.id for r in await store.list(RecordQuery(ids=wanted))} == {history[1].id, history[3].id}
-    assert await store.list(RecordQuery(ids=frozenset())) == []
+    assert {r.id for r in await store.query(RecordQuery(ids=wanted))} == {history[1].id, history[3].id}
+    assert await store.query(RecordQuery(ids=frozenset())) == []
 
 
 async def test_tags_favourite_and_note_round_trip_and_filter(store: Store) -> None:
@@ -363,7 +382,7 @@ async def test_tags_favourite_and_note_round_trip_and_filter(store: Store) -> No
 
     async def prompts(**kwargs: object) -> list[str]:
         query = RecordQuery(newest_first=False, **kwargs)  # type: ignore[arg-type]
-        found = [r.prompt for r in await store.list(query)]
+        found = [r.prompt for r in await store.query(query)]
         assert await store.count(query) == len(found)
         return found
 

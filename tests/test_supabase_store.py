@@ -137,7 +137,7 @@ async def test_users_cannot_reach_each_others_records(
         await ada.put_media(media_key("videos", record.id), tmp_path / "v.mp4", "video/mp4")
     async with opened(double, access_token=double.user_token(bob)) as bob_store:
         assert bob_store.user_id == bob
-        assert await bob_store.list(RecordQuery()) == []
+        assert await bob_store.query(RecordQuery()) == []
         assert await bob_store.count(RecordQuery()) == 0
         with pytest.raises(RecordNotFound):
             await bob_store.get(record.id)
@@ -160,7 +160,7 @@ async def test_signed_out_on_a_per_user_project_is_refused_clearly(
         assert len(problems) == 1
         assert "SUPABASE_EMAIL" in problems[0] and "harden_per_user" in problems[0]
         with pytest.raises(StoreUnavailable, match="row-level security"):
-            await store.list(RecordQuery())
+            await store.query(RecordQuery())
 
 
 # -- one request each ---------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ async def test_check_schema_names_the_migration_for_each_missing_piece(
             ]
         ] + [f"bucket image_files is missing (or hidden from this key): apply supabase/migrations/{image_bucket}"]
         with pytest.raises(StoreCorrupt, match="check_schema"):
-            await store.list(RecordQuery())
+            await store.query(RecordQuery())
 
 
 # -- errors and secrets ------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ async def test_rejected_key_is_unavailable_and_never_echoed(double_for: Callable
     async with opened(double, key=bad_key, public_buckets=True) as store:
         assert store.describe() == "supabase (supabase.test)"
         with pytest.raises(StoreUnavailable) as caught:
-            await store.list(RecordQuery())
+            await store.query(RecordQuery())
     assert "rejected the key" in str(caught.value)
     assert bad_key not in str(caught.value) and "not-a-valid-signature" not in str(caught.value)
 
@@ -349,14 +349,14 @@ async def test_a_row_an_older_app_damaged_is_a_failed_record_that_can_be_deleted
             "update public.video_generations set video_url = 'C:/videos/x.mp4' where id = %s returning id",
             (bad.id,),
         )
-        listed = {r.id: r for r in await store.list(RecordQuery())}
+        listed = {r.id: r for r in await store.query(RecordQuery())}
         assert set(listed) == {good.id, bad.id} and not listed[good.id].is_unreadable
         broken = listed[bad.id]
         assert broken.status == Status.FAILED and broken.is_unreadable and broken.video_key is None
         assert "video_url is neither a store key nor an http(s) URL" in (broken.error_message or "")
         assert (await store.get(bad.id)).is_unreadable
         await store.delete(bad.id)
-        assert [r.id for r in await store.list(RecordQuery())] == [good.id]
+        assert [r.id for r in await store.query(RecordQuery())] == [good.id]
 
 
 async def test_media_is_fetched_only_by_key_and_never_beyond_the_size_soranb_stores(

@@ -142,3 +142,20 @@ def test_the_generation_check_is_marked_and_kept_out_of_the_history_view(service
     grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None))
     assert grid.cards == []  # no "calm blue sky" among the person's videos
     grid.close()
+
+
+def test_the_spend_consent_names_the_catalog_price_and_follows_the_service(service, monkeypatch):
+    """The price is the catalog's, and "is it paid?" is the service's one answer, as the form's is."""
+    from decimal import Decimal
+
+    from soranb.catalog import MODELS
+    from soranb.diagnostics import MINIMAL_REQUEST
+
+    monkeypatch.setitem(MODELS[MINIMAL_REQUEST.model].price_per_second, MINIMAL_REQUEST.size, Decimal("0.25"))
+    monkeypatch.setattr(type(service), "provider_is_paid", property(lambda _self: True))
+    view = DiagnosticsPanel(service, toasts=Toasts(dismiss_after=None))
+    try:
+        assert "($1.00)" in view.allow_spend.description and view.paid
+        assert view.allow_spend.layout.display == ""
+    finally:
+        view.close()

@@ -229,3 +229,134 @@ def test_the_preview_shows_the_cropped_or_padded_result(form):
     form.fit.value = "pad"
     (width, height), corner = preview()
     assert abs(width / height - 16 / 9) < 0.05 and corner != (255, 0, 0)  # bars at the sides
+
+
+def test_use_these_settings_fills_the_form_with_the_stored_starting_image(service):
+    from widget_helpers import finish
+
+    from soranb.request import GenerationRequest, ImageInput
+    from soranb.widgets import app
+
+    image = png(1280, 720, "blue")
+    request = GenerationRequest("a blue lagoon", "sora-2-pro", "1280x720", 8, image=ImageInput(f"{XSS}.png", image))
+    made = finish(service, service.generate(request).id)
+    fetched = []
+    real = service.starting_image
+    service.starting_image = lambda record_id: fetched.append(record_id) or real(record_id)  # type: ignore[method-assign]
+    view = app(service)
+    view.toasts.dismiss_after = None
+    card = view.history.card(made.id)
+    assert card.reuse_button in card.actions.children
+    card.reuse_button.click()
+    form = view.form
+    assert (form.prompt.value, form.model.value, form.size.value, form.seconds.value) == (
+        "a blue lagoon",
+        "sora-2-pro",
+        "1280x720",
+        8,
+    )
+    assert fetched == [made.id]  # read from the store through the service, by the record's id
+    assert form.request().image is not None and form.request().image.data == image
+    assert "<img" not in form.image_info.value and "&lt;img" in form.image_info.value  # the stored name, escaped
+    assert "starting image" in view.toasts.messages[-1][1]
+    view.close()
+
+
+def test_use_these_settings_without_an_image_clears_the_form_image(service):
+    from widget_helpers import finish
+
+    from soranb.request import GenerationRequest
+    from soranb.widgets import app
+
+    made = finish(service, service.generate(GenerationRequest("a plain field")).id)
+    view = app(service)
+    view.form.load_image(png(1280, 720), "old.png")
+    view.history.card(made.id).reuse_button.click()
+    assert view.form.prompt.value == "a plain field" and view.form.request().image is None
+    view.close()
+
+
+def test_recent_prompts_are_the_last_distinct_ones_and_picking_one_fills_the_prompt(form, service):
+    from soranb.request import GenerationRequest
+
+    for prompt in ("a fox", "an owl", "a fox", XSS):
+        service.generate(GenerationRequest(prompt))
+    form.refresh_recent_prompts()
+    values = [value for _label, value in form.prompt_history.options]
+    assert values == ["", XSS, "a fox", "an owl"]  # newest first, each once
+    form.prompt_history.value = "an owl"
+    assert form.prompt.value == "an owl" and form.prompt_history.value == ""
+    assert not form.generate.disabled
+    form.prompt.value = "a heron"
+    form.generate.click()  # a new prompt joins the list at once
+    assert [value for _label, value in form.prompt_history.options][1] == "a heron"
+
+
+def test_characters_are_checked_named_escaped_and_featured(form, service):
+    from widget_helpers import finish
+
+    from soranb.catalog import MAX_CHARACTERS
+    from soranb.request import GenerationRequest
+
+    source = finish(service, service.generate(GenerationRequest("a pilot waves")).id)
+    nova = service.create_character("Captain <b>Nova</b>", service.media_path(source.video_key))
+    form.prompt.value = "Nova lands on the moon"
+    form.characters.ids_input.value = [nova.id]
+    assert (
+        "Captain &lt;b&gt;Nova&lt;/b&gt;" in form.characters.names.value
+        and "<b>Nova" not in form.characters.names.value
+    )
+    assert not form.generate.disabled and form.request().characters == (nova.id,)
+
+    form.characters.ids_input.value = [nova.id, "../etc"]  # not an id: said at once, nothing looked up
+    assert form.generate.disabled and "is not a character id" in form.reason.value
+    form.characters.ids_input.value = [nova.id, "char_nobody"]  # an id the provider does not know
+    assert form.generate.disabled and "knows no character" in form.reason.value
+    assert "char_nobody: not found" in form.characters.names.value
+    form.characters.ids_input.value = [nova.id, "char_a", "char_b"][: MAX_CHARACTERS + 1]
+    assert form.generate.disabled and f"at most {MAX_CHARACTERS} characters" in form.reason.value
+
+    form.characters.ids_input.value = [nova.id]
+    record = form.submit()
+    assert record is not None and service.get(record.id).metadata["characters"] == [nova.id]
+    assert "Captain &lt;b&gt;Nova&lt;/b&gt;" not in form._static_html() and nova.id in form._static_html()
+    form.characters.ids_input.value = []
+    form.use_settings(service.get(record.id))  # "Use these settings" brings the characters back too
+    assert form.characters.ids == (nova.id,)
+
+
+def test_a_character_that_cannot_be_checked_now_is_asked_again_not_refused(form, service, monkeypatch):
+    from soranb.errors import ProviderUnreachable
+
+    calls = []
+
+    def unreachable(character_id):
+        calls.append(character_id)
+        raise ProviderUnreachable("get character: the provider did not answer")
+
+    monkeypatch.setattr(service, "get_character", unreachable)
+    form.prompt.value = "Nova waves"
+    form.characters.ids_input.value = ["char_later"]
+    assert "not checked now" in form.characters.names.value and not form.generate.disabled
+    form.characters.ids_input.value = ["char_later", "char_other"]
+    assert calls.count("char_later") == 2  # not remembered as unknown: asked again
+
+
+def test_the_form_shows_spent_and_left_and_says_before_generate_when_a_video_would_go_over(make_service, settings):
+    from soranb.config import Settings
+
+    env = {"SORANB_DATA_DIR": str(settings.data_dir), "SORANB_EMULATOR_SPEED": "240", "SORANB_BUDGET_USD": "0.50"}
+    service = make_service(using=Settings.from_env(env, dotenv=False))
+    form = GenerationForm(service, toasts=Toasts(dismiss_after=None))
+    assert "$0.00 spent today, $0.50 left" in form.cost.value and "go over" not in form.cost.value
+    form.seconds.value = 8  # $0.80
+    assert "would go over the budget" in form.cost.value
+    form.seconds.value = 4
+    form.prompt.value = "a lighthouse"
+    form.generate.click()
+    assert "$0.40 spent today, $0.10 left" in form.cost.value and "would go over the budget" in form.cost.value
+    form.close()
+
+
+def test_without_a_budget_the_form_shows_none(form):
+    assert "Budget" not in form.cost.value

@@ -326,16 +326,16 @@ def test_remix_on_the_card_keeps_its_source_whatever_else_finishes(service, sett
     grid = grid_for(service, toasts)
     card = grid.card(source.id)
     card.remix_button.click()
-    assert card.remixing and "Remix this video" in card.remix_label.value
-    card.remix_text.value = "make it night"
+    assert card.remixing and "Remix this video" in card.action.label.value
+    card.action.text.value = "make it night"
     for i in range(5):  # other jobs finish meanwhile and land on top of the grid
         (other,) = make_records(1, prompt=f"Northern lights {i}")
         grid._on_event(ServiceEvent("created", other))
         grid._on_event(ServiceEvent("completed", other))
     card = grid.card(source.id)
-    assert card is not None and card.remixing and card.remix_text.value == "make it night"
-    card.remix_go.click()
-    card.remix_go.click()  # a double-click: the field has closed, nothing more starts
+    assert card is not None and card.remixing and card.action.text.value == "make it night"
+    card.action.go.click()
+    card.action.go.click()  # a double-click: the field has closed, nothing more starts
     remixes = [r for r in service.list_records() if r.remixed_from]
     assert [(r.remixed_from, r.prompt) for r in remixes] == [(source.id, "make it night")]
     assert not card.remixing
@@ -410,13 +410,13 @@ def test_a_card_reused_for_another_record_never_carries_an_open_remix(service, s
     grid = grid_for(service, toasts, page_size=1)
     card = grid.card(source.id)
     card.remix_button.click()
-    card.remix_text.value = "make it night"
+    card.action.text.value = "make it night"
     (other,) = make_records(1, prompt="Northern lights")
     grid._on_event(ServiceEvent("created", other))  # pushes the source off the one-card page
     reused = grid.card(other.id)
     assert reused is card  # the same model now shows another record...
-    assert not reused.remixing and reused.remix_text.value == ""  # ...with no remix of it half-typed
-    assert reused.remix_box not in reused.children
+    assert not reused.remixing and reused.action.text.value == ""  # ...with no remix of it half-typed
+    assert reused.action not in reused.children
     grid.close()
 
 

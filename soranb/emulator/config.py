@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from soranb.catalog import MODELS, parse_size
+from soranb.catalog import render_seconds
+from soranb.config import parse_number
 from soranb.emulator.faults import check_faults, parse_faults
 from soranb.emulator.webhooks import check_webhook_secret, check_webhook_urls
+from soranb.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "IN_PROCESS_SPEED", "EmulatorConfig"]
 
@@ -63,10 +65,8 @@ class EmulatorConfig:
             )
 
     def job_duration(self, model: str, size: str, seconds: int) -> float:
-        """Wall seconds a job takes at this speed: the real service's pace, 1.5x for 1024p sizes."""
-        pace = MODELS[model].render_seconds_per_clip_second if model in MODELS else 15.0
-        factor = 1.5 if max(parse_size(size)) > 1280 else 1.0  # the 1024p sizes
-        return seconds * pace * factor / self.speed
+        """Wall seconds a job takes at this speed: the catalog's render time (`catalog.render_seconds`)."""
+        return render_seconds(model, size, seconds) / self.speed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> EmulatorConfig:
@@ -80,24 +80,17 @@ class EmulatorConfig:
             raw = env.get(ENV_PREFIX + name)
             return raw.strip() if raw is not None and raw.strip() else None
 
-        def number(name: str, kind: Callable[[str], float | int]) -> float | int | None:
-            raw = get(name)
-            if raw is None:
-                return None
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ValueError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
-
         for name, key, kind in (
             ("SPEED", "speed", float),
             ("LATENCY_MS", "latency_ms", int),
             ("SEED", "seed", int),
             ("EXPIRES_AFTER_S", "expires_after_s", float),
         ):
-            value = number(name, kind)
-            if value is not None:
-                values[key] = value
+            if (raw := get(name)) is not None:
+                try:
+                    values[key] = parse_number(ENV_PREFIX + name, raw, kind)
+                except ConfigError as exc:  # the emulator's settings errors are ValueErrors, as its others
+                    raise ValueError(str(exc)) from None
         if (faults := get("FAULTS")) is not None:
             try:
                 values["faults"] = parse_faults(faults)

@@ -7,7 +7,6 @@ method is one round trip a remote store can do atomically.
 from __future__ import annotations
 
 import abc
-import builtins
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,16 @@ from typing import Any
 
 from ..records import GenerationRecord, Status
 
-__all__ = ["MediaKind", "RecordQuery", "Store", "is_media_key", "media_key", "status_values"]
+__all__ = [
+    "MediaKind",
+    "RecordQuery",
+    "Store",
+    "is_diagnostic",
+    "is_media_key",
+    "media_key",
+    "owned_media_keys",
+    "status_values",
+]
 
 # Which bucket/folder a media key lives in.
 MediaKind = str  # "videos" | "thumbnails" | "images"
@@ -44,6 +52,15 @@ def media_key(kind: MediaKind, record_id: str, suffix: str = "") -> str:
     if not ext.replace(".", "").isalnum():
         raise ValueError(f"bad media suffix {suffix!r}")
     return f"{kind}/{record_id}{ext.lower()}"
+
+
+def owned_media_keys(record: GenerationRecord) -> list[str]:
+    """Every media object a record owns, to delete with it: its video, thumbnail and starting image,
+    and the spritesheet its metadata names (only when that is one of our keys: a row can say anything)."""
+    sheet = record.metadata.get("spritesheet") if isinstance(record.metadata, dict) else None
+    sprites = sheet.get("key") if isinstance(sheet, dict) else None
+    keys = [k for k in (record.video_key, record.thumbnail_key, record.image_key) if k]
+    return [*keys, sprites] if isinstance(sprites, str) and is_media_key(sprites) else keys
 
 
 def status_values(expect: Status | Iterable[Status] | None) -> list[str]:
@@ -74,6 +91,28 @@ class RecordQuery:
     @classmethod
     def open_jobs(cls, limit: int = 1000) -> RecordQuery:
         return cls(statuses=frozenset({Status.PENDING, Status.PROCESSING}), limit=limit, newest_first=False)
+
+    def matches(self, record: GenerationRecord) -> bool:
+        """Whether `record` passes the filters (offset/limit aside), by the stores' own rules: a search
+        is a literal, casefolded substring ("STRASSE" finds "straße"), as the local store's SQL has it.
+
+        For views that place a record an event announced without asking the store again.
+        """
+        return (
+            (self.statuses is None or record.status in self.statuses)
+            and (self.model is None or record.model == self.model)
+            and (not self.search or self.search.casefold() in record.prompt.casefold())
+            and (self.since is None or record.created_at >= self.since)
+            and (self.ids is None or record.id in self.ids)
+            and (not self.tags or self.tags <= set(record.tags))
+            and (self.favourite is None or record.favourite == self.favourite)
+            and (self.diagnostic is None or is_diagnostic(record) == self.diagnostic)
+        )
+
+
+def is_diagnostic(record: GenerationRecord) -> bool:
+    """Made by a diagnostics check: `metadata.diagnostic` is JSON true (the rule both stores' SQL keeps)."""
+    return isinstance(record.metadata, dict) and record.metadata.get("diagnostic") is True
 
 
 class Store(abc.ABC):
@@ -110,7 +149,7 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list(self, query: RecordQuery) -> list[GenerationRecord]: ...
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]: ...
 
     @abc.abstractmethod
     async def count(self, query: RecordQuery) -> int:
@@ -143,6 +182,13 @@ class Store(abc.ABC):
         The source file may be moved or removed by the store.
         """
 
+    def local_path(self, key: str) -> Path | None:
+        """The file of a media key on this machine, for a store that keeps its media here; else None.
+
+        Players, reports and the CLI show a local file directly instead of asking for a URL.
+        """
+        return None
+
     @abc.abstractmethod
     async def media_url(self, key: str) -> str:
         """A URL a browser can play or download the object from."""
@@ -157,7 +203,7 @@ class Store(abc.ABC):
 
     # -- diagnostics -----------------------------------------------------------
     @abc.abstractmethod
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         """What is missing or wrong, each as a sentence that says how to fix it; [] when fine."""
 
     def describe(self) -> str:

@@ -11,7 +11,6 @@ SQLite work runs in a worker thread so the service's event loop never blocks on 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import errno
 import json
@@ -35,7 +34,7 @@ from ..errors import (
 from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, is_media_key, status_values
+from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
 __all__ = ["LocalStore"]
 
@@ -190,7 +189,7 @@ class LocalStore(Store):
     ) -> GenerationRecord:
         values = _to_row_partial({**changes, "updated_at": changes.get("updated_at") or utcnow()})
         sql = f"update video_generations set {', '.join(f'{k} = ?' for k in values)} where id = ?"
-        params: builtins.list[Any] = [*values.values(), record_id]
+        params: list[Any] = [*values.values(), record_id]
         expected = status_values(expect_status)
         if expected:
             sql += f" and status in ({', '.join('?' * len(expected))})"
@@ -206,7 +205,7 @@ class LocalStore(Store):
             )
         return await self.get(record_id)
 
-    async def list(self, query: RecordQuery) -> list[GenerationRecord]:
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]:
         where, params = _where(query)
         order = "desc" if query.newest_first else "asc"
         sql = (
@@ -224,9 +223,8 @@ class LocalStore(Store):
     async def delete(self, record_id: str) -> None:
         record = await self.get(record_id)
         await self._run(lambda c: c.execute("delete from video_generations where id = ?", (record_id,)))
-        for key in (record.video_key, record.thumbnail_key, record.image_key):
-            if key:
-                await self.delete_media(key)
+        for key in owned_media_keys(record):
+            await self.delete_media(key)
 
     # -- leases ---------------------------------------------------------------------
     async def claim(self, record_id: str, owner: str, ttl: timedelta, *, expect_status: Status | None = None) -> bool:
@@ -236,7 +234,7 @@ class LocalStore(Store):
             "update video_generations set lease_owner = ?, lease_expires_at = ? where id = ? "
             "and (lease_owner is null or lease_owner = ? or lease_expires_at < ? or soranb_holder_gone(lease_owner))"
         )
-        params: builtins.list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat()]
+        params: list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat()]
         if expect_status is not None:
             sql += " and status = ?"
             params.append(Status(expect_status).value)
@@ -249,13 +247,14 @@ class LocalStore(Store):
         await self._run(lambda c: c.execute(sql, (record_id, owner)))
 
     # -- media --------------------------------------------------------------------------
-    def media_path(self, key: str) -> Path:
+    def local_path(self, key: str) -> Path:
+        """Where a media key lives in the media folder (ValueError for anything that is not a media key)."""
         if not is_media_key(key):
             raise ValueError(f"not a soranb media key: {key!r}")
         return self.media_dir / key
 
     async def put_media(self, key: str, source: Path, content_type: str) -> None:
-        dest = self.media_path(key)
+        dest = self.local_path(key)
         try:
             await asyncio.to_thread(_move_into_place, Path(source), dest)
         except OSError as exc:
@@ -263,10 +262,10 @@ class LocalStore(Store):
             raise StoreWriteFailed(self._write_hint(why)) from None
 
     async def media_url(self, key: str) -> str:
-        return self.media_path(key).resolve().as_uri()
+        return self.local_path(key).resolve().as_uri()
 
     async def fetch_media(self, key: str, dest: Path) -> Path:
-        source = self.media_path(key)
+        source = self.local_path(key)
         if not source.is_file():
             raise RecordNotFound(f"no media {key!r} in {self.describe()}")
         await asyncio.to_thread(shutil.copyfile, source, dest)
@@ -274,9 +273,9 @@ class LocalStore(Store):
 
     async def delete_media(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self.media_path(key).unlink()
+            self.local_path(key).unlink()
 
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         rows = await self._run(lambda c: c.execute("pragma table_info(video_generations)").fetchall())
         present = {row[1] for row in rows}
         expected = {*_COLUMNS, "lease_owner", "lease_expires_at"}

@@ -6,7 +6,6 @@ store traffic next to provider traffic without either store knowing about logs.
 
 from __future__ import annotations
 
-import builtins
 import time
 from collections.abc import Awaitable, Iterable, Mapping
 from datetime import timedelta
@@ -31,7 +30,7 @@ class LoggedStore(Store):
         self.name = inner.name
         self._log = log
 
-    def __getattr__(self, name: str) -> Any:  # store-specific extras (e.g. LocalStore.media_path)
+    def __getattr__(self, name: str) -> Any:  # store-specific extras (e.g. SupabaseStore.user_id)
         return getattr(self.inner, name)
 
     def describe(self) -> str:
@@ -69,8 +68,8 @@ class LoggedStore(Store):
         what = f"update {record_id} {sorted(changes)}"
         return await self._logged(what, self.inner.update(record_id, changes, expect_status=expect_status), write=True)
 
-    async def list(self, query: RecordQuery) -> builtins.list[GenerationRecord]:
-        return await self._logged(f"list (limit {query.limit})", self.inner.list(query), write=False)
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]:
+        return await self._logged(f"query (limit {query.limit})", self.inner.query(query), write=False)
 
     async def count(self, query: RecordQuery) -> int:
         return await self._logged("count", self.inner.count(query), write=False)
@@ -88,6 +87,9 @@ class LoggedStore(Store):
     async def put_media(self, key: str, source: Path, content_type: str) -> None:
         await self._logged(f"put {key}", self.inner.put_media(key, source, content_type), write=True)
 
+    def local_path(self, key: str) -> Path | None:
+        return self.inner.local_path(key)
+
     async def media_url(self, key: str) -> str:
         return await self.inner.media_url(key)
 
@@ -97,7 +99,7 @@ class LoggedStore(Store):
     async def delete_media(self, key: str) -> None:
         await self._logged(f"delete {key}", self.inner.delete_media(key), write=True)
 
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         return await self._logged("check schema", self.inner.check_schema(), write=False)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import builtins
 import contextlib
 import json
 import re
@@ -45,7 +44,7 @@ from ..files import written_whole
 from ..leases import holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, is_media_key, status_values
+from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
 __all__ = ["MIGRATIONS", "SupabaseStore"]
 
@@ -307,7 +306,7 @@ class SupabaseStore(Store):
             f"record {record_id} is {current.status}, not {' or '.join(expected)}; it changed meanwhile"
         )
 
-    async def list(self, query: RecordQuery) -> builtins.list[GenerationRecord]:
+    async def query(self, query: RecordQuery) -> list[GenerationRecord]:
         if query.limit <= 0:
             return []
         request = self._filtered(self.client.table(TABLE).select(_SELECT), query)
@@ -351,8 +350,8 @@ class SupabaseStore(Store):
     async def delete(self, record_id: str) -> None:
         record = await self.get(record_id)
         # Media first: if that fails the row is still there and a retry finishes the job.
-        for key in (record.video_key, record.thumbnail_key, record.image_key):
-            if key and is_media_key(key):
+        for key in owned_media_keys(record):
+            if is_media_key(key):
                 await self.delete_media(key)
         async with self._guard(f"deleting record {record_id}", write=True):
             answer = await (
@@ -500,7 +499,7 @@ class SupabaseStore(Store):
         self._signed.pop((bucket, path), None)
 
     # -- diagnostics --------------------------------------------------------------------------
-    async def check_schema(self) -> builtins.list[str]:
+    async def check_schema(self) -> list[str]:
         problems = await self._check_columns()
         if any("refuses signed-out access" in p for p in problems):
             return problems  # a per-user project also hides its buckets from signed-out callers
@@ -514,7 +513,7 @@ class SupabaseStore(Store):
                 )
         return problems
 
-    async def _check_columns(self) -> builtins.list[str]:
+    async def _check_columns(self) -> list[str]:
         try:
             await self._probe(EXPECTED_COLUMNS)
             return []
@@ -539,7 +538,7 @@ class SupabaseStore(Store):
                     return True
                 raise self._translate(exc, "checking the schema", write=False, missing=None) from exc
 
-        columns = builtins.list(EXPECTED_COLUMNS)
+        columns = list(EXPECTED_COLUMNS)
         flags = await asyncio.gather(*(missing(c) for c in columns))
         return [
             f"column {TABLE}.{column} is missing: apply supabase/migrations/{EXPECTED_COLUMNS[column]}"
@@ -597,61 +596,73 @@ class SupabaseStore(Store):
             who = f" as {self._email}" if self._email else ""
             return StoreUnavailable(f"{action}: signing in to {where}{who} failed: {self._scrub(exc.message)}")
         if isinstance(exc, APIError):
-            code, message = str(exc.code or ""), self._scrub(exc.message or str(exc.code))
-            if code == "23505":
-                return RecordConflict(f"{action}: {message}")
-            if code in _SCHEMA_CODES:
-                return StoreCorrupt(
-                    f"{action}: the schema of {where} lacks something soranb needs ({message}); "
-                    "run check_schema() (`soranb doctor`) and apply the migrations it names"
-                )
-            if code in _AUTH_CODES or "JWT" in message:
-                return StoreUnavailable(
-                    f"{action}: {where} rejected the key or session ({message}); check SUPABASE_KEY "
-                    "and the sign-in settings"
-                )
-            if code == "42501":
-                return failed(
-                    f"{action}: not allowed by the row-level security of {where} ({message}); a project "
-                    "with per-user policies needs a signed-in user (SUPABASE_EMAIL/SUPABASE_PASSWORD)"
-                )
-            if code in _VALUE_CODES:
-                return StoreWriteFailed(f"{action}: {where} refused the values ({message})")
-            if (code.isdigit() and int(code) >= 500) or code.startswith("PGRST00"):
-                return StoreUnavailable(f"{action}: {where} failed ({message})")
-            return failed(f"{action}: {where} said {message} ({code})")
+            return self._translate_database(exc, action, failed)
         if isinstance(exc, StorageApiError):
-            status_text, text = str(exc.status), self._scrub(exc.message)
-            lowered = text.lower()
-            if status_text == "404" or "not found" in lowered:
-                if missing:
-                    return RecordNotFound(missing)
-                if "bucket" in lowered:
-                    return StoreCorrupt(
-                        f"{action}: a bucket is missing in {where} ({text}); run check_schema() "
-                        "and apply the migrations it names"
-                    )
-                return RecordNotFound(f"{action}: {text}")
-            if status_text == "413" or "too large" in lowered or "exceeded the maximum" in lowered:
-                return StoreWriteFailed(
-                    f"{action}: {where} refused the file as too large ({text}); the project's plan or the "
-                    f"bucket's file size limit is below max_upload_mb={self.max_upload_mb:g}"
-                )
-            if "jwt" in lowered or status_text == "401":
-                return StoreUnavailable(f"{action}: {where} rejected the key or session ({text})")
-            if status_text == "403" or "row-level security" in lowered:
-                return failed(
-                    f"{action}: not allowed by the storage policies of {where} ({text}); per-user buckets "
-                    "need a signed-in user"
-                )
-            if status_text.isdigit() and int(status_text) >= 500:
-                return StoreUnavailable(f"{action}: {where} storage failed ({text})")
-            return failed(f"{action}: {where} storage said {text} ({status_text})")
+            return self._translate_storage(exc, action, failed, missing)
         if isinstance(exc, StorageException):
             return failed(f"{action}: {where} storage failed ({self._scrub(str(exc))})")
         if isinstance(exc, OSError):
             return StoreWriteFailed(f"{action}: {exc.strerror or exc} ({exc.filename or 'local file'})")
         return failed(f"{action}: {where} failed ({type(exc).__name__})")
+
+    def _translate_database(self, exc: APIError, action: str, failed: type[StoreError]) -> StoreError:
+        """A PostgREST (database) error by its Postgres or PostgREST code."""
+        where = self.describe()
+        code, message = str(exc.code or ""), self._scrub(exc.message or str(exc.code))
+        if code == "23505":
+            return RecordConflict(f"{action}: {message}")
+        if code in _SCHEMA_CODES:
+            return StoreCorrupt(
+                f"{action}: the schema of {where} lacks something soranb needs ({message}); "
+                "run check_schema() (`soranb doctor`) and apply the migrations it names"
+            )
+        if code in _AUTH_CODES or "JWT" in message:
+            return StoreUnavailable(
+                f"{action}: {where} rejected the key or session ({message}); check SUPABASE_KEY "
+                "and the sign-in settings"
+            )
+        if code == "42501":
+            return failed(
+                f"{action}: not allowed by the row-level security of {where} ({message}); a project "
+                "with per-user policies needs a signed-in user (SUPABASE_EMAIL/SUPABASE_PASSWORD)"
+            )
+        if code in _VALUE_CODES:
+            return StoreWriteFailed(f"{action}: {where} refused the values ({message})")
+        if (code.isdigit() and int(code) >= 500) or code.startswith("PGRST00"):
+            return StoreUnavailable(f"{action}: {where} failed ({message})")
+        return failed(f"{action}: {where} said {message} ({code})")
+
+    def _translate_storage(
+        self, exc: StorageApiError, action: str, failed: type[StoreError], missing: str | None
+    ) -> StoreError:
+        """A Storage (media bucket) error by its HTTP status and text."""
+        where = self.describe()
+        status_text, text = str(exc.status), self._scrub(exc.message)
+        lowered = text.lower()
+        if status_text == "404" or "not found" in lowered:
+            if missing:
+                return RecordNotFound(missing)
+            if "bucket" in lowered:
+                return StoreCorrupt(
+                    f"{action}: a bucket is missing in {where} ({text}); run check_schema() "
+                    "and apply the migrations it names"
+                )
+            return RecordNotFound(f"{action}: {text}")
+        if status_text == "413" or "too large" in lowered or "exceeded the maximum" in lowered:
+            return StoreWriteFailed(
+                f"{action}: {where} refused the file as too large ({text}); the project's plan or the "
+                f"bucket's file size limit is below max_upload_mb={self.max_upload_mb:g}"
+            )
+        if "jwt" in lowered or status_text == "401":
+            return StoreUnavailable(f"{action}: {where} rejected the key or session ({text})")
+        if status_text == "403" or "row-level security" in lowered:
+            return failed(
+                f"{action}: not allowed by the storage policies of {where} ({text}); per-user buckets "
+                "need a signed-in user"
+            )
+        if status_text.isdigit() and int(status_text) >= 500:
+            return StoreUnavailable(f"{action}: {where} storage failed ({text})")
+        return failed(f"{action}: {where} storage said {text} ({status_text})")
 
     def _scrub(self, text: str) -> str:
         """Whatever a server echoes, a key or password never reaches a message (soranb's one redactor)."""

@@ -1,7 +1,7 @@
 """soranb's notebook views: thin ipywidgets over the one shared service.
 
     GenerationForm   compose a request, see its cost and problems, Generate
-    HistoryGrid      the history as cards (remix and retry on a card), filtered, paged, updated in place
+    HistoryGrid      the history as cards (remix, extend, edit, re-use, star), filtered, paged, updated in place
     DiagnosticsPanel checks, the live debug log, raw provider status
     Toasts           success/error notices; `guarded` makes sure no callback error is lost
     Credentials      type a missing key once, for this kernel only
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ..protocols import ServiceLike
 from ..report import esc
 from ._base import StaticReprMixin, close_tree
 from .credentials import Credentials
@@ -85,13 +86,20 @@ if _in_kernel():
 
 
 class SoranbApp(StaticReprMixin, widgets.VBox):
-    """Form, toasts and history over one service, wired together (a failed card's retry fills the form)."""
+    """Form, toasts and history over one service, wired together (a failed card's retry and another
+    card's "Use these settings" fill the form)."""
 
-    def __init__(self, service: Any, page_size: int = 12) -> None:
+    def __init__(self, service: ServiceLike, page_size: int = 12) -> None:
         self.service = service
         self.toasts = Toasts()
         self.form = GenerationForm(service, toasts=self.toasts)
-        self.history = HistoryGrid(service, page_size=page_size, toasts=self.toasts, on_retry=self.form.load_from)
+        self.history = HistoryGrid(
+            service,
+            page_size=page_size,
+            toasts=self.toasts,
+            on_retry=self.form.load_from,
+            on_reuse=self.form.use_settings,
+        )
         self.header = widgets.HTML(f'<div style="color:#6b7280;font-size:11px">{esc(service.describe())}</div>')
         super().__init__([self.header, self.form, self.toasts, self.history])
         self.add_class("soranb-app")
@@ -117,7 +125,7 @@ class SoranbApp(StaticReprMixin, widgets.VBox):
         return f"soranb app: {self.form._static_text()}; {self.history._static_text()}"
 
 
-def app(service: Any | None = None, page_size: int = 12) -> SoranbApp:
+def app(service: ServiceLike | None = None, page_size: int = 12) -> SoranbApp:
     """The generation form, its notices and the history in one box, on the shared service by default."""
     if service is None:
         from ..session import get_service

@@ -12,12 +12,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..protocols import ServiceLike
+
 __all__ = ["RepeatGuard", "StaticReprMixin", "close_tree", "hold", "media_src", "state_json", "widget_tree"]
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
-def media_src(service: Any, key: str) -> str:
+def media_src(service: ServiceLike, key: str) -> str:
     """The URL a browser in JupyterLab loads for a store media key.
 
     `soranb.jupyter.media_src` knows how Jupyter serves the local store; it is

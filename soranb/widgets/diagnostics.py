@@ -17,10 +17,11 @@ import ipywidgets as widgets
 
 from ..checks import CheckResult
 from ..debuglog import LogEntry
-from ..diagnostics import last_results
+from ..diagnostics import MINIMAL_REQUEST, last_results
 from ..events import ServiceEvent
+from ..protocols import ServiceLike
 from ..records import GenerationRecord
-from ..report import check_results_html, esc, pretty_json_html, status_badge_html
+from ..report import check_results_html, esc, format_cost, pretty_json_html, status_badge_html
 from ..store.base import RecordQuery
 from ._base import StaticReprMixin, close_tree, hold
 from .delivery import Delivery
@@ -72,7 +73,7 @@ class _CheckRow(widgets.HBox):
 class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
     """Checks with status badges, a live debug log, and raw provider status for recent jobs."""
 
-    def __init__(self, service: Any, toasts: Toasts | None = None, max_log_lines: int = 500) -> None:
+    def __init__(self, service: ServiceLike, toasts: Toasts | None = None, max_log_lines: int = 500) -> None:
         self.service = service
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
@@ -82,8 +83,7 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self.results: dict[str, CheckResult] = {}
 
-        settings = getattr(service, "settings", None)
-        self.paid = bool(getattr(settings, "is_paid_provider", False))
+        self.paid = service.provider_is_paid
         self.rows = {name: _CheckRow(name, self.run_check, self._guard) for name in service.CHECKS}
         for name, result in last_results(service).items():  # what the cells above already found
             if name in self.rows:
@@ -91,37 +91,14 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
                 self.rows[name].show(result.status, result.summary, result.detail)
         self.allow_spend = widgets.Checkbox(
             value=False,
-            description="Allow the generation check to start one paid video (about $0.40)",
+            description=f"Allow the generation check to start one paid video ({format_cost(MINIMAL_REQUEST.cost)})",
             indent=False,
             layout={"display": "" if self.paid else "none", "width": "auto"},
         )
         self.run_all_button = widgets.Button(description="Run all", icon="play", button_style="primary")
         self.run_all_button.on_click(self._guard(lambda _b: self.run_all()))
 
-        self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
-        self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
-        self.log_lines_box = widgets.VBox(list(self._log_chunks))
-        self.log_box = widgets.Box(
-            [self.log_lines_box],
-            layout=widgets.Layout(
-                display="flex",
-                flex_flow="column-reverse",  # scrolled to the newest line, and it stays there
-                max_height="22em",
-                overflow="auto",
-                border="1px solid #e5e7eb",
-                padding="4px",
-            ),
-        )
-        self.log_box.add_class("soranb-log")
-        self.log_level = widgets.Dropdown(
-            options=[("INFO and up", "INFO"), ("All, with DEBUG", "DEBUG"), ("WARNING and up", "WARNING")],
-            value="INFO",
-            description="Show",
-        )
-        self.log_level.observe(self._guard(lambda _c: self._reload_log()), "value")
-        self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
-        self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
-
+        self._build_log()
         self.jobs_box = widgets.VBox()
         self.reload_jobs_button = widgets.Button(description="Reload jobs", icon="repeat", layout={"width": "auto"})
         self.reload_jobs_button.on_click(self._guard(lambda _b: self.reload_jobs()))
@@ -156,6 +133,32 @@ class DiagnosticsPanel(StaticReprMixin, widgets.VBox):
             lambda event: self._delivery.call(self._on_event, event)
         )
         self.reload_jobs()
+
+    def _build_log(self) -> None:
+        """The live debug log: chunks of lines in a box that stays scrolled to the newest, its level and Clear."""
+        self._log_lines: list[list[str]] = [[]]  # chunks of rendered lines, oldest first
+        self._log_chunks: list[widgets.HTML] = [widgets.HTML()]
+        self.log_lines_box = widgets.VBox(list(self._log_chunks))
+        self.log_box = widgets.Box(
+            [self.log_lines_box],
+            layout=widgets.Layout(
+                display="flex",
+                flex_flow="column-reverse",  # scrolled to the newest line, and it stays there
+                max_height="22em",
+                overflow="auto",
+                border="1px solid #e5e7eb",
+                padding="4px",
+            ),
+        )
+        self.log_box.add_class("soranb-log")
+        self.log_level = widgets.Dropdown(
+            options=[("INFO and up", "INFO"), ("All, with DEBUG", "DEBUG"), ("WARNING and up", "WARNING")],
+            value="INFO",
+            description="Show",
+        )
+        self.log_level.observe(self._guard(lambda _c: self._reload_log()), "value")
+        self.clear_log_button = widgets.Button(description="Clear log", icon="eraser", layout={"width": "auto"})
+        self.clear_log_button.on_click(self._guard(lambda _b: self.clear_log()))
 
     # -- checks -----------------------------------------------------------------------
     def run_check(self, name: str) -> CheckResult:

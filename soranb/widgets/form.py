@@ -12,18 +12,22 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from decimal import Decimal
 from typing import Any
 
 import ipywidgets as widgets
 from PIL import Image
 
+from ..budget import Budget
 from ..catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, MAX_PROMPT_CHARS, MODELS, estimate_cost
 from ..errors import RequestInvalid
 from ..images import ImageInfo, fit_image, inspect_image
+from ..protocols import ServiceLike
 from ..records import GenerationRecord
 from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
+from .characters import CharacterPicker
 from .style import stylesheet
 from .toasts import Toasts, guarded, short_prompt
 
@@ -53,7 +57,9 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     Remixing happens on a finished card of the history.
     """
 
-    def __init__(self, service: Any, toasts: Toasts | None = None, repeat_guard: RepeatGuard | None = None) -> None:
+    def __init__(
+        self, service: ServiceLike, toasts: Toasts | None = None, repeat_guard: RepeatGuard | None = None
+    ) -> None:
         self.service = service
         self.recent = repeat_guard or RepeatGuard()
         self._touched = False
@@ -66,12 +72,16 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._lock = threading.Lock()
         self._busy = False
         self._preview_key: tuple[str, str] | None = None
+        self._budget: Budget | None = None  # read by refresh_budget
 
         self.prompt = widgets.Textarea(
             placeholder="Describe the video: subject, setting, camera, light, motion…",
             layout=widgets.Layout(width="100%", height="7em"),
         )
         self.prompt.add_class("soranb-prompt")
+        self.prompt_history = widgets.Dropdown(description="Recent", layout=widgets.Layout(width="100%"))
+        self.prompt_history.add_class("soranb-recent-prompts")
+        self.refresh_recent_prompts()
         self.char_count = widgets.HTML()
         self.model = widgets.Dropdown(
             options=[(spec.label, name) for name, spec in MODELS.items()],
@@ -96,6 +106,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         )
         self.fit_note = widgets.HTML()
         self.fit_box = widgets.VBox([self.fit_note, self.fit], layout={"display": "none"})
+        self.characters = CharacterPicker(service, on_change=self._on_characters)
 
         self.cost = widgets.HTML()
         self.generate = widgets.Button(description="Generate", button_style="primary", icon="play")
@@ -114,9 +125,11 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             widgets.HTML('<div class="soranb-section-title">New video</div>'),
             self.prompt,
             self.char_count,
+            self.prompt_history,
             widgets.HBox([self.model, self.size, self.seconds]),
             widgets.HBox([self.upload, self.clear_image]),
             widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
+            self.characters,
             self.cost,
             widgets.HBox([self.generate, self.reason]),
             self.repeat_box,
@@ -127,6 +140,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.add_class("soranb-form")
 
         self.prompt.observe(self._on_change, "value")
+        self.prompt_history.observe(guarded(self.toasts, self._on_recent_prompt), "value")
         self.model.observe(self._on_model, "value")
         self.size.observe(self._on_change, "value")
         self.seconds.observe(self._on_change, "value")
@@ -136,7 +150,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.generate.on_click(guarded(self.toasts, lambda _b: self.submit()))
         self.repeat_yes.on_click(guarded(self.toasts, lambda _b: self.submit(again=True)))
         self.repeat_no.on_click(guarded(self.toasts, lambda _b: self._hide_repeat()))
-        self._update()
+        self.refresh_budget()
 
     # -- the request as the form stands ----------------------------------------------
     @staticmethod
@@ -155,6 +169,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             seconds=int(self.seconds.value),
             image=self._image,
             fit=self.fit.value if self._fit_needed() else None,
+            characters=self.characters.ids,
         )
 
     def problems(self) -> list[str]:
@@ -163,7 +178,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         found = [str(p) for p in checked.problems()]
         if self._image_error:
             found.append(self._image_error)
-        return found
+        return found + self.characters.problems()
 
     # -- reactions --------------------------------------------------------------------
     def _refilter_options(self) -> None:
@@ -185,6 +200,10 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     def _on_change(self, change: dict[str, Any]) -> None:
         if change.get("owner") is self.prompt:
             self._touched = True
+        self._update()
+
+    def _on_characters(self) -> None:
+        self._touched = True  # a refused id says why at once, like a typed prompt
         self._update()
 
     def _update(self) -> None:
@@ -236,13 +255,30 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         except KeyError:
             return ""
         per_second = MODELS[self.model.value].price_per_second[self.size.value]
-        settings = getattr(self.service, "settings", None)
-        paid = bool(getattr(settings, "is_paid_provider", True))
+        paid = self.service.provider_is_paid
         note = "billed by the provider" if paid else "emulator: nothing is billed"
         return (
             f'<span class="soranb-cost">Cost: <b>{format_cost(cost)}</b> '
-            f"({int(self.seconds.value)} s × {format_cost(per_second)}/s; {note})</span>"
+            f"({int(self.seconds.value)} s × {format_cost(per_second)}/s; {note})</span>" + self._budget_html(cost)
         )
+
+    def refresh_budget(self) -> None:
+        """Read what today and this session have spent (at start and after each start, not per key)."""
+        self._budget = self.service.budget()
+        self._update()
+
+    def _budget_html(self, cost: Decimal) -> str:
+        """Spent and left when a budget is set; a request that would go over says so before Generate."""
+        budget = self._budget
+        if budget is None or budget.remaining is None:
+            return ""
+        text = f"Budget: {format_cost(budget.spent)} spent today, {format_cost(budget.remaining)} left"
+        if cost > budget.remaining:
+            return (
+                f'<div class="soranb-budget" style="color:#dc2626">{text}: this video would go over the budget '
+                "and will be refused. Pick a shorter or cheaper video.</div>"
+            )
+        return f'<div class="soranb-budget" style="color:#6b7280;font-size:11px">{text}</div>'
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -290,7 +326,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
     # -- actions ----------------------------------------------------------------------
     def _fingerprint(self, request: GenerationRequest) -> tuple[object, ...]:
         image = hash(request.image.data) if request.image is not None else None
-        return ("generate", request.prompt.strip(), request.model, request.size, request.seconds, image, request.fit)
+        settings = (request.model, request.size, request.seconds, image, request.fit, request.characters)
+        return ("generate", request.prompt.strip(), *settings)
 
     def submit(self, again: bool = False) -> GenerationRecord | None:
         """Start the job (what Generate does); None when it asked first instead of spending.
@@ -319,6 +356,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.generate.description = "Generate"
             self._update()
         self.last_record = record
+        self.refresh_recent_prompts()
+        self.refresh_budget()
         self.toasts.success(
             f"Started “{short_prompt(record.prompt)}” ({record.model} {record.size} {record.seconds} s, "
             f"{format_cost(record.cost)})"
@@ -342,6 +381,22 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
 
     def load_from(self, record: GenerationRecord) -> None:
         """Put a record's prompt and options back in the form to edit and retry (a failed card calls this)."""
+        self._fill(record)
+        self.toasts.info("The prompt is back in the form: change what was refused, then Generate.")
+
+    def use_settings(self, record: GenerationRecord) -> None:
+        """Fill the form from a record: prompt, model, size, seconds and its starting image ("Use these
+        settings" on a card). The image comes from the store through the service, by the record's id."""
+        image = self.service.starting_image(record.id) if record.image_key else None
+        self._fill(record)
+        if image is None:
+            self.remove_image()
+        else:
+            self.load_image(image.data, image.filename)
+        with_image = " and its starting image" if image is not None else ""
+        self.toasts.info(f"The settings of “{short_prompt(record.prompt)}”{with_image} are in the form.")
+
+    def _fill(self, record: GenerationRecord) -> None:
         with self.hold_trait_notifications():
             if record.model in self._values(self.model):
                 self.model.value = record.model
@@ -350,9 +405,26 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.size.value = record.size
         if str(record.seconds) in [str(v) for v in self._values(self.seconds)]:
             self.seconds.value = next(v for v in self._values(self.seconds) if str(v) == str(record.seconds))
+        characters = record.metadata.get("characters") if isinstance(record.metadata, dict) else None
+        self.characters.set_ids([str(c) for c in characters] if isinstance(characters, list) else [])
         self.prompt.value = record.prompt
         self.prompt.focus()
-        self.toasts.info("The prompt is back in the form: change what was refused, then Generate.")
+
+    # -- recent prompts ------------------------------------------------------------------
+    def refresh_recent_prompts(self, limit: int = 10) -> None:
+        """Offer the last `limit` distinct prompts of the store (newest first); picking one fills the prompt."""
+        prompts = self.service.recent_prompts(limit)
+        label = "pick one to fill the prompt" if prompts else "none yet"
+        options = [(label, ""), *((short_prompt(p, 80), p) for p in prompts)]
+        if list(self.prompt_history.options) != options:
+            self.prompt_history.options = options
+            self.prompt_history.value = ""
+
+    def _on_recent_prompt(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.prompt.value = change["new"]
+            self._touched = True
+            self.prompt_history.value = ""  # ready to pick again (this change has an empty value: ignored)
 
     def close(self) -> None:
         close_tree(self)
@@ -368,6 +440,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         if self._image_info is not None and self._image is not None:
             fit = f", fitted by {self.fit.value}" if self._fit_needed() else ""
             values["starting image"] = f"{self._image.filename} ({self._image_info.size}{fit})"
+        if self.characters.ids:
+            values["characters"] = ", ".join(self.characters.ids)
         with contextlib.suppress(KeyError):
             values["cost"] = format_cost(estimate_cost(self.model.value, self.size.value, int(self.seconds.value)))
         if self.last_record is not None:

@@ -23,17 +23,20 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
-from ..catalog import MODELS
-from ..errors import RecordNotFound
+from ..catalog import MODELS, estimate_cost
+from ..errors import RecordNotFound, RequestInvalid
 from ..events import ServiceEvent
-from ..records import OPEN_STATUSES, GenerationRecord, Status
+from ..protocols import ServiceLike
+from ..records import OPEN_STATUSES, GenerationRecord, Status, clean_tags, parse_lineage
 from ..report import format_cost, history_table_html
-from ..store.base import RecordQuery
+from ..sprites import Spritesheet
+from ..store.base import RecordQuery, is_diagnostic
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
 from .delivery import Delivery
@@ -43,20 +46,26 @@ from .toasts import Toasts, describe_exception, guarded, short_prompt
 __all__ = ["HistoryGrid"]
 
 
-def _is_diagnostic(record: GenerationRecord) -> bool:
-    """Made by a diagnostics check (hidden from the history; the check deletes it afterwards).
+def _sources(record: GenerationRecord) -> list[str]:
+    """The record ids a card names by prompt: what this record remixes, extends or edits."""
+    lineage = parse_lineage(record.lineage)
+    return [i for i in (record.remixed_from, lineage[1] if lineage else None) if i]
 
-    The same rule as `RecordQuery(diagnostic=False)` in both stores: `metadata.diagnostic` is JSON true.
-    """
-    return isinstance(record.metadata, dict) and record.metadata.get("diagnostic") is True
+
+def _media_keys(record: GenerationRecord) -> list[str | None]:
+    """The media a card shows by URL: the video, its thumbnail, and the spritesheet it scrubs."""
+    sheet = Spritesheet.of(record) if record.status == Status.COMPLETED else None
+    return [record.video_key, record.thumbnail_key, sheet.key if sheet is not None else None]
 
 
 class HistoryGrid(StaticReprMixin, widgets.VBox):
     """One card per record on the current page, newest first by default.
 
-    A completed card's Remix opens a remix field on that card (the source is that
-    record, by id). `on_retry(record)` is called by a failed card's "Edit and retry"
-    (the app wires it to the form); without it that button is hidden.
+    A completed card's Remix, Extend and Edit open a field on that card (the source is
+    that record, by id), priced before Start. `on_retry(record)` is called by a failed
+    card's "Edit and retry", `on_reuse(record)` by another card's "Use these settings"
+    (the app wires both to the form); without them those buttons are hidden.
+    The filters (status, model, search, favourites only, tag) are a store query.
     `search_delay_s`: the search box filters as you type, this long after the last key.
     `page` (0-based) is always a page that exists: setting it clamps to `0 .. pages - 1`.
     """
@@ -66,11 +75,12 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def __init__(
         self,
-        service: Any,
+        service: ServiceLike,
         page_size: int = 12,
         toasts: Toasts | None = None,
         on_retry: Callable[[GenerationRecord], None] | None = None,
         *,
+        on_reuse: Callable[[GenerationRecord], None] | None = None,
         search_delay_s: float = 0.35,
         repeat_guard: RepeatGuard | None = None,
         url_max_age_s: float = 40 * 60,
@@ -83,6 +93,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         own_toasts = toasts is None
         self.toasts = toasts if toasts is not None else Toasts()
         self.on_retry = on_retry
+        self.on_reuse = on_reuse
+        self._tags: frozenset[str] | None = None  # the tag filter, as stored tags are written
         self.search_delay_s = search_delay_s
         self.recent = repeat_guard or RepeatGuard()
         self._lock = threading.RLock()
@@ -109,6 +121,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         )
         self.search = widgets.Text(placeholder="Search prompts", continuous_update=True, description="Search")
         self.search.add_class("soranb-search")
+        self.favourite_filter = widgets.Checkbox(value=False, description="Favourites only", indent=False)
+        self.favourite_filter.add_class("soranb-favourite-filter")
+        self.tag_filter = widgets.Text(placeholder="any tag", description="Tag", continuous_update=False)
+        self.tag_filter.add_class("soranb-tag-filter")
         self.order = widgets.Dropdown(options=[("Newest first", True), ("Oldest first", False)], description="Order")
         self.prev_button = widgets.Button(description="Prev", icon="chevron-left", layout={"width": "auto"})
         self.next_button = widgets.Button(description="Next", icon="chevron-right", layout={"width": "auto"})
@@ -130,6 +146,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             widgets.HTML('<div class="soranb-section-title">History</div>'),
             widgets.HBox([self.status_filter, self.model_filter]),
             widgets.HBox([self.search, self.order]),
+            widgets.HBox([self.tag_filter, self.favourite_filter]),
             widgets.HBox(
                 [self.prev_button, self.page_label, self.next_button, self.refresh_button, self.reload_button]
             ),
@@ -142,8 +159,9 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         super().__init__(parts)
         self.add_class("soranb-history")
 
-        for control in (self.status_filter, self.model_filter, self.order):
+        for control in (self.status_filter, self.model_filter, self.order, self.favourite_filter):
             control.observe(self._guard(self._on_filter), "value")
+        self.tag_filter.observe(self._guard(self._on_tag), "value")
         self.search.observe(self._guard(self._on_search), "value")
         self.prev_button.on_click(self._guard(lambda _b: self.go_to(self.page - 1)))
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
@@ -160,6 +178,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             statuses=frozenset({Status(status)}) if status else None,
             model=self.model_filter.value or None,
             search=self.search.value.strip() or None,
+            tags=self._tags,
+            favourite=True if self.favourite_filter.value else None,
             limit=self.page_size,
             offset=self.page * self.page_size,
             newest_first=bool(self.order.value),
@@ -167,12 +187,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         )
 
     def _matches(self, record: GenerationRecord) -> bool:
-        query = self.query()
-        if query.statuses is not None and record.status not in query.statuses:
-            return False
-        if query.model is not None and record.model != query.model:
-            return False
-        return not (query.search and query.search.lower() not in record.prompt.lower())
+        return self.query().matches(record)  # the store's own rules (casefold), not a second copy of them
 
     @property
     def pages(self) -> int:
@@ -212,6 +227,17 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.page = 0
         self.reload()
 
+    def _on_tag(self, _change: dict[str, Any]) -> None:
+        """Filter by one tag, written as tags are stored; a tag that cannot exist says why."""
+        text = self.tag_filter.value.strip()
+        try:
+            self._tags = frozenset(clean_tags([text])) if text else None
+        except RequestInvalid:
+            self._tags = None  # the page shows what the filters it can apply find; the toast says why
+            raise
+        finally:
+            self._on_filter(_change)
+
     def _on_search(self, _change: dict[str, Any]) -> None:
         """Filter as the user types, once they pause (one query per pause, not per key)."""
         if self.search_delay_s <= 0:
@@ -244,9 +270,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             for record in records:
                 self._prompts[record.id] = record.prompt
             for record in records:
-                if record.remixed_from and record.remixed_from not in self._prompts:
-                    with contextlib.suppress(RecordNotFound):
-                        self._prompts[record.remixed_from] = self.service.get(record.remixed_from).prompt
+                for source_id in _sources(record):
+                    if source_id not in self._prompts:
+                        with contextlib.suppress(RecordNotFound):
+                            self._prompts[source_id] = self.service.get(source_id).prompt
             self._refresh_urls(records, force=fresh_urls)
             self._open_ids = {r.id for r in open_records}
             self._place(records)
@@ -257,7 +284,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         now = self._clock()
         stale = False
         for record in records:
-            for key in (record.video_key, record.thumbnail_key):
+            for key in _media_keys(record):
                 cached = self._urls.get(key) if key else None
                 if key and cached is not None and (force or now - cached[1] >= self.url_max_age_s):
                     self._urls[key] = (media_src(self.service, key), now)
@@ -280,13 +307,18 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             parts=self._parts,
             on_retry=self.on_retry,
             source_prompt=self.source_prompt,
+            on_extend=self.extend,
+            on_edit=self.edit,
+            on_reuse=self.on_reuse,
+            on_favourite=self.set_favourite,
+            budget_left=self.budget_left,
         )
 
     def _place(self, records: list[GenerationRecord]) -> None:
         """Lock held: show `records` in this order; shown cards stay, spare cards are reused, none rebuilt."""
         for record in records:  # URLs first: a lookup that raises leaves the page as it was, no widget half made
             if record.id not in self._cards:
-                for key in (record.video_key, record.thumbnail_key):
+                for key in _media_keys(record):
                     if key:
                         self.url_for(key)
         wanted = {r.id for r in records}
@@ -345,19 +377,70 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
 
     def remix(self, record_id: str, text: str) -> GenerationRecord | None:
         """Remix a record (a card's Start remix). The same remix again within seconds asks first."""
-        key = ("remix", record_id, text.strip())
+        return self._spend_once(
+            record_id, ("remix", text.strip()), "Start remix", lambda: self.service.remix(record_id, text)
+        )
+
+    def extend(self, record_id: str, text: str, seconds: int) -> GenerationRecord | None:
+        """Extend a record by `seconds` (a card's Start extension). The same again within seconds asks first."""
+        return self._spend_once(
+            record_id,
+            ("extension", text.strip(), seconds),
+            "Start extension",
+            lambda: self.service.extend(record_id, text, seconds),
+            price=lambda made: estimate_cost(made.model, made.size, seconds),  # an extension pays for what it adds
+        )
+
+    def edit(self, record_id: str, text: str) -> GenerationRecord | None:
+        """Edit a record (a card's Start edit). The same edit again within seconds asks first."""
+        return self._spend_once(
+            record_id, ("edit", text.strip()), "Start edit", lambda: self.service.edit(record_id, text)
+        )
+
+    def _spend_once(
+        self,
+        record_id: str,
+        request: tuple[object, ...],
+        button: str,
+        start: Callable[[], GenerationRecord],
+        price: Callable[[GenerationRecord], Decimal] = lambda made: made.cost,
+    ) -> GenerationRecord | None:
+        """Start a paid job from a card, unless the very same one was started within the repeat window:
+        then ask first (a double-click, or a second press while the first was starting).
+
+        `request` is what was asked, its kind ("remix", "extension", "edit") first.
+        """
+        key = (record_id, *request)
+        what = str(request[0])
         ago = self.recent.seconds_since(key)
         if ago is not None and self._confirm_key != key:
             self._confirm_key = key
             self.toasts.info(
-                f"You started this same remix {ago:.0f} s ago. Press Start remix again to start another one."
+                f"You started this same {what} {ago:.0f} s ago. Press {button} again to start another one."
             )
             return None
         self._confirm_key = None
-        record: GenerationRecord = self.service.remix(record_id, text)
+        record = start()
         self.recent.started(key)
-        source = self._prompts.get(record_id, "")
-        self.toasts.success(f"Started a remix of “{short_prompt(source)}” ({format_cost(record.cost)})")
+        source = short_prompt(self._prompts.get(record_id, ""))
+        article = "an" if what[0] in "aeiou" else "a"
+        self.toasts.success(f"Started {article} {what} of “{source}” ({format_cost(price(record))})")
+        return record
+
+    def budget_left(self) -> Decimal | None:
+        """What may still be spent (None without a limit): a card's field says when Start would be refused."""
+        remaining: Decimal | None = self.service.budget().remaining
+        return remaining
+
+    def set_favourite(self, record_id: str, favourite: bool) -> GenerationRecord:
+        """A card's star: mark or unmark the record, and show it at once."""
+        record: GenerationRecord = self.service.set_favourite(record_id, favourite)
+        with self._lock:
+            card = self._cards.get(record_id)
+            if card is not None:
+                card.update(record)
+        if self.favourite_filter.value and not favourite:  # it no longer belongs on this page
+            self.reload()
         return record
 
     # -- events (the views' thread, handed over by `Delivery`) ----------------------------
@@ -379,7 +462,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             else:
                 self._open_ids.add(record.id)
             card = self._cards.get(record.id)
-            if _is_diagnostic(record) and event.kind != "deleted":
+            if is_diagnostic(record) and event.kind != "deleted":
                 if card is not None:  # marked after it was shown: a diagnostics check, not the person's video
                     self._remove_card(record.id)
                     self.total = max(0, self.total - 1)
