@@ -272,3 +272,18 @@ def test_the_diagnostics_log_shows_lines_from_any_thread_on_the_views_thread_in_
     panel.close()
     service.log.warning("after close")
     assert Delivery().flush() and shown[-1][0] == logged[-1]
+
+
+def test_searching_as_you_type_starts_no_thread(service, settings, monkeypatch):
+    import time
+
+    insert_records(settings.data_dir, make_records(3, prompt="fox") + make_records(2, prompt="owl"))
+    grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None), search_delay_s=0.05)
+    starts = ThreadStarts(monkeypatch)
+    for typed in ("o", "ow", "owl"):
+        grid.search.value = typed
+    deadline = time.monotonic() + 10
+    while grid.total != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert grid.total == 2 and starts.count == 0  # the pause is timed on the views' loop, not by a Timer thread
+    grid.close()

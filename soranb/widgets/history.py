@@ -39,7 +39,7 @@ from ..sprites import Spritesheet
 from ..store.base import RecordQuery, is_diagnostic
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
 from .cards import CardParts, RecordCard
-from .delivery import Delivery
+from .delivery import Delivery, Later
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded, short_prompt
 
@@ -106,7 +106,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._urls: dict[str, tuple[str, float]] = {}  # media key -> (URL, when it was asked for)
         self.url_max_age_s = url_max_age_s  # signed URLs last an hour: ask again well before that
         self._clock = clock
-        self._search_timer: threading.Timer | None = None
+        self._search_timer: Later | None = None
         self._confirm_key: object = None  # a repeated remix the user was asked about
         self._guard = guarded(self.toasts)
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
@@ -246,10 +246,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         with self._lock:
             if self._search_timer is not None:
                 self._search_timer.cancel()
-            timer = threading.Timer(self.search_delay_s, self._guard(self._on_filter), args=(_change,))
-            timer.daemon = True
-            self._search_timer = timer
-            timer.start()
+            self._search_timer = self._delivery.call_later(self.search_delay_s, self._on_filter, _change)
 
     def go_to(self, page: int) -> None:
         self.page = page
