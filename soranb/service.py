@@ -337,7 +337,15 @@ class VideoService:
 
     async def wait_all_async(self, timeout: float | None = None) -> list[GenerationRecord]:
         """`await` version of `wait_all` for a notebook cell (the kernel loop stays free)."""
-        future = asyncio.run_coroutine_threadsafe(self._wait_all(timeout), self._thread.loop)
+        return await self._on_own_loop(self._wait_all(timeout))
+
+    async def wait_async(self, record_ids: Iterable[str], timeout: float | None = None) -> list[GenerationRecord]:
+        """`await` version of `wait`: while a cell awaits it, the kernel's loop stays free, so the
+        views' cards keep moving (a blocking `wait` holds that loop until the cell ends)."""
+        return await self._on_own_loop(self._wait_for(list(record_ids), timeout))
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._thread.loop)
         return await asyncio.wrap_future(future)
 
     async def _wait_all(self, timeout: float | None) -> list[GenerationRecord]:

@@ -170,12 +170,22 @@ def test_history_events_run_off_the_service_thread_and_a_failure_becomes_a_toast
 
 
 @pytest.mark.timeout(120)
-def test_in_a_kernel_views_get_events_on_the_kernels_own_thread(tmp_path, settings):
+def _kernel(tmp_path):
+    """A real kernel on an offline service in a temp data folder, and a `run(code)` that returns its prints."""
     from jupyter_client.manager import start_new_kernel
 
-    env = {**os.environ, "SORANB_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        **os.environ,
+        "SORANB_DATA_DIR": str(tmp_path / "data"),
+        "SORANB_EMULATOR_SPEED": "20",  # a 4 s clip takes about 0.2 s: long enough to be waited for
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     env.pop("OPENAI_API_KEY", None)
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    return start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+
+
+def test_in_a_kernel_views_get_events_on_the_kernels_own_thread(tmp_path, settings):
+    manager, client = _kernel(tmp_path)
     out: list[str] = []
 
     def run(code: str) -> None:
@@ -206,6 +216,34 @@ def test_in_a_kernel_views_get_events_on_the_kernels_own_thread(tmp_path, settin
         manager.shutdown_kernel(now=True)
     # Handed over during the first cell, applied by the kernel's loop once that cell ended.
     assert out[0].split() == ["True", "[]"] and out[1].startswith("['MainThread']"), out
+
+
+def test_a_cell_awaiting_its_jobs_leaves_the_views_live(tmp_path):
+    """`await service.wait_async(ids)` frees the kernel's loop, so the cards have moved by the time it returns."""
+    manager, client = _kernel(tmp_path)
+    out: list[str] = []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("ERROR " + msg["content"]["evalue"])
+
+    code = """
+        from soranb import GenerationRequest, get_service
+        from soranb.widgets import HistoryGrid
+        service = get_service()
+        grid = HistoryGrid(service)
+        record = service.generate(GenerationRequest("a red fox running through snow"))
+        (done,) = await service.wait_async([record.id], timeout=60)
+        print(done.status.value, grid.card(record.id).record.status.value)  # no flush: what the view shows now
+        """
+    try:
+        client.execute_interactive(textwrap.dedent(code), timeout=90, output_hook=hook)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert out and out[-1].split() == ["completed", "completed"], out
 
 
 def test_only_the_newest_waiting_item_under_a_key_runs_and_in_its_true_place():
