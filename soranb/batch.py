@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .debuglog import DebugLog
@@ -31,6 +31,9 @@ from .errors import ProviderError, RequestInvalid
 from .records import GenerationRecord
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery, Store
+
+if TYPE_CHECKING:
+    from .protocols import ServiceLike
 
 __all__ = [
     "BatchItem",
@@ -376,7 +379,7 @@ class StartedLine:
 
 
 def start_batch(
-    service: Any, requests: Iterable[GenerationRequest], *, new: bool = False, key: str = "notebook batch"
+    service: ServiceLike, requests: Iterable[GenerationRequest], *, new: bool = False, key: str = "notebook batch"
 ) -> list[StartedLine]:
     """The notebook's batch cell: one record per request, made once however often Run All runs it.
 

@@ -20,6 +20,7 @@ from .request import GenerationRequest
 from .store.base import RecordQuery
 
 if TYPE_CHECKING:
+    from .protocols import ServiceLike
     from .service import VideoService
 
 __all__ = ["MINIMAL_REQUEST", "last_results", "run_check"]
@@ -33,7 +34,7 @@ _GENERATION_TIMEOUT_S = 600.0
 _RESULTS: weakref.WeakKeyDictionary[Any, dict[str, CheckResult]] = weakref.WeakKeyDictionary()
 
 
-def last_results(service: Any) -> dict[str, CheckResult]:
+def last_results(service: ServiceLike) -> dict[str, CheckResult]:
     """The latest result of every check already run on `service` (by any cell or view)."""
     try:
         return dict(_RESULTS.get(service, {}))

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .debuglog import DebugLog
     from .events import ServiceEvent
+    from .images import FitMode
     from .provider import Character
     from .records import GenerationRecord
     from .request import GenerationRequest, ImageInput
@@ -78,6 +79,18 @@ class ServiceLike(Protocol):
     def untag(self, record_id: str, *tags: str) -> GenerationRecord: ...
     def set_favourite(self, record_id: str, favourite: bool = True) -> GenerationRecord: ...
     def set_note(self, record_id: str, note: str | None) -> GenerationRecord: ...
+    def vary(
+        self,
+        prompts: Iterable[str] | str,
+        *,
+        models: Iterable[str] | str = ...,
+        sizes: Iterable[str] | str = ...,
+        seconds: Iterable[int] | int = ...,
+        variants: Iterable[str] | str = ...,
+        image: ImageInput | None = None,
+        fit: FitMode | None = None,
+        key: str = "vary",
+    ) -> list[GenerationRecord]: ...
     def recent_prompts(self, limit: int = 10, *, scan: int = 200) -> list[str]: ...
     def starting_image(self, record_id: str) -> ImageInput | None: ...
 

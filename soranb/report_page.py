@@ -26,13 +26,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .errors import RequestInvalid, SoranbError
 from .records import GenerationRecord
 from .report import error_html, esc, format_cost, format_time, record_meta_html, status_badge_html, summary_html
 from .store.base import RecordQuery
+
+if TYPE_CHECKING:
+    from .protocols import ServiceLike
 
 __all__ = ["THUMB_WIDTH", "data_uri_thumbnail", "report_page_html", "video_link", "write_report"]
 
@@ -156,7 +159,7 @@ def report_page_html(
     )
 
 
-def write_report(service: Any, out: Path, query: RecordQuery, *, filters: str = "", limit: int = 1000) -> int:
+def write_report(service: ServiceLike, out: Path, query: RecordQuery, *, filters: str = "", limit: int = 1000) -> int:
     """Write the report of the records matching `query` (newest first, at most `limit`) to `out`;
     returns how many it holds. Written to a temp file first, so a failed run leaves no half report."""
     out = Path(out)

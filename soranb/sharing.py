@@ -21,11 +21,14 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .records import GenerationRecord
 from .report import esc, history_table_html, summary_html
+
+if TYPE_CHECKING:
+    from .protocols import ServiceLike
 
 __all__ = ["OfflineMedia", "report_html"]
 
@@ -37,7 +40,9 @@ BUDGET_BYTES = 250_000  # every data URI of one report together
 class OfflineMedia:
     """URLs for a static report: `thumb` embeds a thumbnail, `video` links the file where it can be found."""
 
-    def __init__(self, service: Any, notebook_dir: Path | None = None, *, budget_bytes: int = BUDGET_BYTES) -> None:
+    def __init__(
+        self, service: ServiceLike, notebook_dir: Path | None = None, *, budget_bytes: int = BUDGET_BYTES
+    ) -> None:
         self.service = service
         self.notebook_dir = (notebook_dir or Path.cwd()).resolve()
         self.budget_bytes = budget_bytes
@@ -111,7 +116,7 @@ def _small_jpeg_uri(data: bytes) -> str:
 
 
 def report_html(
-    service: Any,
+    service: ServiceLike,
     finished: Iterable[GenerationRecord],
     latest: Sequence[GenerationRecord] = (),
     *,

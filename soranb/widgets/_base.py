@@ -23,13 +23,10 @@ def media_src(service: ServiceLike, key: str) -> str:
     """The URL a browser in JupyterLab loads for a store media key.
 
     `soranb.jupyter.media_src` knows how Jupyter serves the local store; it is
-    imported lazily so the views work (and test) without a Jupyter server.
-    Until it exists, the store's own URL is the fallback.
+    imported when first needed, so the views load (and test) without starting a Jupyter server.
     """
-    try:
-        from ..jupyter import media_src as jupyter_media_src  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return str(service.media_url(key))
+    from ..jupyter import media_src as jupyter_media_src
+
     return str(jupyter_media_src(service, key))
 
 

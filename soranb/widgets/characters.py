@@ -9,7 +9,7 @@ says the provider does not know that id. Nothing is looked up for an id that bre
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -19,6 +19,9 @@ from ..report import esc
 from ..request import GenerationRequest
 from ._base import hold
 
+if TYPE_CHECKING:
+    from ..protocols import ServiceLike
+
 __all__ = ["CharacterPicker"]
 
 _PASSING = (ProviderUnreachable, ProviderUnavailable, RateLimited)  # trouble that passes: ask again later
@@ -27,7 +30,7 @@ _PASSING = (ProviderUnreachable, ProviderUnavailable, RateLimited)  # trouble th
 class CharacterPicker(widgets.VBox):
     """A `TagsInput` of character ids and a line naming them; `on_change()` after each change."""
 
-    def __init__(self, service: Any, on_change: Callable[[], None]) -> None:
+    def __init__(self, service: ServiceLike, on_change: Callable[[], None]) -> None:
         self.service = service
         self._on_change = on_change
         self._names: dict[str, str | None] = {}  # id -> name, or None: the provider does not know it

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anywidget
 import ipywidgets as widgets
@@ -23,6 +23,9 @@ from ..errors import RecordNotFound, RequestInvalid
 from ..records import GenerationRecord, Status
 from ..report import _safe_url, esc, format_cost, thumbnail_html
 from ._base import StaticReprMixin, close_tree, media_src
+
+if TYPE_CHECKING:
+    from ..protocols import ServiceLike
 
 __all__ = [
     "MAX_COMPARED",
@@ -133,7 +136,7 @@ class CompareView(StaticReprMixin, widgets.VBox):
     `RequestInvalid` saying what to change, before anything is shown.
     """
 
-    def __init__(self, service: Any, records: Iterable[GenerationRecord | str]) -> None:
+    def __init__(self, service: ServiceLike, records: Iterable[GenerationRecord | str]) -> None:
         self.service = service
         picked = list(records)
         check_count(len(picked))  # before any lookup

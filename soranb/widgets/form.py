@@ -74,6 +74,34 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self._preview_key: tuple[str, str] | None = None
         self._budget: Budget | None = None  # read by refresh_budget
 
+        self._make_request_controls()
+        self._make_image_controls()
+        self.characters = CharacterPicker(service, on_change=self._on_characters)
+        self._make_action_controls()
+
+        parts: list[widgets.Widget] = [
+            stylesheet(),
+            widgets.HTML('<div class="soranb-section-title">New video</div>'),
+            self.prompt,
+            self.char_count,
+            self.prompt_history,
+            widgets.HBox([self.model, self.size, self.seconds]),
+            widgets.HBox([self.upload, self.clear_image]),
+            widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
+            self.characters,
+            self.cost,
+            widgets.HBox([self.generate, self.reason]),
+            self.repeat_box,
+        ]
+        if own_toasts:
+            parts.append(self.toasts)
+        super().__init__(parts)
+        self.add_class("soranb-form")
+        self._wire()
+        self.refresh_budget()
+
+    def _make_request_controls(self) -> None:
+        """Prompt, recent prompts, model, size and length (the sizes and lengths the model offers)."""
         self.prompt = widgets.Textarea(
             placeholder="Describe the video: subject, setting, camera, light, motion…",
             layout=widgets.Layout(width="100%", height="7em"),
@@ -95,6 +123,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         if DEFAULT_SECONDS in self._values(self.seconds):
             self.seconds.value = DEFAULT_SECONDS
 
+    def _make_image_controls(self) -> None:
+        """The starting image: upload, preview, and how it is fitted to the size."""
         self.upload = widgets.FileUpload(accept=_ACCEPT, multiple=False, description="Starting image")
         self.clear_image = widgets.Button(description="Remove image", icon="times", layout={"display": "none"})
         self.preview = widgets.Image(format="png", layout=widgets.Layout(display="none", max_width="160px"))
@@ -106,8 +136,9 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         )
         self.fit_note = widgets.HTML()
         self.fit_box = widgets.VBox([self.fit_note, self.fit], layout={"display": "none"})
-        self.characters = CharacterPicker(service, on_change=self._on_characters)
 
+    def _make_action_controls(self) -> None:
+        """Price, Generate, and the question asked before the same spend again."""
         self.cost = widgets.HTML()
         self.generate = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.generate.add_class("soranb-generate")
@@ -120,25 +151,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.repeat_box = widgets.HBox([self.repeat_note, self.repeat_yes, self.repeat_no], layout={"display": "none"})
         self.repeat_box.add_class("soranb-repeat")
 
-        parts: list[widgets.Widget] = [
-            stylesheet(),
-            widgets.HTML('<div class="soranb-section-title">New video</div>'),
-            self.prompt,
-            self.char_count,
-            self.prompt_history,
-            widgets.HBox([self.model, self.size, self.seconds]),
-            widgets.HBox([self.upload, self.clear_image]),
-            widgets.HBox([self.preview, widgets.VBox([self.image_info, self.fit_box])]),
-            self.characters,
-            self.cost,
-            widgets.HBox([self.generate, self.reason]),
-            self.repeat_box,
-        ]
-        if own_toasts:
-            parts.append(self.toasts)
-        super().__init__(parts)
-        self.add_class("soranb-form")
-
+    def _wire(self) -> None:
         self.prompt.observe(self._on_change, "value")
         self.prompt_history.observe(guarded(self.toasts, self._on_recent_prompt), "value")
         self.model.observe(self._on_model, "value")
@@ -150,7 +163,6 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.generate.on_click(guarded(self.toasts, lambda _b: self.submit()))
         self.repeat_yes.on_click(guarded(self.toasts, lambda _b: self.submit(again=True)))
         self.repeat_no.on_click(guarded(self.toasts, lambda _b: self._hide_repeat()))
-        self.refresh_budget()
 
     # -- the request as the form stands ----------------------------------------------
     @staticmethod

@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -32,6 +32,9 @@ from .cards import CardParts, RecordCard
 from .delivery import Delivery
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded
+
+if TYPE_CHECKING:
+    from ..protocols import ServiceLike
 
 __all__ = ["VariationGrid", "grid_shape"]
 
@@ -129,7 +132,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
 
     def __init__(
         self,
-        service: Any,
+        service: ServiceLike,
         *,
         plan: VariationPlan | None = None,
         records: Sequence[GenerationRecord] | None = None,

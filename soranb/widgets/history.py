@@ -111,35 +111,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._guard = guarded(self.toasts)
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
-
-        self.status_filter = widgets.Dropdown(
-            options=[("All statuses", ""), *[(s.value, s.value) for s in Status]], description="Status"
-        )
-        self.model_filter = widgets.Dropdown(
-            options=[("All models", ""), *[(spec.label, name) for name, spec in MODELS.items()]],
-            description="Model",
-        )
-        self.search = widgets.Text(placeholder="Search prompts", continuous_update=True, description="Search")
-        self.search.add_class("soranb-search")
-        self.favourite_filter = widgets.Checkbox(value=False, description="Favourites only", indent=False)
-        self.favourite_filter.add_class("soranb-favourite-filter")
-        self.tag_filter = widgets.Text(placeholder="any tag", description="Tag", continuous_update=False)
-        self.tag_filter.add_class("soranb-tag-filter")
-        self.order = widgets.Dropdown(options=[("Newest first", True), ("Oldest first", False)], description="Order")
-        self.prev_button = widgets.Button(description="Prev", icon="chevron-left", layout={"width": "auto"})
-        self.next_button = widgets.Button(description="Next", icon="chevron-right", layout={"width": "auto"})
-        self.page_label = widgets.HTML()
-        self.refresh_button = widgets.Button(
-            description="Refresh status", icon="refresh", layout={"width": "auto", "display": "none"}
-        )
-        self.refresh_button.add_class("soranb-refresh")
-        self.reload_button = widgets.Button(description="Reload", icon="repeat", layout={"width": "auto"})
-        self.reload_button.add_class("soranb-reload")
-        self.empty_note = widgets.HTML("<em>No generations match.</em>")
-        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap", width="100%"))
-        self.grid.add_class("soranb-grid")
-        # The same page controls under the grid too (one model shown twice: they stay in step).
-        self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
+        self._make_filters()
+        self._make_pager_and_grid()
 
         parts: list[widgets.Widget] = [
             stylesheet(),
@@ -158,7 +131,45 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             parts.append(self.toasts)
         super().__init__(parts)
         self.add_class("soranb-history")
+        self._wire()
+        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._hand_over)
+        self.reload()
 
+    def _make_filters(self) -> None:
+        """Status, model, search, order, tag and favourites: together, one store query."""
+        self.status_filter = widgets.Dropdown(
+            options=[("All statuses", ""), *[(s.value, s.value) for s in Status]], description="Status"
+        )
+        self.model_filter = widgets.Dropdown(
+            options=[("All models", ""), *[(spec.label, name) for name, spec in MODELS.items()]],
+            description="Model",
+        )
+        self.search = widgets.Text(placeholder="Search prompts", continuous_update=True, description="Search")
+        self.search.add_class("soranb-search")
+        self.favourite_filter = widgets.Checkbox(value=False, description="Favourites only", indent=False)
+        self.favourite_filter.add_class("soranb-favourite-filter")
+        self.tag_filter = widgets.Text(placeholder="any tag", description="Tag", continuous_update=False)
+        self.tag_filter.add_class("soranb-tag-filter")
+        self.order = widgets.Dropdown(options=[("Newest first", True), ("Oldest first", False)], description="Order")
+
+    def _make_pager_and_grid(self) -> None:
+        """Prev / Next (above and under the grid), Refresh and Reload, and the grid of cards."""
+        self.prev_button = widgets.Button(description="Prev", icon="chevron-left", layout={"width": "auto"})
+        self.next_button = widgets.Button(description="Next", icon="chevron-right", layout={"width": "auto"})
+        self.page_label = widgets.HTML()
+        self.refresh_button = widgets.Button(
+            description="Refresh status", icon="refresh", layout={"width": "auto", "display": "none"}
+        )
+        self.refresh_button.add_class("soranb-refresh")
+        self.reload_button = widgets.Button(description="Reload", icon="repeat", layout={"width": "auto"})
+        self.reload_button.add_class("soranb-reload")
+        self.empty_note = widgets.HTML("<em>No generations match.</em>")
+        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap", width="100%"))
+        self.grid.add_class("soranb-grid")
+        # The same page controls under the grid too (one model shown twice: they stay in step).
+        self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
+
+    def _wire(self) -> None:
         for control in (self.status_filter, self.model_filter, self.order, self.favourite_filter):
             control.observe(self._guard(self._on_filter), "value")
         self.tag_filter.observe(self._guard(self._on_tag), "value")
@@ -167,8 +178,6 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
         self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
-        self._unsubscribe: Callable[[], None] | None = service.subscribe(self._hand_over)
-        self.reload()
 
     # -- queries ----------------------------------------------------------------------
     def query(self) -> RecordQuery:
