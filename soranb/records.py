@@ -26,7 +26,10 @@ from typing import Any
 from .catalog import estimate_cost
 from .errors import InvalidTransition, RequestInvalid
 
+BILLED_SECONDS = "billed_seconds"  # metadata: the seconds an extension paid for
+
 __all__ = [
+    "BILLED_SECONDS",
     "LINEAGE_KINDS",
     "OPEN_STATUSES",
     "UNREADABLE",
@@ -113,9 +116,14 @@ class GenerationRecord:
 
     @property
     def cost(self) -> Decimal:
-        """List price in USD (0 for an unknown model/size, e.g. from a newer provider)."""
+        """List price in USD (0 for an unknown model/size, e.g. from a newer provider).
+
+        An extension pays for the seconds it adds, not for the stitched total it holds.
+        """
+        billed = self.metadata.get(BILLED_SECONDS)
+        valid = isinstance(billed, int) and not isinstance(billed, bool) and 0 < billed <= self.seconds
         try:
-            return estimate_cost(self.model, self.size, self.seconds)
+            return estimate_cost(self.model, self.size, billed if valid else self.seconds)
         except KeyError:
             return Decimal(0)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from .errors import RequestInvalid
 from .images import inspect_image
-from .records import GenerationRecord, Status
+from .records import BILLED_SECONDS, GenerationRecord, Status
 from .request import GenerationRequest, ImageInput, SourceVideo
 from .store.base import RecordQuery, Store, media_key
 
@@ -54,6 +54,8 @@ def pending_record(
     metadata = dict(metadata or {})
     if request.image is not None and request.fit and inspect_image(request.image.data).size != request.size:
         metadata["fit"] = request.fit  # shown on the card and in reports beside the starting image
+    if prepared.source is not None and prepared.source.kind == "extend":
+        metadata[BILLED_SECONDS] = prepared.source.added_seconds  # the record's seconds are the stitched total
     if prepared.sent_as_json:
         metadata["submit_once"] = True
         if prepared.characters:

@@ -135,6 +135,20 @@ def test_an_extension_over_the_budget_is_refused_before_anything_is_stored_or_se
     assert service.count_records() == stored and len(emulator_jobs(service)) == jobs
 
 
+def test_an_extension_costs_the_seconds_it_adds_and_the_budget_counts_that(make_service, settings):
+    """An extension holds the stitched video (4 + 8 s) but pays for the 8 s it adds, as the guard priced it."""
+    from engine_helpers import drive
+
+    service = make_service(using=_with_budget(settings, SORANB_BUDGET_USD="5.00"))
+    source = service.generate(FOX)  # 4 s: $0.40
+    drive(service)
+    extension = service.extend(source.id, "it runs on into the forest", 8)
+    assert extension.seconds == 12 and extension.cost == Decimal("0.80")
+    assert service.budget().spent == Decimal("1.20")  # not $1.60: the source's 4 s are not paid twice
+    hostile = extension.evolve(metadata={**extension.metadata, "billed_seconds": 999})
+    assert hostile.cost == Decimal("1.20")  # a row that claims more than it holds is priced as it stands
+
+
 def test_requests_made_at_once_never_both_fit_the_last_dollar(make_service, settings):
     """The budget check and the insert are one step: of eight plain and extended requests sent together
     from eight threads, only as many as the limit pays for are stored."""
