@@ -121,9 +121,10 @@ class GenerationRecord:
         An extension pays for the seconds it adds, not for the stitched total it holds.
         """
         billed = self.metadata.get(BILLED_SECONDS)
-        valid = isinstance(billed, int) and not isinstance(billed, bool) and 0 < billed <= self.seconds
+        if not (isinstance(billed, int) and not isinstance(billed, bool) and 0 < billed <= self.seconds):
+            billed = self.seconds  # none, or a damaged row: priced as it stands
         try:
-            return estimate_cost(self.model, self.size, billed if valid else self.seconds)
+            return estimate_cost(self.model, self.size, billed)
         except KeyError:
             return Decimal(0)
 
