@@ -450,7 +450,7 @@ class VideoProvider:
 
     async def get_character(self, character_id: str) -> Character:
         check_job_id(character_id)
-        async with self._translated("get character"):
+        async with self._translated("get character", character_id, subject="character"):
             found = await self._client.videos.get_character(character_id)
         return Character.parse(found)
 
@@ -510,14 +510,18 @@ class VideoProvider:
 
     # -- the one place errors are translated ---------------------------------------
     @contextlib.asynccontextmanager
-    async def _translated(self, action: str, job_id: str | None = None) -> AsyncIterator[None]:
-        """Translate whatever the SDK or the network raises into `soranb.errors`, by one table."""
+    async def _translated(self, action: str, job_id: str | None = None, *, subject: str = "job") -> AsyncIterator[None]:
+        """Translate whatever the SDK or the network raises into `soranb.errors`, by one table.
+
+        `job_id` names the object the call is about (a `subject`: a job or a character); a 404 for a
+        named object is that object missing, while a 404 for no object is the API itself gone.
+        """
         try:
             yield
         except SoranbError:
             raise
         except openai.APIStatusError as exc:
-            raise self._status_error(action, exc, job_id) from None
+            raise self._status_error(action, exc, job_id, subject) from None
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
             for kinds, error, advice in _TRANSLATIONS:
@@ -527,7 +531,9 @@ class VideoProvider:
                     raise error(self._safe(f"{action}: {advice_text} ({detail})")) from None
             raise
 
-    def _status_error(self, action: str, exc: openai.APIStatusError, job_id: str | None) -> ProviderError:
+    def _status_error(
+        self, action: str, exc: openai.APIStatusError, job_id: str | None, subject: str = "job"
+    ) -> ProviderError:
         status = exc.status_code
         code = exc.code
         message = self._safe(_provider_message(exc))
@@ -552,7 +558,7 @@ class VideoProvider:
         if code == "model_not_found" or status == 410 or (status == 404 and job_id is None):
             return ModelRetired(f"{where}: {message}. {RETIREMENT_HINT}", status_code=status, code=code)
         if status == 404:
-            return JobNotFound(f"{where}: no job {job_id}", status_code=status, code=code)
+            return JobNotFound(f"{where}: {subject} {job_id} not found", status_code=status, code=code)
         return ProviderRejected(f"{where}: {message}", status_code=status, code=code)
 
     def _safe(self, text: str) -> str:

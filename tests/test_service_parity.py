@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from widget_helpers import finish
 
-from soranb.errors import RequestInvalid
+from soranb.errors import JobNotFound, ModelRetired, RequestInvalid
 from soranb.records import GenerationRecord, Status, parse_lineage
 from soranb.request import GenerationRequest
 from soranb.store.base import RecordQuery
@@ -72,6 +72,13 @@ def test_characters_are_made_shown_and_featured(service, tmp_path: Path) -> None
     assert done.status == Status.COMPLETED and done.metadata["characters"] == [character.id]
     with pytest.raises(RequestInvalid, match="not a file"):
         service.create_character("x", tmp_path / "missing.mp4")
+
+
+def test_looking_up_an_unknown_character_says_it_is_not_found_not_that_the_api_is_retired(service) -> None:
+    missing = "char_" + "0" * 32
+    with pytest.raises(JobNotFound, match=f"character {missing} not found") as raised:
+        service.get_character(missing)
+    assert not isinstance(raised.value, ModelRetired) and "retired" not in str(raised.value)
 
 
 def test_an_unknown_character_fails_the_record_with_the_providers_reason(service) -> None:
