@@ -5,8 +5,9 @@ project anyone holding the anon key (which Supabase treats as public) can insert
 would spend the owner's money on a stranger's request, so a service submits only:
 
 - records this installation wrote: the store signs each record it inserts with an HMAC over what
-  decides the job (prompt, model, size, seconds, starting image, remix source), keyed by a secret
-  kept in the data folder (`installation.key`, readable by this user only). A stranger can copy a
+  decides the job (prompt, model, size, seconds, starting image, remix source; and, where present,
+  whether it may be re-sent, its characters, the seconds it pays for and what it extends), keyed by
+  a secret kept in the data folder (`installation.key`, readable by this user only). A stranger can copy a
   signature but not make one, and a changed row no longer matches its signature;
 - or, in per-user mode, records of the signed-in user (the store says so: row-level security keeps
   everyone else's rows out of sight).
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .records import GenerationRecord
+from .records import BILLED_SECONDS, GenerationRecord
 
 __all__ = ["SIGNATURE", "installation_secret", "is_signed_by", "may_submit", "sign"]
 
@@ -61,9 +62,23 @@ def installation_secret(data_dir: Path) -> bytes:
         ) from None
 
 
+# Also decide what a record is and costs: whether the poller may send it from its fields at all,
+# its characters, the seconds it pays for, and the video it extends or edits. Signed only when
+# present, so a plain record's signature is the one the first release made.
+_ALSO_SIGNED = ("submit_once", "characters", BILLED_SECONDS)
+
+
 def _signature(secret: bytes, record: GenerationRecord) -> str:
-    what = [record.id, record.prompt, record.model, record.size, record.seconds, record.image_key, record.remixed_from]
-    message = json.dumps(what, ensure_ascii=False, separators=(",", ":")).encode()
+    what: list[Any] = [
+        *(record.id, record.prompt, record.model, record.size, record.seconds),
+        *(record.image_key, record.remixed_from),
+    ]
+    decides = {key: record.metadata[key] for key in _ALSO_SIGNED if key in record.metadata}
+    if record.lineage is not None:
+        decides["lineage"] = record.lineage
+    if decides:
+        what.append(decides)
+    message = json.dumps(what, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
