@@ -110,9 +110,11 @@ class EventSchedule(PollSchedule):
                 self._missed += 1  # a refresh found it finished and no event ever said so
 
     def eta_s(self, job_id: str, *, model: str = "", size: str = "", seconds: int = 0) -> float | None:
-        eta = super().eta_s(job_id, model=model, size=size, seconds=seconds)
         if job_id in self._urgent:
             return 0.0
+        if job_id in self._told:  # its event is being applied: look only if that has not ended it by then
+            return self.settled_interval_s
+        eta = super().eta_s(job_id, model=model, size=size, seconds=seconds)
         window = self.finish_window(job_id)
         if eta is None or window is None or not self.events_live:
             return eta

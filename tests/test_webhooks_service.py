@@ -304,3 +304,50 @@ def test_the_sdks_own_webhook_secret_variable_is_honoured(tmp_path):
     assert settings.webhook_secret is not None and settings.webhook_secret.reveal() == SECRET
     assert SECRET in settings.secrets()  # so the debug log masks it
     assert Settings.from_env({"SORANB_DATA_DIR": str(tmp_path)}, dotenv=False).webhook_secret is None
+
+
+def test_a_job_whose_event_is_being_applied_is_not_refreshed_meanwhile():
+    from soranb.provider import ProviderJob
+
+    clock = [1000.0]
+    schedule = EventSchedule(receiving=True, clock=lambda: clock[0])
+    job = ProviderJob(
+        id="video_" + "2" * 48,
+        status="queued",
+        progress=0,
+        created_at=1000,
+        model="sora-2",
+        size="1280x720",
+        seconds="4",
+    )
+    schedule.observe(job, just_created=True)
+    clock[0] += 30
+    schedule.event_arrived(job.id, "completed", 1029)  # the record is still processing while its video downloads
+    eta = schedule.eta_s(job.id, model="sora-2", size="1280x720", seconds=4)
+    assert eta is not None and eta > 1
+    assert not schedule.due([eta])
+    schedule.refresh_soon(job.id)  # applying it failed: now it is due
+    assert schedule.due([schedule.eta_s(job.id)])
+
+
+def test_a_completed_event_teaches_the_pace_like_a_video_object_would():
+    """With events no video object shows a finished job: the event's time teaches the pace instead, so
+    progress bars and the safety net expect the next job when it really ends."""
+    from soranb.provider import ProviderJob
+
+    clock = [1000.0]
+    schedule = EventSchedule(receiving=True, clock=lambda: clock[0])
+
+    def created(n: int) -> ProviderJob:
+        job_id = f"video_{n:048d}"
+        return ProviderJob(job_id, "queued", 0, int(clock[0]), model="sora-2", size="1280x720", seconds="4")
+
+    first = created(1)
+    schedule.observe(first, just_created=True)
+    clock[0] += 31  # the event arrives a second after the provider stamped it
+    schedule.event_arrived(first.id, "completed", 1030)
+    assert schedule.learned
+    second = created(2)
+    schedule.observe(second, just_created=True)
+    start, likely, latest = schedule.finish_window(second.id) or (0, 0, 0)
+    assert 27 <= likely - start <= 33 and latest - start <= 34  # the catalog says 60 s: it learned 30
