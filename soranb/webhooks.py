@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import socket
 from collections import OrderedDict
@@ -247,6 +248,11 @@ class WebhookReceiver:
             return None
         receiver = cls(sock, settings.webhook_secret, log, handle)
         log.info(f"webhooks: receiving signed events at {receiver.url}")
+        if not _is_loopback(host):
+            log.warning(
+                f"webhooks: the receiver listens on {host}, so other machines can reach it (it acts only on "
+                "events signed with your secret); set SORANB_WEBHOOK_HOST=127.0.0.1 to keep it local"
+            )
         return receiver
 
     @property
@@ -327,6 +333,15 @@ class WebhookReceiver:
 
             self._verifier = openai.OpenAI(api_key="unused-webhook-verifier", base_url="http://127.0.0.1:9/v1")
         return self._verifier.webhooks
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 async def _read_capped(request: Any, limit: int) -> bytes:

@@ -351,3 +351,18 @@ def test_a_completed_event_teaches_the_pace_like_a_video_object_would():
     schedule.observe(second, just_created=True)
     start, likely, latest = schedule.finish_window(second.id) or (0, 0, 0)
     assert 27 <= likely - start <= 33 and latest - start <= 34  # the catalog says 60 s: it learned 30
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_a_receiver_open_to_other_machines_says_so(settings, host, warned):
+    from soranb.debuglog import DebugLog
+    from soranb.webhooks import WebhookReceiver
+
+    async def handle(event) -> None:
+        pass
+
+    log = DebugLog()
+    receiver = WebhookReceiver.listen(settings.with_overrides(webhook_secret=SECRET, webhook_host=host), log, handle)
+    assert receiver is not None
+    receiver._sock.close()
+    assert any("other machines can reach it" in e.message for e in log.entries()) is warned
