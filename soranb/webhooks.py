@@ -81,7 +81,7 @@ class EventSchedule(PollSchedule):
     event_grace_s: float = EVENT_GRACE_S
     receiving: bool = False
     _missed: int = 0
-    _told: OrderedDict[str, None] = field(default_factory=OrderedDict)  # job ids an event spoke of
+    _told: OrderedDict[str, float] = field(default_factory=OrderedDict)  # job id -> when an event spoke of it
     _urgent: set[str] = field(default_factory=set)  # job ids to refresh at the next step
 
     @property
@@ -92,7 +92,7 @@ class EventSchedule(PollSchedule):
     def event_arrived(self, job_id: str, status: str, at: int) -> None:
         """A verified event spoke of this job: events arrive, and a completion teaches the pace."""
         self._missed = 0
-        self._told[job_id] = None
+        self._told[job_id] = self.clock()
         while len(self._told) > _REMEMBERED:
             self._told.popitem(last=False)
         self.observe_event(job_id, status, at)
@@ -113,8 +113,10 @@ class EventSchedule(PollSchedule):
     def eta_s(self, job_id: str, *, model: str = "", size: str = "", seconds: int = 0) -> float | None:
         if job_id in self._urgent:
             return 0.0
-        if job_id in self._told:  # its event is being applied: look only if that has not ended it by then
-            return self.settled_interval_s
+        told = self._told.get(job_id)
+        if told is not None:  # its event is being applied: look only if that has not ended it in a while
+            left = told + self.settled_interval_s - self.clock()
+            return left if left > 0 else None
         eta = super().eta_s(job_id, model=model, size=size, seconds=seconds)
         window = self.finish_window(job_id)
         if eta is None or window is None or not self.events_live:
@@ -162,7 +164,10 @@ async def apply_event(
             job = ProviderJob(id=event.job_id, status="failed", progress=job.progress, created_at=job.created_at)
     schedule.event_arrived(event.job_id, job.status, event.created_at)
     log.info(f"webhook: record {record.id} (job {event.job_id}) is {job.status}")
-    return await runner.apply_job(record, job)
+    changed = await runner.apply_job(record, job)
+    if changed is None and (await store.get(record.id)).is_open:  # a transient failure (a cut download)
+        schedule.refresh_soon(event.job_id)  # the poller takes it up at once, as it would for a failed step
+    return changed
 
 
 async def _open_record(store: Store, job_id: str) -> GenerationRecord | None:

@@ -366,3 +366,31 @@ def test_a_receiver_open_to_other_machines_says_so(settings, host, warned):
     assert receiver is not None
     receiver._sock.close()
     assert any("other machines can reach it" in e.message for e in log.entries()) is warned
+
+
+def test_a_download_that_fails_after_an_event_is_taken_up_by_the_poller_at_once(make_service, hooked):
+    from netfaults import json_answer
+
+    refused: list[str] = []
+
+    def rule(request, response, body):
+        if "/content?variant=video" in str(request.url) and not refused:
+            refused.append(str(request.url))
+            return json_answer(request, {"error": {"message": "busy", "type": "server_error"}}, status=503)
+        return None
+
+    made: list[Tamper] = []
+
+    def wrap(inner):
+        made.append(Tamper(inner, rule))
+        return made[-1]
+
+    url = f"http://127.0.0.1:{hooked.webhook_port}{WEBHOOK_PATH}"
+    service = make_service(
+        using=hooked, wrap_transport=wrap, webhook_urls=(url,), webhook_secret=SECRET, webhook_retry_delays=FAST
+    )
+    service.start()
+    record = service.generate(FOX)
+    (done,) = service.wait([record.id], timeout=20)  # the safety net alone would wait a minute or more
+    assert done.status == Status.COMPLETED
+    assert refused and made[0].count("/content?variant=video") == 2
