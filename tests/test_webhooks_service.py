@@ -394,3 +394,16 @@ def test_a_download_that_fails_after_an_event_is_taken_up_by_the_poller_at_once(
     (done,) = service.wait([record.id], timeout=20)  # the safety net alone would wait a minute or more
     assert done.status == Status.COMPLETED
     assert refused and made[0].count("/content?variant=video") == 2
+
+
+def test_a_body_announced_too_large_is_refused_before_it_is_sent(running_job):
+    """A sender that announces megabytes is answered 413 at once: the receiver never waits for (or keeps) them."""
+    service, _, _ = running_job
+    port = int((service.webhook_url or "").split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {50 * MAX_BODY_BYTES}\r\n\r\n{{".encode()
+        )
+        answer = sock.recv(200).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413")
