@@ -211,10 +211,9 @@ class VideoService:
 
     async def _aclose(self) -> None:
         for task in (self._poll_task, self._watch_task, self._tick_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            while task is not None and not task.done():  # Python 3.11's wait_for can swallow a cancel that
+                task.cancel()  # arrives as its event is set (a webhook's poke): cancel until it ends
+                await asyncio.wait({task}, timeout=1)
         if self._webhooks is not None:
             await self._webhooks.stop()
         if self._provider is not None:

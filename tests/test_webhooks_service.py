@@ -407,3 +407,26 @@ def test_a_body_announced_too_large_is_refused_before_it_is_sent(running_job):
         )
         answer = sock.recv(200).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413")
+
+
+def test_close_ends_a_poller_that_swallowed_its_first_cancel(settings):
+    """Python 3.11's `asyncio.wait_for` returns instead of raising when a cancel arrives just as its event is
+    set, which a webhook's poke at close makes likely: closing must still end the poller."""
+    import asyncio
+    import contextlib
+
+    service = VideoService(settings, autostart=False)
+
+    async def swallowing() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # as wait_for does when its event was just set
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+
+    async def install() -> asyncio.Task[None]:
+        service._poll_task = asyncio.get_running_loop().create_task(swallowing())
+        await asyncio.sleep(0)
+        return service._poll_task
+
+    task = service._run(install())
+    service.close()
+    assert task.done()
