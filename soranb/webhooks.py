@@ -171,7 +171,7 @@ async def apply_event(
 
 
 async def _open_record(store: Store, job_id: str) -> GenerationRecord | None:
-    for record in await store.list(RecordQuery(statuses=frozenset({Status.PROCESSING}), limit=1000)):
+    for record in await store.query(RecordQuery(statuses=frozenset({Status.PROCESSING}), limit=1000)):
         if record.openai_job_id == job_id:
             return record
     return None
