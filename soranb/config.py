@@ -267,6 +267,9 @@ class Settings:
     emulator_api_key: Secret | None = None  # the key that emulator requires, if it requires one
     budget_usd: Decimal | None = None  # the most a day may cost (list prices); None: no limit
     session_budget_usd: Decimal | None = None  # the most one service (a kernel, a CLI run) may spend
+    webhook_secret: Secret | None = None  # set: a loopback receiver finishes jobs on signed events (soranb.webhooks)
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 0  # 0: any free port (enough for the in-process emulator, which is told the URL)
     env_file: Path | None = None  # the .env that was read, if any
     env_file_ignored: str | None = None  # why a .env at the project root was not read
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -326,6 +329,7 @@ class Settings:
             emulator_api_key=read.secret("SORANB_EMULATOR_API_KEY", keyring=False),
             budget_usd=_usd(read, "SORANB_BUDGET_USD"),
             session_budget_usd=_usd(read, "SORANB_SESSION_BUDGET_USD"),
+            **_webhook_settings(read),
             env_file=env_file,
             env_file_ignored=ignored,
             sources=read.sources,
@@ -383,7 +387,14 @@ class Settings:
         return [v.reveal() for v in values if v]
 
 
-_SECRET_FIELDS = ("openai_api_key", "supabase_key", "supabase_password", "supabase_access_token", "emulator_api_key")
+_SECRET_FIELDS = (
+    "openai_api_key",
+    "supabase_key",
+    "supabase_password",
+    "supabase_access_token",
+    "emulator_api_key",
+    "webhook_secret",
+)
 
 
 def _read_env_file(path: Path | None) -> tuple[Path | None, dict[str, str], str | None]:
@@ -394,6 +405,40 @@ def _read_env_file(path: Path | None) -> tuple[Path | None, dict[str, str], str 
     if problem:
         return None, {}, f"{path} was not read: {problem}"
     return path, {k: v for k, v in dotenv_values(path).items() if v is not None}, None
+
+
+def _webhook_settings(read: _Reader) -> dict[str, Any]:
+    """The webhook receiver's settings (see `soranb.webhooks`): its secret, host and port."""
+    port = read.number("SORANB_WEBHOOK_PORT", 0, minimum=0)
+    if port > 65535:
+        raise ConfigError(f"SORANB_WEBHOOK_PORT={port} is not a TCP port; use 1 to 65535 (0: any free port)")
+    host = read.get("SORANB_WEBHOOK_HOST") or "127.0.0.1"
+    return {"webhook_secret": _webhook_secret(read), "webhook_host": host, "webhook_port": port}
+
+
+def _webhook_secret(read: _Reader) -> Secret | None:
+    """`SORANB_WEBHOOK_SECRET`, else the SDK's own `OPENAI_WEBHOOK_SECRET`: `whsec_` + base64, as the API
+    hands them out (the error names the setting, never the value)."""
+    import base64
+    import binascii
+
+    for name in ("SORANB_WEBHOOK_SECRET", "OPENAI_WEBHOOK_SECRET"):
+        secret = read.secret(name, keyring=False)
+        if secret is None:
+            continue
+        value = secret.reveal()
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not value.startswith("whsec_") or len(key) < 16:
+            raise ConfigError(
+                f"{name} is not a webhook secret: use the whsec_... value the provider showed when you "
+                'registered the endpoint, or make one with python -c "import base64, os; '
+                "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
+            )
+        return secret
+    return None
 
 
 def _usd(read: _Reader, name: str) -> Decimal | None:

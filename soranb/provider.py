@@ -246,11 +246,13 @@ class VideoProvider:
         log: DebugLog,
         *,
         wrap_transport: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
+        webhook_url: str | None = None,
     ) -> VideoProvider:
         """The provider the settings choose: OpenAI (or a gateway) with a key, else the emulator.
 
         `wrap_transport` puts a layer between soranb and the network (see `in_process`): benchmarks
-        count requests with it, tests cut or rewrite answers.
+        count requests with it, tests cut or rewrite answers. `webhook_url`: where the in-process
+        emulator sends its signed events (the service's receiver, see `soranb.webhooks`).
         """
         timeout_s = settings.request_timeout_s
         transport = wrap_transport(httpx2.AsyncHTTPTransport()) if wrap_transport is not None else None
@@ -278,8 +280,11 @@ class VideoProvider:
             )
         from .emulator import IN_PROCESS_SPEED, EmulatorConfig
 
+        hooks: dict[str, Any] = {}
+        if webhook_url and settings.webhook_secret:
+            hooks = {"webhook_urls": (webhook_url,), "webhook_secret": settings.webhook_secret.reveal()}
         config = EmulatorConfig.from_env(
-            speed=settings.emulator_speed or IN_PROCESS_SPEED, state_dir=settings.data_dir / "emulator"
+            speed=settings.emulator_speed or IN_PROCESS_SPEED, state_dir=settings.data_dir / "emulator", **hooks
         )
         return cls.in_process(config, log, timeout_s=timeout_s, wrap_transport=wrap_transport)
 

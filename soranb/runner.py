@@ -372,6 +372,11 @@ class JobRunner:
                 running.append(record)
         return running
 
+    async def apply_job(self, record: GenerationRecord, job: ProviderJob) -> GenerationRecord | None:
+        """Move one record along with a job state learned without a poll (a verified webhook event), in
+        isolation as a poll step would; returns the record when its status changed."""
+        return await self._isolated(record, self._advance(record, job))
+
     def _deadline_s(self, record: GenerationRecord) -> float:
         """How long a job may stay open before soranb stops waiting for it (a provider that never
         finishes must not hold `soranb wait` forever): ten times its usual render time, at least two hours."""

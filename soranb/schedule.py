@@ -131,6 +131,34 @@ class PollSchedule:
         for job_id in job_ids:
             self._jobs.pop(job_id, None)
 
+    # -- evidence from webhooks (soranb.webhooks) ---------------------------------------------
+    def observe_event(self, job_id: str, status: str, at: int) -> None:
+        """A job's end told by a verified webhook event instead of a video object; the job is dropped.
+
+        `at` is the event's `created_at` (the provider's clock, whole seconds), which the provider
+        stamps as the job ends: a completion teaches the pace as a completed video object would.
+        """
+        seen = self._jobs.pop(job_id, None)
+        if seen is None or status != "completed" or not seen.expected_s:
+            return
+        now = self.clock()
+        slack = seen.start_err + _SLACK_S
+        lo, hi = seen.open_for - slack, now - seen.start + slack  # it had ended when the event arrived
+        if at > 0 and math.isfinite(self._offset):  # the offset and `at` are whole seconds: +-2.5 s
+            ended = at + self._offset - seen.start
+            lo, hi = max(lo, ended - 2.5 - slack), min(hi, ended + 1.0 + slack)
+        if hi > 0:
+            self._paces.append((max(0.0, min(lo, hi)) / seen.expected_s, hi / seen.expected_s))
+
+    def finish_window(self, job_id: str) -> tuple[float, float, float] | None:
+        """(start, likeliest finish, latest finish) of a followed job on this schedule's clock (the latest
+        may be infinite); None for a job never observed."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        _, latest, likely, _ = self._finish(job)
+        return job.start, likely, latest
+
     @property
     def learned(self) -> bool:
         """True once a finished job has taught the pace (the guess no longer matters)."""

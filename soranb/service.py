@@ -57,6 +57,7 @@ from .watch import StoreWatch
 if TYPE_CHECKING:  # the provider and its runner load the SDK and the emulator: built on first use
     from .provider import Character, VideoProvider
     from .runner import JobRunner, PollReport
+    from .webhooks import VideoEvent, WebhookReceiver
 
 __all__ = ["VideoService"]
 
@@ -86,6 +87,12 @@ class VideoService:
         self._tick_task: asyncio.Task[None] | None = None
         self._closed = False
         self.schedule = PollSchedule(max_interval_s=self.settings.poll_interval_max_s)  # learns the pace itself
+        self._webhooks: WebhookReceiver | None = None
+        self._webhook_lock = threading.Lock()
+        if self.settings.webhook_secret:  # signed events finish jobs; polling is a safety net (soranb.webhooks)
+            from .webhooks import EventSchedule
+
+            self.schedule = EventSchedule(max_interval_s=self.settings.poll_interval_max_s)
         self._progress = ProgressTicker(self.schedule, self._events.emit, self.log)
         self._poller = BackgroundPoller(self._poll_step, self.schedule, self.log, self.settings.poll_interval_max_s)
         self._provider = provider
@@ -122,11 +129,12 @@ class VideoService:
     @property
     def provider(self) -> VideoProvider:
         """The provider, built on first use: browsing, listing and deleting history never load the SDK."""
+        webhook_url = self._start_webhooks()
         with self._build_lock:
             if self._provider is None:
                 from .provider import VideoProvider
 
-                self._provider = VideoProvider.from_settings(self.settings, self.log)
+                self._provider = VideoProvider.from_settings(self.settings, self.log, webhook_url=webhook_url)
                 self.log.info(f"provider ready: {self._provider.label}")
             return self._provider
 
@@ -203,10 +211,11 @@ class VideoService:
 
     async def _aclose(self) -> None:
         for task in (self._poll_task, self._watch_task, self._tick_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            while task is not None and not task.done():  # Python 3.11's wait_for can swallow a cancel that
+                task.cancel()  # arrives as its event is set (a webhook's poke): cancel until it ends
+                await asyncio.wait({task}, timeout=1)
+        if self._webhooks is not None:
+            await self._webhooks.stop()
         if self._provider is not None:
             await self._provider.aclose()
         await self.store.close()
@@ -315,6 +324,47 @@ class VideoService:
         if self._runner is None and not await self.store.count(RecordQuery.open_jobs()):
             return None  # nothing to poll: the provider is not built yet
         return await self.runner.step(only_when_due=True)
+
+    # -- webhooks (soranb.webhooks) ----------------------------------------------------------------
+    def _start_webhooks(self) -> str | None:
+        """Listen for signed events once a job needs the provider (when a secret is set); the receiver's URL."""
+        if not self.settings.webhook_secret:
+            return None
+        with self._webhook_lock:
+            if self._webhooks is None:
+                from .webhooks import EventSchedule, WebhookReceiver
+
+                self._webhooks = WebhookReceiver.listen(self.settings, self.log, self._on_webhook)
+                if self._webhooks is None:
+                    return None
+                schedule = self.schedule
+                if isinstance(schedule, EventSchedule):
+                    schedule.receiving = True
+
+                    def stopped() -> None:
+                        schedule.receiving = False
+                        with contextlib.suppress(RuntimeError):  # the loop may be closing with the service
+                            self._poke()
+
+                    self._webhooks.start(self._thread.loop, stopped)
+            return self._webhooks.url
+
+    @property
+    def webhook_url(self) -> str | None:
+        """Where this service receives signed events (register it at the provider), or None."""
+        return self._webhooks.url if self._webhooks is not None else None
+
+    async def _on_webhook(self, event: VideoEvent) -> None:
+        from .webhooks import EventSchedule, apply_event
+
+        schedule = self.schedule
+        assert isinstance(schedule, EventSchedule)
+        try:
+            await apply_event(event, store=self.store, runner=self.runner, schedule=schedule, log=self.log)
+        except Exception as exc:  # the job is refreshed at once instead: a verified event says it ended
+            schedule.refresh_soon(event.job_id)
+            self.log.warning(f"webhook: job {event.job_id} not finished from its event ({exc}); refreshing it")
+        self._poke()  # a slot may be free for a waiting record, or a refresh due
 
     # -- progress between polls (soranb.progress) ----------------------------------------------------
     def tick_progress(self) -> None:
