@@ -153,6 +153,39 @@ def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(s
         asyncio.run(http.aclose())
 
 
+def test_a_signed_row_whose_send_once_mark_a_stranger_strips_is_never_sent(settings, tmp_path, supabase_databases):
+    """An extension is stored marked `submit_once`: the poller must never rebuild it from its fields (that
+    would bill a plain 12 s video). A stranger with the anon key strips the mark from the owner's signed
+    row: the row no longer matches its signature, so it stays pending and nothing is sent."""
+    from soranb.records import GenerationRecord
+
+    conninfo = supabase_databases["single-user"]
+    reset_database(conninfo)
+    double = SupabaseDouble(conninfo, tmp_path / "objects")
+    http = double.http_client()
+    from soranb.provenance import installation_secret
+
+    store = SupabaseStore(
+        double.url, double.anon_key, http_client=http, installation_secret=installation_secret(settings.data_dir)
+    )
+    service = VideoService(settings, store=store, autostart=False)
+    try:
+        marked = GenerationRecord(
+            prompt="it runs on", model="sora-2", size="1280x720", seconds=12, metadata={"submit_once": True}
+        )
+        mine = service._run(service.store.insert(marked))
+        stripped = "update public.video_generations set metadata = metadata - 'submit_once' where id = %s"
+        _sql(conninfo, stripped, (mine.id,))
+        assert "submit_once" not in service.get(mine.id).metadata
+        for _ in range(3):
+            service.poll_once()
+        assert _provider_jobs(service) == []  # nothing sent, nothing billed
+        assert service.get(mine.id).status == Status.PENDING
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+
+
 def test_per_user_mode_submits_the_signed_in_users_rows_from_any_machine(settings, tmp_path, supabase_databases):
     from soranb.records import GenerationRecord
 
