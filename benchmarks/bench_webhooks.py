@@ -25,7 +25,6 @@ import base64
 import json
 import math
 import os
-import random
 import socket
 import statistics
 import subprocess
@@ -35,36 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-MIX = [("sora-2", 4)] * 8 + [("sora-2", 8)] * 6 + [("sora-2", 12)] * 4 + [("sora-2-pro", 4)] * 2
+from bench_polling import StatusCounter, free_port, jobs_in_order, true_completion
+
 CASES = ("polling", "webhooks")
 SECRET = "whsec_" + base64.b64encode(b"soranb-bench-webhooks-secret-32b").decode()
 TARGET_PER_JOB = 0.1
 TARGET_LAG_S = 1.0
-
-
-def jobs_in_order(count: int) -> list[tuple[str, int]]:
-    """The mix in a fixed shuffled order (the same in both cases), repeated to `count` jobs."""
-    jobs = list(MIX)
-    random.Random(7).shuffle(jobs)
-    return (jobs * (count // len(jobs) + 1))[:count]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class StatusCounter:
-    """Counts status requests (list and retrieve, not creates or downloads) made through one client."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def __call__(self, request: Any) -> None:
-        path = request.url.path
-        if request.method == "GET" and path.startswith("/v1/videos") and not path.endswith("/content"):
-            self.count += 1
 
 
 def run_case(case: str, base_url: str, workdir: Path, pace: float, count: int, stagger: float, port: int) -> dict:
@@ -101,15 +76,6 @@ def run_case(case: str, base_url: str, workdir: Path, pace: float, count: int, s
     events = receiver.events if receiver is not None else 0
     service.close()
     return {"case": case, "elapsed": elapsed, "requests": counter.count, "stored": stored, "events": events}
-
-
-def true_completion(state_dir: Path, job_id: str) -> float:
-    """When the emulator finished the job: its creation plus its duration, or its render's end if later."""
-    job = json.loads((state_dir / "jobs" / f"{job_id}.json").read_text())
-    end = float(job["created_ts"]) + float(job["duration"])
-    marker = state_dir / "media" / job_id / "rendered.json"
-    rendered = json.loads(marker.read_text()).get("rendered_at", 0.0) if marker.exists() else 0.0
-    return max(end, float(rendered))
 
 
 def summarise(result: dict[str, Any], state_dir: Path, count: int) -> dict[str, Any]:

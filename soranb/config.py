@@ -419,24 +419,19 @@ def _webhook_settings(read: _Reader) -> dict[str, Any]:
 def _webhook_secret(read: _Reader) -> Secret | None:
     """`SORANB_WEBHOOK_SECRET`, else the SDK's own `OPENAI_WEBHOOK_SECRET`: `whsec_` + base64, as the API
     hands them out (the error names the setting, never the value)."""
-    import base64
-    import binascii
-
     for name in ("SORANB_WEBHOOK_SECRET", "OPENAI_WEBHOOK_SECRET"):
         secret = read.secret(name, keyring=False)
         if secret is None:
             continue
-        value = secret.reveal()
+        from .emulator.webhooks import check_webhook_secret  # the emulator's own rule: only when one is set
+
         try:
-            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            key = b""
-        if not value.startswith("whsec_") or len(key) < 16:
+            check_webhook_secret(secret.reveal())
+        except ValueError as exc:
             raise ConfigError(
-                f"{name} is not a webhook secret: use the whsec_... value the provider showed when you "
-                'registered the endpoint, or make one with python -c "import base64, os; '
-                "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
-            )
+                f"{name} is not a webhook secret ({exc}); use the whsec_... value the provider showed when "
+                "you registered the endpoint"
+            ) from None
         return secret
     return None
 
