@@ -92,21 +92,27 @@ def _poll_until_settled(service: VideoService, record_ids: list[str]) -> None:
         time.sleep(0.05)
 
 
-def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(settings, tmp_path, supabase_databases):
-    """Single-user project: the anon key is all a stranger needs to add rows. None of them is sent
-    on the owner's provider key, and no URL in them is fetched; the owner's own jobs run as before."""
+def _owners_service(settings, tmp_path, conninfo):
+    """The owner's service on a fresh single-user project: its store signs what it inserts."""
     from soranb.provenance import installation_secret
-    from soranb.records import GenerationRecord
 
-    conninfo = supabase_databases["single-user"]
     reset_database(conninfo)
     double = SupabaseDouble(conninfo, tmp_path / "objects")
     http = double.http_client()
     store = SupabaseStore(
         double.url, double.anon_key, http_client=http, installation_secret=installation_secret(settings.data_dir)
     )
+    return double, http, VideoService(settings, store=store, autostart=False)
+
+
+def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(settings, tmp_path, supabase_databases):
+    """Single-user project: the anon key is all a stranger needs to add rows. None of them is sent
+    on the owner's provider key, and no URL in them is fetched; the owner's own jobs run as before."""
+    from soranb.records import GenerationRecord
+
+    conninfo = supabase_databases["single-user"]
+    double, http, service = _owners_service(settings, tmp_path, conninfo)
     server = _CountingServer()
-    service = VideoService(settings, store=store, autostart=False)
     try:
         own = service.generate(GenerationRequest("the owner's own fox", "sora-2", "1280x720", 4))
         _poll_until_settled(service, [own.id])
@@ -160,15 +166,7 @@ def test_a_signed_row_whose_send_once_mark_a_stranger_strips_is_never_sent(setti
     from soranb.records import GenerationRecord
 
     conninfo = supabase_databases["single-user"]
-    reset_database(conninfo)
-    double = SupabaseDouble(conninfo, tmp_path / "objects")
-    http = double.http_client()
-    from soranb.provenance import installation_secret
-
-    store = SupabaseStore(
-        double.url, double.anon_key, http_client=http, installation_secret=installation_secret(settings.data_dir)
-    )
-    service = VideoService(settings, store=store, autostart=False)
+    _double, http, service = _owners_service(settings, tmp_path, conninfo)
     try:
         marked = GenerationRecord(
             prompt="it runs on", model="sora-2", size="1280x720", seconds=12, metadata={"submit_once": True}
