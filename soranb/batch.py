@@ -153,7 +153,7 @@ async def plan_stored(store: Store, requests: Iterable[GenerationRequest | Batch
     check_lines(lines, f"batch {key!r}", "line" if from_file else "request")
     if not key.strip():
         raise RequestInvalid("batch", "the batch key is empty; name the batch (e.g. the file it came from)")
-    scope = str(getattr(store, "user_id", None) or "")  # the signed-in user of a shared store
+    scope = store.user_id or ""  # the signed-in user of a shared store
     ids = line_ids([line.request for line in lines], key, scope)
     existing: dict[str, GenerationRecord] = {}
     for start in range(0, len(ids), 100):

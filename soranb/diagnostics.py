@@ -89,8 +89,7 @@ async def _store(service: VideoService) -> tuple[str, str, str]:
     open_jobs = await service.store.count(RecordQuery.open_jobs())
     summary = f"{service.store.describe()}: {total} records, {open_jobs} open"
     # The count above worked with the bare project key: a single-user project's policies let it in.
-    warning = getattr(service.store, "single_user_warning", None)
-    note = warning() if callable(warning) else None
+    note = service.store.single_user_warning()
     return "ok", f"{summary}; warning: {note}" if note else summary, note or ""
 
 

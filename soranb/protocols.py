@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .records import GenerationRecord
     from .request import GenerationRequest, ImageInput
     from .runner import PollReport
-    from .store.base import RecordQuery
+    from .store.base import RecordQuery, Store
 
 __all__ = ["ServiceLike"]
 
@@ -34,6 +34,7 @@ class ServiceLike(Protocol):
 
     settings: Settings
     log: DebugLog
+    store: Store  # the views never touch it; the report helpers read what kind of links it makes
 
     @property
     def CHECKS(self) -> Sequence[str]:

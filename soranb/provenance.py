@@ -29,7 +29,7 @@ from typing import Any
 from .errors import ConfigError
 from .records import BILLED_SECONDS, GenerationRecord
 
-__all__ = ["SIGNATURE", "installation_secret", "is_signed_by", "may_submit", "sign"]
+__all__ = ["SIGNATURE", "installation_secret", "is_signed_by", "sign"]
 
 SIGNATURE = "soranb_sig"  # metadata key of the record's signature
 _SECRET_FILE = "installation.key"
@@ -92,13 +92,3 @@ def is_signed_by(secret: bytes, record: GenerationRecord) -> bool:
     """True when this installation wrote the record and what decides its job is unchanged."""
     given = record.metadata.get(SIGNATURE)
     return isinstance(given, str) and hmac.compare_digest(given, _signature(secret, record))
-
-
-def may_submit(store: Any, record: GenerationRecord) -> bool:
-    """Whether a service on `store` may send this pending record to its provider.
-
-    Stores that can hold rows written by others (Supabase) answer themselves; a local store
-    holds only what this machine wrote.
-    """
-    check = getattr(store, "may_submit", None)
-    return bool(check(record)) if callable(check) else True

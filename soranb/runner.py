@@ -53,7 +53,6 @@ from .errors import (
 )
 from .leases import LEASE_TTL, tmp_folder_name
 from .media_check import verify_video
-from .provenance import may_submit
 from .provider import ProviderJob, Variant, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
@@ -310,7 +309,7 @@ class JobRunner:
             pending = [
                 r
                 for r in open_records
-                if r.status == Status.PENDING and r.id not in self._reserved and may_submit(self.store, r)
+                if r.status == Status.PENDING and r.id not in self._reserved and self.store.may_submit(r)
             ]
             running = await self._followable(open_records)
             stuck = 0

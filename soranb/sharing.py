@@ -94,8 +94,8 @@ class OfflineMedia:
     def video_note(self) -> str:
         if self.is_local:
             return "file on the author's machine (beside this notebook's project)"
-        ttl = getattr(getattr(self.service, "store", None), "signed_url_ttl", None)
-        if isinstance(ttl, int):
+        ttl = self.service.store.signed_url_ttl
+        if ttl is not None:
             until = datetime.now(UTC) + timedelta(seconds=ttl)
             return f"signed link, works until about {until:%Y-%m-%d %H:%M} UTC"
         return ""

@@ -120,6 +120,25 @@ class Store(abc.ABC):
 
     name: str = "store"
 
+    @property
+    def user_id(self) -> str | None:
+        """The signed-in user of a shared store; None when the store has one owner."""
+        return None
+
+    @property
+    def signed_url_ttl(self) -> int | None:
+        """Seconds a media URL works; None when it does not expire."""
+        return None
+
+    def single_user_warning(self) -> str | None:
+        """What `soranb doctor` says when anyone holding the project's public key reads and writes every row."""
+        return None
+
+    def may_submit(self, record: GenerationRecord) -> bool:
+        """Whether a service on this store may send this pending record to its provider (see
+        `soranb.provenance`): a local store holds only what this machine wrote."""
+        return True
+
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect and make sure the schema is there (idempotent)."""
 

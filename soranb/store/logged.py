@@ -36,6 +36,20 @@ class LoggedStore(Store):
     def describe(self) -> str:
         return self.inner.describe()
 
+    @property
+    def user_id(self) -> str | None:  # the inner store learns it when it signs in
+        return self.inner.user_id
+
+    @property
+    def signed_url_ttl(self) -> int | None:
+        return self.inner.signed_url_ttl
+
+    def single_user_warning(self) -> str | None:
+        return self.inner.single_user_warning()
+
+    def may_submit(self, record: GenerationRecord) -> bool:
+        return self.inner.may_submit(record)
+
     async def _logged(self, what: str, call: Awaitable[T], *, write: bool) -> T:
         started = time.perf_counter()
         try:

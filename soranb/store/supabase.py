@@ -173,11 +173,11 @@ class SupabaseStore(Store):
         self._client: AsyncClient | None = None
         self.video_bucket = video_bucket
         self.image_bucket = image_bucket
-        self.signed_url_ttl = signed_url_ttl
+        self._signed_url_ttl = signed_url_ttl
         self.public_buckets = public_buckets
         self.max_upload_mb = max_upload_mb
         self._timeout = timeout
-        self.user_id: str | None = None
+        self._user_id: str | None = None
         self._signed: dict[tuple[str, str], _SignedUrl] = {}
         self._secret = installation_secret  # signs inserted records (see soranb.provenance)
         self.rows_are_per_user = False  # signed in on a hardened project: row-level security picks the rows
@@ -198,12 +198,12 @@ class SupabaseStore(Store):
             async with self._guard("connecting"):
                 client = await acreate_client(self._url, self._key, options=options)
                 if self._access_token:
-                    self.user_id = _jwt_subject(self._access_token)
+                    self._user_id = _jwt_subject(self._access_token)
                 elif self._email and self._password:
                     answer = await client.auth.sign_in_with_password({"email": self._email, "password": self._password})
                     if answer.user is None:
                         raise StoreUnavailable(f"signing in to {self.describe()} as {self._email} gave no user")
-                    self.user_id = answer.user.id
+                    self._user_id = answer.user.id
             self._http, self._client = http, client
             if self.user_id is not None:
                 self.rows_are_per_user = await self._has_user_column()
@@ -244,6 +244,15 @@ class SupabaseStore(Store):
             if exc.code in _SCHEMA_CODES:
                 return False
             raise self._translate(exc, "checking the schema", write=False, missing=None) from exc
+
+    @property
+    def user_id(self) -> str | None:
+        """The signed-in user (per-user mode), known once the store is open."""
+        return self._user_id
+
+    @property
+    def signed_url_ttl(self) -> int:
+        return self._signed_url_ttl
 
     # -- whose records this service submits (soranb.provenance) ---------------------------
     def may_submit(self, record: GenerationRecord) -> bool:
