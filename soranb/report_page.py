@@ -15,8 +15,6 @@ Everything a person typed goes through `esc`; only http(s) and relative URLs rea
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import re
 import tempfile
@@ -32,6 +30,7 @@ from urllib.parse import quote
 from .errors import RequestInvalid, SoranbError
 from .records import GenerationRecord
 from .report import error_html, esc, format_cost, format_time, record_meta_html, status_badge_html, summary_html
+from .sharing import small_jpeg_uri
 from .store.base import RecordQuery
 
 if TYPE_CHECKING:
@@ -44,17 +43,8 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 def data_uri_thumbnail(image: bytes, width: int = THUMB_WIDTH) -> str | None:
-    """A small JPEG of `image` as a data URI, or None when it cannot be read as an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(image)) as source:
-            source.thumbnail((width, width * 4))
-            out = io.BytesIO()
-            source.convert("RGB").save(out, format="JPEG", quality=70)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    """A small JPEG of `image` as a data URI (the notebook report's encoder), or None when it cannot be read."""
+    return small_jpeg_uri(image, width, width * 4)
 
 
 def video_link(url: str | None) -> str | None:

@@ -65,7 +65,7 @@ class OfflineMedia:
         uri = ""
         data = self._read(key)
         if data is not None:
-            encoded = _small_jpeg_uri(data)
+            encoded = small_jpeg_uri(data, THUMB_PX, THUMB_PX) or ""
             if encoded and self.used_bytes + len(encoded) <= self.budget_bytes:
                 self.used_bytes += len(encoded)
                 uri = encoded
@@ -101,17 +101,19 @@ class OfflineMedia:
         return ""
 
 
-def _small_jpeg_uri(data: bytes) -> str:
+def small_jpeg_uri(data: bytes, width: int, height: int) -> str | None:
+    """A JPEG of `data` within `width` x `height` as a data URI (what reports embed, a few KB), or None
+    when it cannot be read as an image (a damaged thumbnail: the caller shows a placeholder)."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             small = image.convert("RGB")
-            small.thumbnail((THUMB_PX, THUMB_PX))
-    except Exception:  # a damaged thumbnail: the placeholder says what was made
-        return ""
-    out = io.BytesIO()
-    small.save(out, format="JPEG", quality=THUMB_QUALITY, optimize=True)
+            small.thumbnail((width, height))
+        out = io.BytesIO()
+        small.save(out, format="JPEG", quality=THUMB_QUALITY, optimize=True)
+    except Exception:  # whatever a damaged or hostile file makes the decoder raise
+        return None
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
