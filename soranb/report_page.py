@@ -81,7 +81,7 @@ def _marks(record: GenerationRecord) -> str:
     return f'<div class="soranb-marks">{star}{tags}</div>{note}' if (star or tags or note) else ""
 
 
-def _batches(records: Sequence[GenerationRecord]) -> str:
+def _batches(records: Sequence[GenerationRecord], thumbnails: Mapping[str, str | None]) -> str:
     groups: dict[str, list[GenerationRecord]] = {}
     for record in records:
         key = record.metadata.get("batch_key")
@@ -94,9 +94,55 @@ def _batches(records: Sequence[GenerationRecord]) -> str:
         f"<td>{len(group)}</td><td>{format_cost(sum((r.cost for r in group), Decimal(0)))}</td></tr>"
         for key, group in sorted(groups.items())
     )
+    grids = "".join(
+        _variation_grid(key[5:], group, thumbnails) for key, group in sorted(groups.items()) if key.startswith("vary:")
+    )
     return (
         '<h2>Batches and variation grids</h2><table class="soranb-batches">'
         f"<thead><tr><th>name</th><th>videos</th><th>list price</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{grids}"
+    )
+
+
+_AXES: tuple[tuple[str, Callable[[GenerationRecord], object]], ...] = (
+    ("prompt", lambda r: r.prompt),
+    ("model", lambda r: r.model),
+    ("size", lambda r: r.size),
+    ("seconds", lambda r: f"{r.seconds} s"),
+)
+
+
+def _batch_line(record: GenerationRecord) -> int:
+    line = record.metadata.get("batch_line")
+    return line if isinstance(line, int) and not isinstance(line, bool) else 0
+
+
+def _variation_grid(name: str, group: Sequence[GenerationRecord], thumbnails: Mapping[str, str | None]) -> str:
+    """A variation grid as the notebook shows it: the last setting that varies runs across, the others
+    down; each cell is the video's thumbnail (or a placeholder) and its status. Read from the records."""
+    ordered = sorted(group, key=_batch_line)
+    varied = [(axis, value) for axis, value in _AXES if len({value(r) for r in ordered}) > 1]
+    if not varied:
+        return ""
+    (across_name, across), down = varied[-1], varied[:-1]
+    columns = list(dict.fromkeys(across(r) for r in ordered))
+    cells: dict[tuple[object, ...], dict[object, GenerationRecord]] = {}
+    for record in ordered:
+        cells.setdefault(tuple(value(record) for _, value in down), {})[across(record)] = record
+
+    def cell(record: GenerationRecord | None) -> str:
+        if record is None:
+            return "<td></td>"
+        return f"<td>{_thumb(record, thumbnails.get(record.id))}{status_badge_html(record.status.value)}</td>"
+
+    head = f"<th>{esc(' / '.join(n for n, _ in down))}</th>" + "".join(f"<th>{esc(column)}</th>" for column in columns)
+    body = "".join(
+        f"<tr><th>{esc(' / '.join(map(str, row)))}</th>{''.join(cell(by.get(c)) for c in columns)}</tr>"
+        for row, by in cells.items()
+    )
+    return (
+        f"<h3>Variation grid {esc(name)}: {esc(across_name)} across</h3>"
+        f'<table class="soranb-variation-grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     )
 
 
@@ -145,7 +191,7 @@ def report_page_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
         f'<h1>{esc(title)}</h1><p class="soranb-report-when">{esc(when)}{shown}</p>'
-        f"{summary_html(records)}{_batches(records)}<h2>Generations</h2>{table}</body></html>\n"
+        f"{summary_html(records)}{_batches(records, thumbnails)}<h2>Generations</h2>{table}</body></html>\n"
     )
 
 

@@ -11,7 +11,9 @@ from labbrowser import launch, require_chromium
 
 from soranb.cli import main
 from soranb.records import GenerationRecord
+from soranb.report import esc
 from soranb.report_page import data_uri_thumbnail, report_page_html, video_link
+from soranb.request import GenerationRequest
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
 
@@ -84,3 +86,27 @@ def test_a_damaged_thumbnail_becomes_a_placeholder_and_odd_links_are_dropped():
         assert "soranb-video-link" not in html and "soranb-thumb-empty" in html
     fake = {record.id: "data:text/html;base64,PHNjcmlwdD4="}  # only soranb's own JPEG data URIs are used
     assert "data:text/html" not in report_page_html([record], thumbnails=fake, link_for=lambda r: None)
+
+
+def test_a_variation_grid_is_laid_out_by_the_settings_it_varied(make_service, tmp_path):
+    """`service.vary` of two prompts (one hostile) x two lengths: the report shows a 2 x 2 grid, lengths
+    across, prompts down, each cell the video's thumbnail; the prompt headers are text."""
+    from engine_helpers import drive
+
+    from soranb.report_page import write_report
+    from soranb.store.base import RecordQuery
+
+    service = make_service()
+    service.generate(GenerationRequest("not in a grid"))
+    service.vary(["a fox", HOSTILE], seconds=[4, 8], key="two by two")
+    drive(service)
+    out = tmp_path / "report.html"
+    assert write_report(service, out, RecordQuery()) == 5
+    html = out.read_text()
+    (grid,) = re.findall(r'<table class="soranb-variation-grid">(.*?)</table>', html, re.S)
+    assert "Variation grid two by two: seconds across" in html
+    head, *rows = re.findall(r"<tr>(.*?)</tr>", grid, re.S)
+    assert re.findall(r"<th>(.*?)</th>", head) == ["prompt", "4 s", "8 s"]
+    assert [re.findall(r"<th>(.*?)</th>", row)[0] for row in rows] == ["a fox", esc(HOSTILE)]
+    assert all(row.count('<img class="soranb-thumb" src="data:image/jpeg;base64,') == 2 for row in rows)
+    assert "<script>" not in html
