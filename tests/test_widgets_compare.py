@@ -82,3 +82,30 @@ def test_anywidget_loads_with_the_compare_view_only() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_the_history_picks_two_to_four_finished_videos_and_plays_them_in_sync(service, finished):
+    from soranb.widgets import HistoryGrid, Toasts
+
+    grid = HistoryGrid(service, toasts=Toasts(dismiss_after=None))
+    try:
+        assert grid.compare_go.disabled
+        grid.card(finished[3].id).compare_button.click()
+        assert grid.compare_go.disabled  # one video is not a compare
+        grid.card(finished[1].id).compare_button.click()
+        assert grid.card(finished[1].id).compare_button.description == "✓ Compare"
+        assert not grid.compare_go.disabled and grid.compare_go.description == "Compare 2 picked"
+        grid.compare_go.click()
+        assert grid.compare_view is not None and grid.compare_view.record_ids == [finished[3].id, finished[1].id]
+        assert grid.compare_box.children == (grid.compare_view,)
+        for record in (finished[0], finished[2], finished[4]):  # a fifth pick is refused, saying why
+            grid.card(record.id).compare_button.click()
+        assert grid.compared == [finished[3].id, finished[1].id, finished[0].id, finished[2].id]
+        assert grid.card(finished[4].id).compare_button.description == "Compare"
+        assert any("at most 4" in message for _kind, message in grid.toasts.messages)
+        grid.card(finished[3].id).compare_button.click()  # unpick
+        assert grid.compared == [finished[1].id, finished[0].id, finished[2].id]
+        grid.compare_close.click()
+        assert grid.compare_view is None and grid.compare_box.children == ()
+    finally:
+        grid.close()

@@ -112,7 +112,8 @@ class RecordCard(widgets.VBox):
     `on_edit(record_id, text)`. `budget_left()` (what may still be spent, None without a limit)
     lets the field say when Start would be refused. Edit and retry (failed cards) calls
     `on_retry(record)`; Use these settings (other cards) calls `on_reuse(record)`; the star calls
-    `on_favourite(record_id, favourite)`. A button whose callback is not given is not shown.
+    `on_favourite(record_id, favourite)`; Compare (completed cards) calls `on_compare(record_id)` and
+    shows whether the card is picked (`set_compared`). A button whose callback is not given is not shown.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class RecordCard(widgets.VBox):
         on_reuse: Callable[[GenerationRecord], None] | None = None,
         on_favourite: Callable[[str, bool], object] | None = None,
         budget_left: BudgetLeft | None = None,
+        on_compare: Callable[[str], object] | None = None,
     ) -> None:
         self.record = record
         self._url_for = url_for
@@ -141,6 +143,7 @@ class RecordCard(widgets.VBox):
         self._on_retry = on_retry
         self._on_reuse = on_reuse
         self._on_favourite = on_favourite
+        self._on_compare = on_compare
         self._source_prompt = source_prompt or (lambda _id: None)
         self._media_key: tuple[object, ...] | None = None
         self.scrub: ScrubStrip | None = None  # made when a record first has a spritesheet to scrub
@@ -179,6 +182,7 @@ class RecordCard(widgets.VBox):
         self.retry_button = button("Edit and retry", "pencil")
         self.reuse_button = button("Use these settings", "clone", css="soranb-reuse")
         self.favourite_button = button("☆", css="soranb-favourite")
+        self.compare_button = button("Compare", "columns", css="soranb-compare")
         clicks: list[tuple[widgets.Button, Callable[[], object]]] = [
             (self.delete_button, self.ask_delete),
             (self.cancel_button, self.cancel_delete),
@@ -189,6 +193,7 @@ class RecordCard(widgets.VBox):
             (self.retry_button, self._retry),
             (self.reuse_button, self._reuse),
             (self.favourite_button, self.toggle_favourite),
+            (self.compare_button, self._compare_clicked),
         ]
         for widget, action in clicks:
             widget.on_click(wrap(lambda _b, act=action: act()))
@@ -321,6 +326,7 @@ class RecordCard(widgets.VBox):
                 (self._on_remix, self.remix_button),
                 (self._on_extend, self.extend_button),
                 (self._on_edit, self.edit_button),
+                (self._on_compare, self.compare_button),
             ]
         if status == Status.FAILED:
             offered.append((self._on_retry, self.retry_button))
@@ -400,6 +406,15 @@ class RecordCard(widgets.VBox):
         if self._on_reuse is not None:
             self._on_reuse(self.record)
 
+    def _compare_clicked(self) -> None:
+        if self._on_compare is not None:
+            self._on_compare(self.record.id)
+
+    def set_compared(self, picked: bool) -> None:
+        """Show whether this card's video is picked for the history's compare."""
+        self.compare_button.description = "✓ Compare" if picked else "Compare"
+        self.compare_button.button_style = "info" if picked else ""
+
     def toggle_favourite(self) -> None:
         if self._on_favourite is not None:
             self._on_favourite(self.record.id, not self.record.favourite)
@@ -443,6 +458,7 @@ class RecordCard(widgets.VBox):
             self.retry_button,
             self.reuse_button,
             self.favourite_button,
+            self.compare_button,
             self.actions,
             layout,
         ):

@@ -111,6 +111,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._guard = guarded(self.toasts)
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
+        self._compare_ids: list[str] = []  # record ids picked for a compare, in the order picked
+        self.compare_view: widgets.Widget | None = None
         self._make_filters()
         self._make_pager_and_grid()
 
@@ -123,6 +125,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             widgets.HBox(
                 [self.prev_button, self.page_label, self.next_button, self.refresh_button, self.reload_button]
             ),
+            self.compare_bar,
             self.empty_note,
             self.grid,
             self.bottom_pager,
@@ -168,6 +171,11 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.grid.add_class("soranb-grid")
         # The same page controls under the grid too (one model shown twice: they stay in step).
         self.bottom_pager = widgets.HBox([self.prev_button, self.page_label, self.next_button])
+        self.compare_go = widgets.Button(description="Compare picked", icon="columns", disabled=True)
+        self.compare_go.add_class("soranb-compare-go")
+        self.compare_close = widgets.Button(description="Close compare", icon="times", layout={"display": "none"})
+        self.compare_box = widgets.VBox()  # the open compare, above the cards
+        self.compare_bar = widgets.VBox([widgets.HBox([self.compare_go, self.compare_close]), self.compare_box])
 
     def _wire(self) -> None:
         for control in (self.status_filter, self.model_filter, self.order, self.favourite_filter):
@@ -178,6 +186,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self.next_button.on_click(self._guard(lambda _b: self.go_to(self.page + 1)))
         self.refresh_button.on_click(self._guard(lambda _b: self.refresh_status()))
         self.reload_button.on_click(self._guard(lambda _b: self.reload(fresh_urls=True)))
+        self.compare_go.on_click(self._guard(lambda _b: self.open_compare()))
+        self.compare_close.on_click(self._guard(lambda _b: self.close_compare()))
 
     # -- queries ----------------------------------------------------------------------
     def query(self) -> RecordQuery:
@@ -318,6 +328,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             on_reuse=self.on_reuse,
             on_favourite=self.set_favourite,
             budget_left=self.budget_left,
+            on_compare=self.toggle_compare,
         )
 
     def _place(self, records: list[GenerationRecord]) -> None:
@@ -339,8 +350,10 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             elif spare:
                 card = spare.pop(0)
                 card.show(record)
+                card.set_compared(record.id in self._compare_ids)
             else:
                 card = self._make_card(record)
+                card.set_compared(record.id in self._compare_ids)
                 self._slots.append(card)
                 added = True
             shown[record.id] = card
@@ -438,6 +451,47 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         remaining: Decimal | None = self.service.budget().remaining
         return remaining
 
+    # -- compare ----------------------------------------------------------------------------------
+    def toggle_compare(self, record_id: str) -> None:
+        """A card's Compare: pick or unpick its video; two to four picked can be played in sync."""
+        from .compare import MAX_COMPARED, MIN_COMPARED
+
+        with self._lock:
+            if record_id in self._compare_ids:
+                self._compare_ids.remove(record_id)
+            elif len(self._compare_ids) >= MAX_COMPARED:
+                self.toasts.info(f"A compare plays at most {MAX_COMPARED} videos; unpick one first")
+                return
+            else:
+                self._compare_ids.append(record_id)
+            card = self._cards.get(record_id)
+            if card is not None:
+                card.set_compared(record_id in self._compare_ids)
+            picked = len(self._compare_ids)
+        self.compare_go.disabled = picked < MIN_COMPARED
+        self.compare_go.description = f"Compare {picked} picked" if picked else "Compare picked"
+
+    @property
+    def compared(self) -> list[str]:
+        return list(self._compare_ids)
+
+    def open_compare(self) -> None:
+        """Play the picked videos in sync, with their settings as a diff, above the cards."""
+        from .compare import CompareView  # anywidget loads only when a compare is made
+
+        view = CompareView(self.service, self.compared)
+        self.close_compare()
+        self.compare_view = view
+        self.compare_box.children = (view,)
+        self.compare_close.layout.display = ""
+
+    def close_compare(self) -> None:
+        if self.compare_view is not None:
+            self.compare_view.close()
+            self.compare_view = None
+        self.compare_box.children = ()
+        self.compare_close.layout.display = "none"
+
     def set_favourite(self, record_id: str, favourite: bool) -> GenerationRecord:
         """A card's star: mark or unmark the record, and show it at once."""
         record: GenerationRecord = self.service.set_favourite(record_id, favourite)
@@ -527,6 +581,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         timer = getattr(self, "_search_timer", None)
         if timer is not None:
             timer.cancel()
+        if getattr(self, "compare_view", None) is not None:
+            self.close_compare()
         if hasattr(self, "_parts"):  # absent when __init__ failed early
             with self._lock:
                 cards, self._cards, self._spare, self._slots = list(self._slots), {}, [], []
