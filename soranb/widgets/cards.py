@@ -182,7 +182,7 @@ class RecordCard(widgets.VBox):
         self.retry_button = button("Edit and retry", "pencil")
         self.reuse_button = button("Use these settings", "clone", css="soranb-reuse")
         self.favourite_button = button("☆", css="soranb-favourite")
-        self.compare_button = button("Compare", "columns", css="soranb-compare")
+        self.compare_button = button("Compare", "columns", css="soranb-compare-pick")
         clicks: list[tuple[widgets.Button, Callable[[], object]]] = [
             (self.delete_button, self.ask_delete),
             (self.cancel_button, self.cancel_delete),
