@@ -108,8 +108,8 @@ def small_jpeg_uri(data: bytes, width: int, height: int) -> str | None:
 
     try:
         with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((width, height))  # shrink first: converting the full frame costs as much again
             small = image.convert("RGB")
-            small.thumbnail((width, height))
         out = io.BytesIO()
         small.save(out, format="JPEG", quality=THUMB_QUALITY, optimize=True)
     except Exception:  # whatever a damaged or hostile file makes the decoder raise
