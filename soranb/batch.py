@@ -19,7 +19,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -250,6 +250,9 @@ def _jsonl_rows(text: str) -> Iterable[tuple[int, Any]]:
             except json.JSONDecodeError as exc:
                 yield number, _Bad(f"this is not valid JSON ({exc.msg} at column {exc.colno}); fix the line")
                 continue
+            except RecursionError:  # Python's parser gives up on `[[[[...` long before memory does
+                yield number, _Bad("this JSON is nested too deeply to read; give one flat object with a prompt")
+                continue
             if not isinstance(value, dict | str):
                 yield number, _Bad("give a JSON object with a prompt, or the prompt as plain text")
                 continue
@@ -260,10 +263,18 @@ def _jsonl_rows(text: str) -> Iterable[tuple[int, Any]]:
 
 def _csv_rows(text: str) -> Iterable[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "prompt" not in [(f or "").strip() for f in reader.fieldnames]:
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        yield 1, _Bad(f"the header row cannot be read ({exc}); name the columns, with a `prompt` column")
+        return
+    if not header or "prompt" not in [(f or "").strip() for f in header]:
         yield 1, _Bad("the first row must be a header naming the columns, with a `prompt` column")
         return
-    for row in reader:
+    for number, row in _csv_records(reader):
+        if isinstance(row, _Bad):
+            yield number, row
+            continue
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items() if isinstance(v, str)}
         if None in row:
             yield reader.line_num, _Bad("this row has more cells than the header has columns; quote cells with commas")
@@ -271,6 +282,23 @@ def _csv_rows(text: str) -> Iterable[tuple[int, Any]]:
         if not any(cells.values()) or next(iter(cells.values()), "").startswith("#"):
             continue
         yield reader.line_num, {k: v for k, v in cells.items() if v}
+
+
+def _csv_records(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str | Any, str | Any] | _Bad]]:
+    """The reader's rows with their line numbers; a row the csv module refuses (a cell over its 128 KB
+    limit) is a `_Bad` naming the line it starts on, and reading goes on after it, so every bad line is
+    still named at once."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            limit = csv.field_size_limit() // 1024
+            yield start, _Bad(f"a cell is too long or malformed ({exc}); keep each cell under {limit} KB")
+            continue
+        yield reader.line_num, row
 
 
 class _Bad:

@@ -203,3 +203,22 @@ def test_soranb_batch_bad_line_exits_2_and_stores_nothing(cli_env, capsys):
     err = capsys.readouterr().err
     assert "bad.jsonl line 2: 9 seconds is not offered" in err
     assert not (cli_env / "soranb-data").exists()  # not even a store was opened
+
+
+def test_a_deeply_nested_json_line_is_named_not_a_traceback(cli_env, capsys):
+    path = cli_env / "deep.jsonl"
+    path.write_text('{"prompt": "fine"}\n' + "[" * 100_000 + "\n")
+    assert main(["batch", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "deep.jsonl line 2:" in err and "nested" in err and "Traceback" not in err
+    assert not (cli_env / "soranb-data").exists()
+
+
+def test_a_csv_field_over_the_field_limit_is_named_and_the_other_lines_still_checked(cli_env, capsys):
+    path = cli_env / "big.csv"
+    path.write_text('prompt,seconds\nfine,4\n"' + "x" * 200_000 + '",4\nalso fine,9\n')
+    assert main(["batch", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "big.csv line 3:" in err and "too long" in err
+    assert "big.csv line 4: 9 seconds is not offered" in err  # the rest of the file is still read
+    assert not (cli_env / "soranb-data").exists()
