@@ -3,6 +3,7 @@ error card, can be deleted, and `list`, the grid and `generate` keep working."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -25,7 +26,12 @@ DAMAGE = {
     "seconds that is no number": "update video_generations set seconds = 'eight' where id = ?",
     "metadata that is no JSON": "update video_generations set metadata = '{not json' where id = ?",
     "metadata that is a list": "update video_generations set metadata = '[1, 2]' where id = ?",
+    "progress that is text": "update video_generations set progress = 'half' where id = ?",
+    "created_at that is a number": "update video_generations set created_at = 5 where id = ?",
+    "tags that is no JSON": "update video_generations set tags = '[oops' where id = ?",
+    "a note that is a blob": "update video_generations set note = x'00ff' where id = ?",
 }
+NOT_UTF8 = "update video_generations set prompt = cast(x'66ff6f' as text) where id = ?"  # as a scribbled page leaves it
 
 
 def _damage(data_dir: Path, record_id: str, sql: str) -> None:
@@ -119,3 +125,68 @@ def test_a_damaged_supabase_row_becomes_a_failed_record_that_says_why(change: di
     assert not good.is_unreadable and good.video_key == ROW["video_url"]
     legacy = supabase_row({**ROW, "video_url": "https://old.example/v.mp4"})
     assert not legacy.is_unreadable  # an older app's full URL is still played as it is
+
+
+async def _read_every_way(data_dir: Path) -> dict[str, Any]:
+    """What each read of the store API gives on a folder with one damaged row."""
+    from soranb.store.local import LocalStore
+
+    store = LocalStore(data_dir)
+    await store.open()
+    try:
+        listed = await store.query(RecordQuery(limit=100))
+        return {
+            "listed": {r.id: r for r in listed},
+            "count": await store.count(RecordQuery()),
+            "search": [r.id for r in await store.query(RecordQuery(search="CLIP"))],
+            "tagged": [r.id for r in await store.query(RecordQuery(tags=frozenset({"kept"})))],
+            "open": [r.id for r in await store.query(RecordQuery(statuses=frozenset({Status.PENDING})))],
+            "get": {r.id: await store.get(r.id) for r in listed},
+        }
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("damage", ["prompt that is not UTF-8", *DAMAGE])
+def test_every_read_of_the_local_store_survives_one_damaged_row(tmp_path, damage) -> None:
+    good, bad = insert_records(tmp_path, make_records(2, tags=("kept",)))
+    _damage(tmp_path, bad.id, {**DAMAGE, "prompt that is not UTF-8": NOT_UTF8}[damage])
+
+    read = asyncio.run(_read_every_way(tmp_path))
+    assert read["listed"][good.id] == good and read["get"][good.id] == good
+    assert read["count"] == 2 and good.id in read["search"] and good.id in read["tagged"]
+    for broken in (read["listed"][bad.id], read["get"][bad.id]):
+        assert broken.is_unreadable and broken.status == Status.FAILED and broken.id == bad.id
+        assert all(isinstance(getattr(broken, name), str) for name in ("prompt", "model", "size"))
+        assert isinstance(broken.progress, int) and broken.created_at.tzinfo is not None
+        assert broken.note is None or isinstance(broken.note, str)
+
+
+def test_a_prompt_that_is_not_utf8_is_one_error_row_for_every_command(cli_env, settings, capsys, monkeypatch) -> None:
+    """The issue's damage exactly: a scribbled page leaves a prompt that is not UTF-8. Before, `list`,
+    `generate`, `wait`, `budget` and `report` all failed with "Could not decode to UTF-8"."""
+    good, bad = insert_records(settings.data_dir, make_records(2))
+    _damage(settings.data_dir, bad.id, NOT_UTF8)
+    monkeypatch.setenv("SORANB_DATA_DIR", str(settings.data_dir))
+
+    def run(*argv: str) -> str:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "decode" not in err
+        return out
+
+    listed = {r["id"]: r for r in json.loads(run("list", "--json"))}
+    assert set(listed) == {good.id, bad.id} and listed[good.id]["prompt"] == good.prompt
+    assert listed[bad.id]["status"] == "failed" and "not valid UTF-8" in listed[bad.id]["error_message"]
+    assert listed[bad.id]["prompt"] == "f\ufffdo"  # what could be read is shown, the bad byte marked
+    assert bad.id in run("list")
+    made = json.loads(run("generate", "still works", "--seconds", "4", "--json"))
+    assert [r["id"] for r in json.loads(run("wait", "--json"))] == [made["id"]]
+    assert json.loads(run("list", "--json", "--status", "completed"))[0]["id"] == made["id"]
+    assert json.loads(run("budget", "--json"))["spent_usd"] is not None
+    run("report", str(cli_env / "report.html"))
+    page = (cli_env / "report.html").read_text(encoding="utf-8")
+    assert good.prompt in page and "still works" in page and "not valid UTF-8" in page
+    run("delete", bad.id)  # and the damaged row can be removed
+    assert bad.id not in {r["id"] for r in json.loads(run("list", "--json"))}

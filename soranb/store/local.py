@@ -153,7 +153,8 @@ class LocalStore(Store):
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._translate(exc, opening=True) from None
-        conn.create_function("soranb_fold", 1, lambda text: text.casefold() if text else "", deterministic=True)
+        conn.text_factory = _text  # one undecodable value is that row's trouble, not the whole query's
+        conn.create_function("soranb_fold", 1, _fold, deterministic=True)
         conn.create_function("soranb_holder_gone", 1, holder_is_gone)
         self._conn = conn
 
@@ -365,7 +366,7 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
         clauses.append("model = ?")
         params.append(query.model)
     if query.search:
-        clauses.append("instr(soranb_fold(prompt), ?) > 0")  # literal: % and _ mean themselves
+        clauses.append("instr(soranb_fold(cast(prompt as blob)), ?) > 0")  # literal: % and _ mean themselves
         params.append(query.search.casefold())
     if query.since is not None:
         clauses.append("created_at >= ?")  # every stamp is stored as UTC ISO text, which sorts as time
@@ -374,7 +375,10 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
         clauses.append(f"id in ({', '.join('?' * len(query.ids))})" if query.ids else "0")
         params += sorted(query.ids)
     for tag in sorted(query.tags or ()):
-        clauses.append("exists (select 1 from json_each(video_generations.tags) where value = ?)")
+        clauses.append(  # `case` first: a damaged tags text is "not tagged", not an error for every row
+            "(case when json_valid(tags) then exists "
+            "(select 1 from json_each(video_generations.tags) where value = ?) end) is 1"
+        )
         params.append(tag)
     if query.favourite is not None:
         clauses.append("favourite = ?")
@@ -414,6 +418,7 @@ def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
     try:
         if len(row) != len(_COLUMNS):
             raise ValueError(f"{len(row)} columns instead of {len(_COLUMNS)}")
+        _check_types(data)
         data["metadata"] = json.loads(data["metadata"] or "{}")
         if not isinstance(data["metadata"], dict):
             raise ValueError("metadata is not a JSON object")
@@ -425,7 +430,44 @@ def _from_row(row: tuple[Any, ...]) -> GenerationRecord:
                 raise ValueError(f"{name} is not a media key")
         return GenerationRecord.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
-        return GenerationRecord.unreadable(data, _why(exc))
+        shown = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in data.items()}
+        return GenerationRecord.unreadable(shown, _why(exc))
+
+
+_WHOLE_NUMBERS = frozenset({"seconds", "progress", "favourite"})
+
+
+def _check_types(data: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first column whose stored value has the wrong type.
+
+    SQLite keeps whatever a damaged page or another tool wrote ('half' in an integer column, a blob
+    in a text one); a record built from it would fail later, far from here, for every view.
+    """
+    for name, value in data.items():
+        if isinstance(value, bytes):
+            kind = "a blob, not text" if isinstance(_text(value), str) else "not valid UTF-8 text"
+            raise ValueError(f"{name} is {kind}")
+        if name in _WHOLE_NUMBERS:
+            if not isinstance(value, int):
+                raise ValueError(f"{name} is not a whole number")
+        elif value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} is not text")
+
+
+def _text(raw: bytes) -> str | bytes:
+    """SQLite's text as str, or the raw bytes when they are not UTF-8 (`_check_types` names the column).
+
+    sqlite3's own decoding raises for the whole query, so one scribbled prompt hid every record.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _fold(raw: bytes | None) -> str:
+    """The prompt for a case-blind search, read from its bytes so a damaged one never fails the query."""
+    return raw.decode("utf-8", "replace").casefold() if raw else ""
 
 
 def _why(exc: BaseException) -> str:
