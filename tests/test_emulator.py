@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -517,3 +518,29 @@ async def test_a_render_finished_while_waiting_for_the_lock_is_not_redone(
     table._render(job)
     assert len(looks) == 2 and rendered == []
     assert (media / "rendered.json").read_text() == '{"rendered_at": 1}'
+
+
+async def test_deeply_nested_json_is_a_400_in_the_api_error_shape(make_emu: MakeEmu) -> None:
+    emu = await make_emu()
+    async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app)) as http:
+        response = await http.post(
+            "http://emulator.soranb/v1/videos",
+            content=b"[" * 100_000,
+            headers={"Authorization": "Bearer sk-x", "Content-Type": "application/json"},
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and "nested" in error["message"]
+
+
+async def test_a_line_break_in_the_path_cannot_forge_a_log_line(
+    make_emu: MakeEmu, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu = await make_emu()
+    forged = "/v1/videos/x%0a12:00:00 soranb.emulator POST /v1/videos 200%0d%1b[2J"
+    with caplog.at_level(logging.INFO, logger="soranb.emulator"):
+        async with httpx2.AsyncClient(transport=EmulatorTransport(emu.app)) as http:
+            await http.get(f"http://emulator.soranb{forged}", headers={"Authorization": "Bearer sk-x"})
+    (line,) = [r.getMessage() for r in caplog.records if "/v1/videos/x" in r.getMessage()]
+    assert not any(c in line for c in "\n\r\x1b")
+    assert "x%0A12:00:00" in line  # still readable: the character is shown as it was sent

@@ -94,6 +94,8 @@ async def json_body(request: Request) -> Any:
         return json.loads(b"".join(chunks))
     except ValueError:
         raise ApiError(400, "The body is not valid JSON.") from None
+    except RecursionError:  # `[[[[...`: the parser gives up long before the size limit
+        raise ApiError(400, "The body's JSON is nested too deeply; send a flat JSON object.") from None
 
 
 async def _form_body(request: Request, fields: dict[str, Field]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import secrets
 import time
 
@@ -20,6 +21,7 @@ from soranb.emulator.wire import error_response, mask_key
 __all__ = ["ApiKeyCheck", "Latency", "RequestId", "RequestLog"]
 
 log = logging.getLogger("soranb.emulator")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (a terminal reads \x9b as ESC [)
 
 
 class ApiKeyCheck:
@@ -102,7 +104,9 @@ class RequestLog:
                 status = str(message["status"])
             await send(message)
 
-        path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+        path = _escaped(
+            scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+        )
         try:
             await self.app(scope, receive, send_and_note)
         except BaseException as exc:
@@ -112,3 +116,9 @@ class RequestLog:
             ms = (time.perf_counter() - started) * 1000
             request_id = scope.get("state", {}).get("request_id", "-")
             log.info("%s %s %s %.1f ms %s", scope["method"], path, status, ms, request_id)
+
+
+def _escaped(text: str) -> str:
+    """`text` with control characters shown percent-encoded, as they were sent: a `%0a` in a path
+    must not start a forged line in the log, nor an escape sequence repaint a terminal."""
+    return _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
