@@ -130,3 +130,17 @@ def test_generate_wait_waits_through_rate_limits(cli_env, capsys, monkeypatch):
     code, out, err = run(capsys, "generate", "a fox in a busy hour", "--wait", "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
+
+
+def test_an_emptied_database_beside_stored_videos_stops_every_command_and_says_what_to_do(cli_env, capsys):
+    data = cli_env / "soranb-data"
+    video = data / "media" / "videos" / "0b7c1f0e-5d7a-4c55-9a3e-2f6f5c1d9e01.mp4"
+    video.parent.mkdir(parents=True, mode=0o700)
+    video.write_bytes(b"a stored video")
+    (data / "soranb.db").write_bytes(b"")  # as a failed copy or a full disk at the wrong moment leaves it
+
+    for argv in (["list"], ["doctor"], ["generate", "a new start", "--seconds", "4"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and "no records" not in out, (argv, out, err)
+        assert str(data / "soranb.db") in err and str(data / "media" / "videos") in err and "backup" in err
+    assert video.read_bytes() == b"a stored video" and (data / "soranb.db").stat().st_size == 0

@@ -150,3 +150,39 @@ async def test_a_database_made_by_the_first_release_is_upgraded_in_place(tmp_pat
         await store.close()
     version = sqlite3.connect(data / "soranb.db").execute("pragma user_version").fetchone()[0]
     assert version == len(_MIGRATIONS)
+
+
+@pytest.mark.parametrize("how", ["emptied", "missing"])
+async def test_an_empty_or_missing_database_beside_stored_videos_is_not_a_new_empty_history(tmp_path, how):
+    """A zero-length (or deleted) soranb.db while media/ holds videos: opening it as an empty history
+    would hide every video and let the next record start a history that no longer knows them."""
+    store = LocalStore(tmp_path)
+    await store.open()
+    record = await store.insert(GenerationRecord(prompt="keep me", model="sora-2", size="1280x720", seconds=4))
+    video = store.local_path(f"videos/{record.id}.mp4")
+    video.write_bytes(b"a stored video")
+    await store.close()
+    for suffix in ("-wal", "-shm"):
+        store.db_path.with_name(store.db_path.name + suffix).unlink(missing_ok=True)
+    if how == "emptied":
+        store.db_path.write_bytes(b"")
+    else:
+        store.db_path.unlink()
+
+    with pytest.raises(StoreCorrupt) as caught:
+        await LocalStore(tmp_path).open()
+    message = str(caught.value)
+    assert str(store.db_path) in message and str(store.media_dir / "videos") in message and "1 video" in message
+    assert "backup" in message and "move" in message
+    assert video.read_bytes() == b"a stored video"  # nothing touched: not the videos, not the file
+    assert store.db_path.exists() == (how == "emptied") and (how == "missing" or store.db_path.stat().st_size == 0)
+
+
+async def test_a_new_data_folder_and_one_without_videos_open_as_an_empty_history(tmp_path):
+    (tmp_path / "old" / "media" / "videos").mkdir(parents=True)
+    (tmp_path / "old" / "soranb.db").write_bytes(b"")
+    for folder in (tmp_path / "new", tmp_path / "old"):
+        store = LocalStore(folder)
+        await store.open()
+        assert await store.query(RecordQuery()) == []
+        await store.close()

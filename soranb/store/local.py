@@ -136,6 +136,7 @@ class LocalStore(Store):
                 f"cannot create the data folder {self.data_dir} ({exc.strerror or exc}); "
                 "set SORANB_DATA_DIR to a folder you can write to"
             ) from None
+        self._refuse_a_lost_history()
         try:
             conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=10)
         except sqlite3.Error as exc:
@@ -157,6 +158,29 @@ class LocalStore(Store):
         conn.create_function("soranb_fold", 1, _fold, deterministic=True)
         conn.create_function("soranb_holder_gone", 1, holder_is_gone)
         self._conn = conn
+
+    def _refuse_a_lost_history(self) -> None:
+        """Raise StoreCorrupt when soranb.db is missing or empty while media/videos holds videos.
+
+        Opening it would start an empty history beside them (a failed copy, a full disk or a
+        truncating tool leaves such a file): every video would vanish from view. Nothing is changed.
+        """
+        try:
+            if self.db_path.stat().st_size > 0:
+                return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # unreadable: opening it says why
+        folder = self.media_dir / "videos"
+        videos = sum(1 for p in folder.glob("*.mp4") if not p.name.startswith("."))
+        if videos:
+            state = "is empty (0 bytes)" if self.db_path.exists() else "is missing"
+            raise StoreCorrupt(
+                f"the history database {self.db_path} {state}, but {folder} holds {videos} video(s). "
+                "soranb changed nothing: restore soranb.db from a backup, or move the media folder away "
+                "(e.g. rename it to media.old) to start a new history"
+            )
 
     async def close(self) -> None:
         with self._lock:
