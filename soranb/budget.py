@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from .errors import BudgetExceeded
 from .records import GenerationRecord, Status
-from .store.base import RecordQuery, Store
+from .store.base import Admission, Store
 
 __all__ = ["Budget", "BudgetGuard", "counts_as_spent", "day_start", "spent_on"]
 
@@ -97,11 +97,10 @@ class Budget:
 class BudgetGuard:
     """One service's guard: the day's spending read from the store, the session's counted here.
 
-    Hold `lock` across a request's check and its insert (then call `stored`): two requests made at
-    once never both fit the last dollar.
+    `insert` stores a record only if it fits: the store checks and inserts in one step, so two
+    processes (or machines) on one store never both fit the last dollar; `lock` keeps this service's
+    own requests in line, so the session's count is right too.
     """
-
-    _PAGE = 1000
 
     def __init__(self, store: Store, limit: Decimal | None, session_limit: Decimal | None) -> None:
         self.store = store
@@ -114,15 +113,23 @@ class BudgetGuard:
         """The budget now; without a daily limit the store is read only when `count_always`."""
         spent = Decimal(0)
         if self.limit is not None or count_always:
-            offset = 0
-            while True:
-                records = await self.store.query(RecordQuery(since=day_start(), limit=self._PAGE, offset=offset))
-                spent += spent_on(records)
-                if len(records) < self._PAGE:
-                    break
-                offset += self._PAGE
+            spent = spent_on(await self.store.created_since(day_start()))
+        return self._budget(spent)
+
+    def _budget(self, spent: Decimal) -> Budget:
         return Budget(spent, self.limit, self.session_spent, self.session_limit)
 
-    def stored(self, cost: Decimal) -> None:
-        """A record of this cost was stored by this service (under `lock`, after its check)."""
-        self.session_spent += cost
+    async def insert(self, record: GenerationRecord, *, owner: str, ttl: timedelta) -> GenerationRecord:
+        """Store `record` if it fits both limits (hold `lock`); `BudgetExceeded` if not, and then
+        nothing is stored. The record is stored leased to `owner`, who sends it."""
+        if self.limit is None:  # only the session's limit, which is this service's own count
+            self._budget(Decimal(0)).check(record.cost)
+            stored = await self.store.insert(record, lease=(owner, ttl))
+        else:
+
+            def fits(today: list[GenerationRecord]) -> None:
+                self._budget(spent_on(today)).check(record.cost)
+
+            stored = await self.store.insert_admitted(record, Admission(fits, day_start(), owner, ttl))
+        self.session_spent += record.cost
+        return stored

@@ -36,7 +36,7 @@ from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
 from .checks import CHECKS, CheckResult
 from .config import Settings
 from .debuglog import DebugLog
-from .errors import ProviderError, RecordConflict, RequestInvalid, SoranbError
+from .errors import BudgetExceeded, ProviderError, RecordConflict, RequestInvalid, SoranbError
 from .events import EventBus, ServiceEvent
 from .images import FitMode
 from .leases import new_owner_id, sweep_dead_tmp, tmp_folder_name
@@ -262,12 +262,15 @@ class VideoService:
                 if prepared.image is not None:
                     record = await store_image(self.store, runner.tmp_path, record, prepared.image)
                 try:
-                    record = await self.store.insert(record)
+                    record = await self._guard.insert(record, owner=runner.owner_id, ttl=runner.lease_ttl)
                 except RecordConflict:
                     if record_id is None or (existing := await stored_record(self.store, record_id)) is None:
                         raise
                     return existing  # another process stored this batch line first
-                self._guard.stored(record.cost)
+                except BudgetExceeded:  # another process spent the rest meanwhile: nothing of this one is kept
+                    if record.image_key is not None:
+                        await self.store.delete_media(record.image_key)
+                    raise
             self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
             self._emit("created", record)
             processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
@@ -275,6 +278,7 @@ class VideoService:
                 record = await runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
             else:
                 self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
+                await self.store.release(record.id, runner.owner_id)  # any poller may send it when a slot frees
         self._poke()
         return record
 

@@ -250,3 +250,70 @@ def test_the_installation_secret_is_made_once_private_and_shared_by_every_proces
     assert len(made) == 1 and len(made.pop()) == 32
     assert os.stat(tmp_path / "data" / "installation.key").st_mode & 0o077 == 0
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["installation.key"]
+
+
+def test_machines_on_one_project_never_both_pass_the_budget(tmp_path, supabase_databases, monkeypatch):
+    """Four machines (each its own service, store client and data folder) on one project, released
+    at once, with a budget that fits one $0.40 video: one is stored, the others are refused and leave
+    nothing behind. Adding up the day is slowed to a network round trip, the window a race needs."""
+    from decimal import Decimal
+
+    import soranb.budget
+    from soranb.config import Settings
+    from soranb.errors import BudgetExceeded
+    from soranb.provenance import installation_secret
+
+    summed = soranb.budget.spent_on
+    monkeypatch.setattr(soranb.budget, "spent_on", lambda records: (time.sleep(0.3), summed(records))[1])
+    conninfo = supabase_databases["single-user"]
+    for trial in range(2):
+        reset_database(conninfo)
+        double = SupabaseDouble(conninfo, tmp_path / f"objects{trial}")
+        services, clients = [], []
+        for n in range(4):
+            data_dir = tmp_path / f"trial{trial}-machine{n}"
+            env = {"SORANB_DATA_DIR": str(data_dir), "SORANB_EMULATOR_SPEED": "240", "SORANB_BUDGET_USD": "0.50"}
+            settings = Settings.from_env(env, dotenv=False)
+            clients.append(http := double.http_client())
+            secret = installation_secret(settings.data_dir)
+            store = SupabaseStore(double.url, double.anon_key, http_client=http, installation_secret=secret)
+            services.append(VideoService(settings, store=store, autostart=False))
+        try:
+            outcomes = _generate_at_once(services)
+            refused = [o for o in outcomes if isinstance(o, BudgetExceeded)]
+            assert len(refused) >= len(services) - 1, outcomes
+            assert all("Nothing was stored or sent" in str(o) for o in refused)
+            stored = services[0].list_records(RecordQuery(limit=100))
+            assert len(stored) == len(services) - len(refused) <= 1
+            assert services[0].budget().spent <= Decimal("0.50")
+            jobs = sum(len(_provider_jobs(s)) for s in services)
+            assert jobs == len(stored)  # only what was stored was sent
+        finally:
+            for service in services:
+                service.close()
+            for http in clients:
+                asyncio.run(http.aclose())
+
+
+def _generate_at_once(services: list[VideoService]) -> list[object]:
+    """Each service generates one video, all released by one barrier; what each got (record or error)."""
+    import threading
+
+    from soranb.errors import BudgetExceeded
+
+    barrier = threading.Barrier(len(services))
+    outcomes: list[object] = [None] * len(services)
+
+    def spend(n: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            outcomes[n] = services[n].generate(GenerationRequest(f"fox {n}", "sora-2", "1280x720", 4))
+        except BudgetExceeded as exc:
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=spend, args=(n,)) for n in range(len(services))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes

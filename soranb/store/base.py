@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 from ..records import GenerationRecord, Status
 
 __all__ = [
+    "Admission",
     "MediaKind",
     "RecordQuery",
     "Store",
@@ -110,9 +111,24 @@ class RecordQuery:
         )
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What a new record must pass to be stored (`Store.insert_admitted`): `check` is given the records
+    created since `since` (the new one not among them) and raises to refuse it, as the budget does.
+    The record is stored leased to `owner` for `ttl`, so no other service sends it meanwhile."""
+
+    check: Callable[[list[GenerationRecord]], None]
+    since: datetime
+    owner: str
+    ttl: timedelta
+
+
 def is_diagnostic(record: GenerationRecord) -> bool:
     """Made by a diagnostics check: `metadata.diagnostic` is JSON true (the rule both stores' SQL keeps)."""
     return isinstance(record.metadata, dict) and record.metadata.get("diagnostic") is True
+
+
+_PAGE = 1000
 
 
 class Store(abc.ABC):
@@ -147,7 +163,36 @@ class Store(abc.ABC):
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod
-    async def insert(self, record: GenerationRecord) -> GenerationRecord: ...
+    async def insert(self, record: GenerationRecord, *, lease: tuple[str, timedelta] | None = None) -> GenerationRecord:
+        """Store a new record; with `lease` (owner, ttl) it is stored already leased to that owner."""
+
+    async def insert_admitted(self, record: GenerationRecord, admission: Admission) -> GenerationRecord:
+        """Insert `record` only if `admission.check` passes, as one step no other process or machine
+        can pass at the same moment (the budget: two processes never both fit the last dollar).
+
+        This version suits any store whose reads see every write before them (one database): it
+        checks, inserts (leased, so nobody sends it yet), then checks again with everything stored
+        by then. Of two records inserted at once, the one whose second check sees the other is the
+        one that goes over; it is deleted and refused. Both may be refused near the limit, but never
+        both stored. A store with transactions of its own (the local store) does it in one.
+        """
+        admission.check(await self.created_since(admission.since))
+        stored = await self.insert(record, lease=(admission.owner, admission.ttl))
+        try:
+            admission.check([r for r in await self.created_since(admission.since) if r.id != record.id])
+        except BaseException:
+            await self.delete(record.id)
+            raise
+        return stored
+
+    async def created_since(self, since: datetime) -> list[GenerationRecord]:
+        """Every record created at or after `since` (read a page at a time)."""
+        found: list[GenerationRecord] = []
+        while True:
+            page = await self.query(RecordQuery(since=since, limit=_PAGE, offset=len(found)))
+            found += page
+            if len(page) < _PAGE:
+                return found
 
     @abc.abstractmethod
     async def get(self, record_id: str) -> GenerationRecord:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..config import make_data_dir
 from ..errors import (
     RecordConflict,
     RecordNotFound,
@@ -34,7 +35,7 @@ from ..errors import (
 from ..files import written_whole
 from ..leases import holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
-from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
+from .base import Admission, RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
 __all__ = ["LocalStore"]
 
@@ -129,8 +130,9 @@ class LocalStore(Store):
         if self._conn is not None:
             return
         try:
-            for folder in ("videos", "thumbnails", "images"):
-                (self.media_dir / folder).mkdir(parents=True, exist_ok=True)
+            make_data_dir(self.data_dir)  # ConfigError for a folder someone else owns or could change
+            for folder in (self.media_dir, *(self.media_dir / name for name in ("videos", "thumbnails", "images"))):
+                folder.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot create the data folder {self.data_dir} ({exc.strerror or exc}); "
@@ -189,10 +191,29 @@ class LocalStore(Store):
                 self._conn = None
 
     # -- records ------------------------------------------------------------------
-    async def insert(self, record: GenerationRecord) -> GenerationRecord:
-        row = _to_row(record)
-        sql = f"insert into video_generations ({', '.join(row)}) values ({', '.join('?' * len(row))})"
-        await self._run(lambda c: c.execute(sql, tuple(row.values())))
+    async def insert(self, record: GenerationRecord, *, lease: tuple[str, timedelta] | None = None) -> GenerationRecord:
+        await self._run(lambda c: _insert_row(c, record, lease))
+        return record
+
+    async def insert_admitted(self, record: GenerationRecord, admission: Admission) -> GenerationRecord:
+        """The check and the insert in one write transaction (BEGIN IMMEDIATE): a second process's
+        check waits until this one's record is in, then counts it."""
+
+        def admit_and_insert(c: sqlite3.Connection) -> None:
+            c.execute("begin immediate")
+            try:
+                rows = c.execute(
+                    f"select {', '.join(_COLUMNS)} from video_generations where created_at >= ?",
+                    (admission.since.astimezone(UTC).isoformat(),),
+                ).fetchall()
+                admission.check([_from_row(row) for row in rows])
+                _insert_row(c, record, (admission.owner, admission.ttl))
+                c.execute("commit")
+            except BaseException:
+                c.execute("rollback")
+                raise
+
+        await self._run(admit_and_insert)
         return record
 
     async def get(self, record_id: str) -> GenerationRecord:
@@ -411,6 +432,15 @@ def _where(query: RecordQuery) -> tuple[str, list[Any]]:
         marked = "(case when json_valid(metadata) then json_type(metadata, '$.diagnostic') end) is 'true'"
         clauses.append(marked if query.diagnostic else f"not {marked}")
     return ("where " + " and ".join(clauses)) if clauses else "", params
+
+
+def _insert_row(c: sqlite3.Connection, record: GenerationRecord, lease: tuple[str, timedelta] | None) -> None:
+    row = _to_row(record)
+    if lease is not None:
+        row |= {"lease_owner": lease[0], "lease_expires_at": (utcnow() + lease[1]).isoformat()}
+    c.execute(
+        f"insert into video_generations ({', '.join(row)}) values ({', '.join('?' * len(row))})", tuple(row.values())
+    )
 
 
 def _to_row(record: GenerationRecord) -> dict[str, Any]:

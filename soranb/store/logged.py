@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..debuglog import DebugLog
 from ..errors import StoreError
 from ..records import GenerationRecord, Status
-from .base import RecordQuery, Store
+from .base import Admission, RecordQuery, Store
 
 __all__ = ["LoggedStore"]
 
@@ -66,8 +66,16 @@ class LoggedStore(Store):
     async def close(self) -> None:
         await self.inner.close()
 
-    async def insert(self, record: GenerationRecord) -> GenerationRecord:
-        return await self._logged(f"insert {record.id}", self.inner.insert(record), write=True)
+    async def insert(self, record: GenerationRecord, *, lease: tuple[str, timedelta] | None = None) -> GenerationRecord:
+        return await self._logged(f"insert {record.id}", self.inner.insert(record, lease=lease), write=True)
+
+    async def insert_admitted(self, record: GenerationRecord, admission: Admission) -> GenerationRecord:
+        return await self._logged(
+            f"insert {record.id} (admitted)", self.inner.insert_admitted(record, admission), write=True
+        )
+
+    async def created_since(self, since: datetime) -> list[GenerationRecord]:
+        return await self._logged(f"records since {since:%Y-%m-%d %H:%M}", self.inner.created_since(since), write=False)
 
     async def get(self, record_id: str) -> GenerationRecord:
         return await self._logged(f"get {record_id}", self.inner.get(record_id), write=False)

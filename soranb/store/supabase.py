@@ -275,10 +275,12 @@ class SupabaseStore(Store):
         )
 
     # -- records -----------------------------------------------------------------------
-    async def insert(self, record: GenerationRecord) -> GenerationRecord:
+    async def insert(self, record: GenerationRecord, *, lease: tuple[str, timedelta] | None = None) -> GenerationRecord:
         if self._secret is not None:
             record = sign(self._secret, record)
         row = _to_columns({name: getattr(record, name) for name in _FIELD_COLUMNS})
+        if lease is not None:
+            row |= {"lease_owner": lease[0], "lease_expires_at": (utcnow() + lease[1]).isoformat()}
         async with self._guard(f"saving record {record.id}", write=True):
             answer = await self.client.table(TABLE).insert(row).execute()
         return _from_row(answer.data[0]) if answer.data else record
