@@ -7,13 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from widget_helpers import XSS, insert_records, make_records
+from widget_helpers import XSS, SigningService, insert_records, make_records
 
 from soranb.errors import RequestInvalid
 from soranb.records import Status
 from soranb.widgets import CompareView
 from soranb.widgets._base import media_src, state_json
 from soranb.widgets.compare import SyncedPlayers, diff_html
+from soranb.widgets.media_urls import MediaUrls
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_the_diff_marks_what_differs_and_escapes_everything(service, finished):
 
 
 def test_labels_are_settings_only_and_no_unsafe_source_reaches_the_players(service, finished, monkeypatch):
-    monkeypatch.setattr("soranb.widgets.compare.media_src", lambda _s, key: "javascript:alert(1)")
+    monkeypatch.setattr("soranb.widgets.media_urls.media_src", lambda _s, key: "javascript:alert(1)")
     view = CompareView(service, finished[:2])
     assert [v["src"] for v in view.players.videos] == ["", ""]
     assert view.players.videos[0]["label"] == "video 1: sora-2 1280x720 4 s"
@@ -107,5 +108,40 @@ def test_the_history_picks_two_to_four_finished_videos_and_plays_them_in_sync(se
         assert grid.compared == [finished[1].id, finished[0].id, finished[2].id]
         grid.compare_close.click()
         assert grid.compare_view is None and grid.compare_box.children == ()
+    finally:
+        grid.close()
+
+
+def test_a_compare_shown_again_after_its_signed_urls_went_stale_plays_from_fresh_ones(service, finished):
+    """The players' sources follow the store's TTL (here 60 s); while they are good they are left alone."""
+    signing = SigningService(service, ttl=60)
+    view = CompareView(signing, finished[:2], media_urls=MediaUrls(signing, clock=signing.clock))
+    first = [dict(v) for v in view.players.videos]
+    signing.now += 20
+    view._repr_mimebundle_()  # shown again soon: the same players
+    assert view.players.videos == first
+    signing.now += 45  # 65 s: the first URLs answer 400 by now
+    view._repr_mimebundle_()  # shown again (a new output of the same view)
+    videos = view.players.videos
+    assert [v["src"] for v in videos] != [v["src"] for v in first]
+    assert all(signing.works(v["src"]) and signing.works(v["poster"]) for v in videos)
+    view.close()
+
+
+def test_the_history_and_its_compare_share_one_cache_and_a_reload_renews_both(service, finished):
+    from soranb.widgets import HistoryGrid, Toasts
+
+    signing = SigningService(service, ttl=60)
+    urls = MediaUrls(signing, clock=signing.clock)
+    grid = HistoryGrid(signing, toasts=Toasts(dismiss_after=None), media_urls=urls)
+    try:
+        for record in finished[:2]:
+            grid.card(record.id).compare_button.click()
+        asked = len(signing.signed)
+        grid.compare_go.click()
+        assert len(signing.signed) == asked  # the compare plays the URLs the cards already have
+        signing.now += 65
+        grid.reload()
+        assert all(signing.works(v["src"]) for v in grid.compare_view.players.videos)
     finally:
         grid.close()

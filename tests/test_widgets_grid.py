@@ -3,17 +3,19 @@ cells in matrix order, live updates reaching the right cell, one spend per doubl
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 from engine_helpers import drive, emulator_jobs
-from widget_helpers import XSS
+from widget_helpers import XSS, SigningService
 
 from soranb.config import Settings
 from soranb.records import Status
 from soranb.variation import plan_variations
 from soranb.widgets import Toasts, VariationGrid
 from soranb.widgets._base import RepeatGuard
+from soranb.widgets.media_urls import MediaUrls
 
 
 @pytest.fixture
@@ -196,9 +198,9 @@ def test_compare_takes_two_to_four_finished_cells(service, toasts):
 
 def test_a_finished_video_whose_urls_need_the_service_still_reaches_its_cell(service, toasts, monkeypatch):
     """A signed URL cannot be asked for on the service's own thread: events reach the cells off that thread."""
-    import soranb.widgets.grid as grid_module
+    import soranb.widgets.media_urls as urls_module
 
-    real = grid_module.media_src
+    real = urls_module.media_src
     asked_on: list[str] = []
 
     def sign(svc, key):
@@ -207,7 +209,7 @@ def test_a_finished_video_whose_urls_need_the_service_still_reaches_its_cell(ser
             raise RuntimeError("a service call from the service's own thread")
         return real(svc, key)
 
-    monkeypatch.setattr(grid_module, "media_src", sign)
+    monkeypatch.setattr(urls_module, "media_src", sign)
     grid = VariationGrid(service, toasts=toasts)
     grid.prompts.value = "a signed fox"
     (record,) = grid.start() or []
@@ -218,4 +220,36 @@ def test_a_finished_video_whose_urls_need_the_service_still_reaches_its_cell(ser
     assert '<video class="soranb-player"' in card.media.value
     assert asked_on and "soranb-service" not in asked_on  # never asked on the service's thread
     assert not grid.cells[0].compare.disabled
+    grid.close()
+
+
+def _src(card) -> str:
+    found = re.search(r'<video class="soranb-player"[^>]* src="([^"]*)"', card.media.value)
+    assert found, card.media.value
+    return found.group(1)
+
+
+def test_a_cell_shown_after_its_signed_url_went_stale_plays_from_a_fresh_one(service, toasts):
+    """The grid asks again once the store's TTL (here 60 s) runs short, and not before."""
+    signing = SigningService(service, ttl=60)
+    grid = VariationGrid(signing, toasts=toasts, media_urls=MediaUrls(signing, clock=signing.clock))
+    grid.prompts.value = "a fox in snow"
+    (record,) = grid.start() or []
+    drive(service)
+    grid.flush()
+    card = grid.cells[0].card
+    first, media = _src(card), card.media.value
+    signing.now += 20
+    service.set_favourite(record.id, True)  # an event re-renders the cell: the player is left alone
+    grid.flush()
+    assert card.record.favourite and card.media.value == media
+    signing.now += 45  # 65 s: the first URL answers 400 by now
+    grid.show(grid.plan)  # shown again (as Start under the same key does)
+    card = grid.cells[0].card
+    second = _src(card)
+    assert second != first and signing.works(second)
+    signing.now += 35
+    service.set_favourite(record.id, False)  # near expiry, a re-render takes the new URL
+    grid.flush()
+    assert _src(card) != second and signing.works(_src(card))
     grid.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from widget_helpers import XSS, finish, insert_records, make_records
+from widget_helpers import XSS, SigningService, finish, insert_records, make_records
 
 from soranb.errors import RecordNotFound, StoreWriteFailed
 from soranb.events import ServiceEvent
@@ -14,6 +14,7 @@ from soranb.report import history_table_html, summary_html
 from soranb.request import GenerationRequest
 from soranb.widgets import HistoryGrid, Toasts, app
 from soranb.widgets._base import state_json
+from soranb.widgets.media_urls import MediaUrls
 
 
 @pytest.fixture
@@ -439,30 +440,45 @@ def test_the_saved_app_says_it_was_the_live_view_and_points_to_the_report(servic
     view.close()
 
 
-def test_signed_urls_are_asked_again_before_they_expire(service, settings, toasts, monkeypatch):
-    import soranb.widgets.history as history_module
+def _src(card) -> str:
+    """The URL the card's player streams from."""
+    found = re.search(r'<video class="soranb-player"[^>]* src="([^"]*)"', card.media.value)
+    assert found, card.media.value
+    return found.group(1)
 
+
+def test_a_card_shown_after_its_signed_url_went_stale_plays_from_a_fresh_one(service, settings, toasts):
+    """The store's TTL decides (here 60 s), not a fixed age: a card never shows a URL that answers 400."""
     (record,) = insert_records(settings.data_dir, make_records(1))
-    signed = []
-
-    def sign(_service, key):
-        signed.append(key)
-        return f"https://storage.example/{key}?token=t{len(signed)}"
-
-    monkeypatch.setattr(history_module, "media_src", sign)
-    now = [1000.0]
-    grid = grid_for(service, toasts, clock=lambda: now[0])
+    signing = SigningService(service, ttl=60)
+    grid = grid_for(signing, toasts, media_urls=MediaUrls(signing, clock=signing.clock))
     card = grid.card(record.id)
-    first = card.media.value
-    assert "token=t" in first
-    grid.reload()  # soon after: the same URLs, the player is left alone
-    assert card.media.value == first
-    now[0] += grid.url_max_age_s + 1  # the signed URLs would soon expire
+    first, media = _src(card), card.media.value
+    signing.now += 20  # plenty left: a reload leaves the player alone
     grid.reload()
-    assert card.media.value != first and "token=t" in card.media.value
-    second = card.media.value
+    assert card.media.value == media
+    signing.now += 45  # 65 s: the first URL answers 400 by now
+    grid.reload()
+    assert _src(card) != first and signing.works(_src(card))
+    second = _src(card)
     grid.reload_button.click()  # Reload asks for fresh URLs whatever their age
-    assert card.media.value != second
+    assert _src(card) != second and signing.works(_src(card))
+    grid.close()
+
+
+def test_an_update_takes_a_new_url_only_once_the_old_one_is_about_to_expire(service, settings, toasts):
+    """A re-render for an event keeps a playing video while its URL is good; near expiry it takes the new one."""
+    (record,) = insert_records(settings.data_dir, make_records(1))
+    signing = SigningService(service, ttl=60)
+    grid = grid_for(signing, toasts, media_urls=MediaUrls(signing, clock=signing.clock))
+    card = grid.card(record.id)
+    first, media = _src(card), card.media.value
+    signing.now += 20
+    grid.set_favourite(record.id, True)
+    assert card.record.favourite and card.media.value == media  # not rebuilt under a playing video
+    signing.now += 15  # 35 s: less than the margin (30 s of 60) left
+    grid.set_favourite(record.id, False)
+    assert _src(card) != first and signing.works(_src(card))
     grid.close()
 
 
@@ -470,18 +486,18 @@ def test_a_finished_record_whose_urls_need_the_service_still_shows(service, sett
     """Events are handled off the service's thread, so a card whose signed URL needs the service shows at once."""
     import threading
 
-    import soranb.widgets.history as history_module
+    import soranb.widgets.media_urls as urls_module
 
     insert_records(settings.data_dir, make_records(2))
     grid = grid_for(service, toasts)
-    real = history_module.media_src
+    real = urls_module.media_src
 
     def sign(svc, key):
         if threading.current_thread().name == "soranb-service":
             raise RuntimeError("a service call from the service's own thread")
         return real(svc, key)
 
-    monkeypatch.setattr(history_module, "media_src", sign)
+    monkeypatch.setattr(urls_module, "media_src", sign)
     record = service.generate(GenerationRequest("a fox signed for"))
     grid.flush()
     before = _views(grid)

@@ -91,3 +91,44 @@ def upload_value(name: str, data: bytes, mime: str = "image/png") -> tuple[dict[
             "last_modified": datetime.datetime.now(datetime.UTC),
         },
     )
+
+
+class SigningService:
+    """A real service whose store signs URLs that expire after `ttl` seconds on a hand-moved clock.
+
+    Everything but media goes to the real service. `works(url)` says whether a URL a view shows
+    would still play now (a real signed URL answers 400 after its deadline). `keeps_for`: like
+    Supabase's store, hand back the last signature while it has more than that many seconds left.
+    """
+
+    def __init__(self, real, ttl: int | None = 60, *, keeps_for: float | None = None) -> None:
+        from types import SimpleNamespace
+
+        self._real = real
+        self.now = 1000.0
+        self.store = SimpleNamespace(signed_url_ttl=ttl)
+        self.keeps_for = keeps_for
+        self.signed: dict[str, float] = {}  # URL -> when it stops working
+        self._last: dict[str, str] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def clock(self) -> float:
+        return self.now
+
+    def media_path(self, key: str):
+        return None  # not on this machine: players load the store's URL
+
+    def media_url(self, key: str) -> str:
+        last = self._last.get(key)
+        if last is not None and self.keeps_for is not None and self.signed[last] - self.now > self.keeps_for:
+            return last
+        url = f"https://storage.example/{key}?token=t{len(self.signed) + 1}"
+        ttl = self.store.signed_url_ttl
+        self.signed[url] = self.now + ttl if ttl is not None else float("inf")
+        self._last[key] = url
+        return url
+
+    def works(self, url: str) -> bool:
+        return self.now < self.signed.get(url, float("-inf"))

@@ -244,14 +244,17 @@ class RecordCard(widgets.VBox):
             self._media_key = None
             self._scrub_shown = False
 
-    def refresh_media(self) -> None:
-        """Rebuild the player only if its URLs changed (a signed URL renewed): else leave it playing."""
-        media = media_html(self.record, self._url_for) + f"<div>{download_html(self.record, self._url_for)}</div>"
+    def _media(self, record: GenerationRecord, sheet: Spritesheet | None) -> tuple[str, str]:
+        """The player (or thumbnail) and download link as HTML, and the spritesheet's URL."""
+        media = media_html(record, self._url_for) + f"<div>{download_html(record, self._url_for)}</div>"
+        return media, self._url_for(sheet.key) if sheet is not None else ""
+
+    def _renew_media(self, media: str, sheet_src: str) -> None:
+        """Assign only what changed: the same HTML again would rebuild a playing `<video>`."""
         if media != self.media.value:
             self.media.value = media
-        sheet = Spritesheet.of(self.record)
-        if self._scrub_shown and self.scrub is not None and sheet is not None:
-            self.scrub.src = self._url_for(sheet.key)  # traitlets sends nothing when it is the same
+        if self._scrub_shown and self.scrub is not None and sheet_src:
+            self.scrub.src = sheet_src  # traitlets sends nothing when it is the same
 
     def _source(self, record: GenerationRecord) -> tuple[str | None, str | None]:
         """The prompts of the record this one remixes, and of the one it extends or edits."""
@@ -261,16 +264,14 @@ class RecordCard(widgets.VBox):
         return remixed, derived
 
     def _apply(self, record: GenerationRecord, force: bool = False) -> None:
-        # Media HTML depends on few fields: rebuild it (and ask for URLs) only when those change, so
-        # a playing video is left alone. It is computed before anything is assigned, so a URL lookup
-        # that raises leaves the card as it was.
+        # The media is rebuilt when the fields it shows change; otherwise only a renewed URL (one
+        # near its expiry, see `MediaUrls`) is taken, so a playing video is left alone while its URL
+        # is good. It is computed before anything is assigned: a URL lookup that raises leaves the
+        # card as it was.
         sheet = Spritesheet.of(record) if record.status == Status.COMPLETED else None
         media_key = (record.id, record.status, record.video_key, record.thumbnail_key, sheet)
-        media = None
-        sheet_src = ""
-        if force or media_key != self._media_key:
-            media = media_html(record, self._url_for) + f"<div>{download_html(record, self._url_for)}</div>"
-            sheet_src = self._url_for(sheet.key) if sheet is not None else ""
+        media, sheet_src = self._media(record, sheet)
+        rebuild = force or media_key != self._media_key
         remixed, derived = self._source(record)
         start_image = starting_image_html(record, self._url_for)
         self.record = record
@@ -288,10 +289,12 @@ class RecordCard(widgets.VBox):
             )
             self.favourite_button.description = "★" if record.favourite else "☆"
             self.favourite_button.tooltip = "Favourite: click to unmark" if record.favourite else "Mark as favourite"
-            if media is not None:
+            if rebuild:
                 self._media_key = media_key
                 self.media.value = media
                 self._show_scrub(record, sheet, sheet_src)
+            else:
+                self._renew_media(media, sheet_src)
             if record.is_open:
                 self.add_class("soranb-card-running")
             else:

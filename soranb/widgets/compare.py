@@ -5,24 +5,27 @@
 Players live in the browser, so keeping them in step is JavaScript: `SyncedPlayers` is an anywidget
 whose small ES module (`compare.js`, shipped next to this file) drives every `<video>` from one
 play/pause button and one seek bar. The Python side picks and checks the records, gives the players
-the media URLs (`media_src`), and draws the prompts and settings as a diff; it never moves video bytes.
+the media URLs (from the views' one cache, `MediaUrls`), and draws the prompts and settings as a
+diff; it never moves video bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..errors import RecordNotFound, RequestInvalid
+from ..errors import RecordNotFound, RequestInvalid, SoranbError
 from ..records import GenerationRecord, Status
 from ..report import _safe_url, esc, format_cost, thumbnail_html
-from ._base import StaticReprMixin, close_tree, media_src
+from ._base import StaticReprMixin, close_tree
+from .media_urls import MediaUrls, shared_media_urls
 
 if TYPE_CHECKING:
     from ..protocols import ServiceLike
@@ -133,25 +136,24 @@ class CompareView(StaticReprMixin, widgets.VBox):
     """Synced players over two to four finished records, and their diff.
 
     `records` are records or record ids (looked up through the service). Bad picks raise
-    `RequestInvalid` saying what to change, before anything is shown.
+    `RequestInvalid` saying what to change, before anything is shown. `media_urls`: the cache
+    of the view that opened it (default: the one every view of `service` shares).
     """
 
-    def __init__(self, service: ServiceLike, records: Iterable[GenerationRecord | str]) -> None:
+    def __init__(
+        self,
+        service: ServiceLike,
+        records: Iterable[GenerationRecord | str],
+        *,
+        media_urls: MediaUrls | None = None,
+    ) -> None:
         self.service = service
+        self.media_urls = media_urls if media_urls is not None else shared_media_urls(service)
         picked = list(records)
         check_count(len(picked))  # before any lookup
         self.records = [self._record(r) for r in picked]
         check_comparable(self.records)
-        self._urls: dict[str, str] = {}
-        videos = [
-            {
-                "src": _allowed(self.url_for(r.video_key or "")),
-                "poster": _allowed(self.url_for(r.thumbnail_key)) if r.thumbnail_key else "",
-                "label": f"video {n}: {r.model} {r.size} {r.seconds} s",
-            }
-            for n, r in enumerate(self.records, start=1)
-        ]
-        self.players = SyncedPlayers(videos=videos)
+        self.players = SyncedPlayers(videos=self._videos())
         self.diff = widgets.HTML(diff_html(self.records))
         title = widgets.HTML(f'<div class="soranb-section-title">Compare {len(self.records)} videos</div>')
         super().__init__([title, self.players, self.diff])
@@ -167,9 +169,36 @@ class CompareView(StaticReprMixin, widgets.VBox):
         return record
 
     def url_for(self, key: str) -> str:
-        if key not in self._urls:
-            self._urls[key] = media_src(self.service, key)
-        return self._urls[key]
+        """A media key's browser URL, reused while the store's expiry leaves it time (`MediaUrls`)."""
+        return self.media_urls.url(key)
+
+    def _videos(self) -> list[dict[str, str]]:
+        return [
+            {
+                "src": _allowed(self.url_for(r.video_key or "")),
+                "poster": _allowed(self.url_for(r.thumbnail_key)) if r.thumbnail_key else "",
+                "label": f"video {n}: {r.model} {r.size} {r.seconds} s",
+            }
+            for n, r in enumerate(self.records, start=1)
+        ]
+
+    @property
+    def media_keys(self) -> list[str]:
+        """The videos and posters this view plays."""
+        return [key for r in self.records for key in (r.video_key, r.thumbnail_key) if key]
+
+    def refresh_urls(self) -> None:
+        """Take the URLs that were renewed (near their expiry). The browser rebuilds every player when
+        `videos` changes, so it is assigned only when a URL did change."""
+        videos = self._videos()
+        if videos != self.players.videos:
+            self.players.videos = videos
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """Shown again (a new output of this view): players whose URLs went stale get fresh ones."""
+        with contextlib.suppress(SoranbError):  # the store cannot sign now: the players keep what they have
+            self.refresh_urls()
+        return super()._repr_mimebundle_(**kwargs)
 
     @property
     def record_ids(self) -> list[str]:

@@ -27,9 +27,10 @@ from ..events import ServiceEvent
 from ..records import GenerationRecord, Status
 from ..report import esc, format_cost, status_badge_html, thumbnail_html
 from ..variation import VariationCell, VariationPlan, plan_variations
-from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
+from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .cards import CardParts, RecordCard
 from .delivery import Delivery
+from .media_urls import MediaUrls, shared_media_urls
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded
 
@@ -139,8 +140,11 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         key: str = "vary",
         toasts: Toasts | None = None,
         repeat_guard: RepeatGuard | None = None,
+        media_urls: MediaUrls | None = None,
     ) -> None:
         self.service = service
+        # the one cache of media URLs, shared with the other views of this service
+        self.media_urls = media_urls if media_urls is not None else shared_media_urls(service)
         self.key = key
         self.recent = repeat_guard or RepeatGuard()
         self._own_toasts = own_toasts = toasts is None
@@ -151,7 +155,6 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self._confirm_key: object = None
         self._cells: list[_Cell] = []
         self._by_id: dict[str, _Cell] = {}
-        self._urls: dict[str, str] = {}
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
         self.plan: VariationPlan | None = None
@@ -318,9 +321,8 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
 
     # -- the grid -----------------------------------------------------------------------------
     def url_for(self, key: str) -> str:
-        if key not in self._urls:
-            self._urls[key] = media_src(self.service, key)
-        return self._urls[key]
+        """A media key's browser URL, reused while the store's expiry leaves it time (`MediaUrls`)."""
+        return self.media_urls.url(key)
 
     def show(self, plan: VariationPlan, records: Sequence[GenerationRecord] | None = None) -> None:
         """Show `plan` as the grid; `records` in `plan.made` order (default: those stored under its key)."""
@@ -470,7 +472,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         """Play the picked videos in sync under the grid (replacing an earlier compare)."""
         from .compare import CompareView
 
-        view = CompareView(self.service, self.picked)
+        view = CompareView(self.service, self.picked, media_urls=self.media_urls)
         old, self.compare_view = self.compare_view, view
         self.compare_box.children = (view,)
         if old is not None:

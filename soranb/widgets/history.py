@@ -21,10 +21,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
@@ -37,11 +36,15 @@ from ..records import OPEN_STATUSES, GenerationRecord, Status, clean_tags, parse
 from ..report import format_cost, history_table_html
 from ..sprites import Spritesheet
 from ..store.base import RecordQuery, is_diagnostic
-from ._base import RepeatGuard, StaticReprMixin, close_tree, hold, media_src
+from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .cards import CardParts, RecordCard
 from .delivery import Delivery, Later
+from .media_urls import MediaUrls, shared_media_urls
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded, short_prompt
+
+if TYPE_CHECKING:
+    from .compare import CompareView  # anywidget loads only when a compare is made
 
 __all__ = ["HistoryGrid"]
 
@@ -53,9 +56,9 @@ def _sources(record: GenerationRecord) -> list[str]:
 
 
 def _media_keys(record: GenerationRecord) -> list[str | None]:
-    """The media a card shows by URL: the video, its thumbnail, and the spritesheet it scrubs."""
+    """The media a card shows by URL: the video, its thumbnail, the spritesheet it scrubs, its starting image."""
     sheet = Spritesheet.of(record) if record.status == Status.COMPLETED else None
-    return [record.video_key, record.thumbnail_key, sheet.key if sheet is not None else None]
+    return [record.video_key, record.thumbnail_key, sheet.key if sheet is not None else None, record.image_key]
 
 
 class HistoryGrid(StaticReprMixin, widgets.VBox):
@@ -83,8 +86,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         on_reuse: Callable[[GenerationRecord], None] | None = None,
         search_delay_s: float = 0.35,
         repeat_guard: RepeatGuard | None = None,
-        url_max_age_s: float = 40 * 60,
-        clock: Callable[[], float] = time.monotonic,
+        media_urls: MediaUrls | None = None,
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -103,16 +105,15 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         self._slots: list[RecordCard] = []  # the grid's children: only ever appended to
         self._open_ids: set[str] = set()
         self._prompts: dict[str, str] = {}  # record id -> prompt, to name a remix's source
-        self._urls: dict[str, tuple[str, float]] = {}  # media key -> (URL, when it was asked for)
-        self.url_max_age_s = url_max_age_s  # signed URLs last an hour: ask again well before that
-        self._clock = clock
+        # the one cache of media URLs, shared with the other views of this service
+        self.media_urls = media_urls if media_urls is not None else shared_media_urls(service)
         self._search_timer: Later | None = None
         self._confirm_key: object = None  # a repeated remix the user was asked about
         self._guard = guarded(self.toasts)
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
         self._compare_ids: list[str] = []  # record ids picked for a compare, in the order picked
-        self.compare_view: widgets.Widget | None = None
+        self.compare_view: CompareView | None = None
         self._make_filters()
         self._make_pager_and_grid()
 
@@ -230,13 +231,8 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         return self._cards.get(record_id)
 
     def url_for(self, key: str) -> str:
-        """A media key's browser URL, cached for `url_max_age_s` (a signed URL expires after an hour)."""
-        cached = self._urls.get(key)
-        if cached is not None and self._clock() - cached[1] < self.url_max_age_s:
-            return cached[0]
-        url = media_src(self.service, key)
-        self._urls[key] = (url, self._clock())
-        return url
+        """A media key's browser URL, reused while the store's expiry leaves it time (`MediaUrls`)."""
+        return self.media_urls.url(key)
 
     def source_prompt(self, record_id: str) -> str | None:
         return self._prompts.get(record_id)
@@ -296,22 +292,14 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
             self._update_controls()
 
     def _refresh_urls(self, records: list[GenerationRecord], force: bool = False) -> None:
-        """Ask again for URLs that are old (or all, on Reload); only a card whose URL changed re-renders."""
-        now = self._clock()
-        stale = False
-        for record in records:
-            for key in _media_keys(record):
-                cached = self._urls.get(key) if key else None
-                if key and cached is not None and (force or now - cached[1] >= self.url_max_age_s):
-                    self._urls[key] = (media_src(self.service, key), now)
-                    stale = True
-        if not stale:
-            return
-        with self._lock:
-            for record in records:
-                card = self._cards.get(record.id)
-                if card is not None:
-                    card.refresh_media()
+        """Reload asks for every URL again; the cards take new URLs as they are updated (`RecordCard`),
+        so only a card whose URL changed re-renders, and an open compare follows."""
+        if force:
+            self.media_urls.forget(key for record in records for key in _media_keys(record))
+        if self.compare_view is not None:
+            if force:
+                self.media_urls.forget(self.compare_view.media_keys)
+            self.compare_view.refresh_urls()
 
     def _make_card(self, record: GenerationRecord) -> RecordCard:
         return RecordCard(
@@ -479,7 +467,7 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
         """Play the picked videos in sync, with their settings as a diff, above the cards."""
         from .compare import CompareView  # anywidget loads only when a compare is made
 
-        view = CompareView(self.service, self.compared)
+        view = CompareView(self.service, self.compared, media_urls=self.media_urls)
         self.close_compare()
         self.compare_view = view
         self.compare_box.children = (view,)
