@@ -30,8 +30,10 @@ __all__ = [
     "KEYRING_SERVICE",
     "Secret",
     "Settings",
+    "data_dir_problem",
     "env_file_problem",
     "find_project_root",
+    "make_data_dir",
     "parse_number",
 ]
 
@@ -127,6 +129,48 @@ def env_file_problem(path: Path) -> str | None:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"other users can change it (group- or world-writable); run: chmod 600 {path}"
     return None
+
+
+# What in the data folder decides what is sent on this user's key: the records, and the key that signs them.
+_DATA_FILES = ("soranb.db", "soranb.db-wal", "installation.key")
+
+
+def data_dir_problem(folder: Path) -> str | None:
+    """Why the data folder must not be used, or None (also when it does not exist yet).
+
+    Whoever can write the folder, its database or its signing key can plant pending records that
+    soranb would send, and bill, on this user's key: it is trusted only as a `.env` is.
+    """
+    for path in (folder, *(folder / name for name in _DATA_FILES)):
+        what = "it" if path == folder else str(path)
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"{what} cannot be checked ({exc.strerror or exc}); set SORANB_DATA_DIR to a folder of your own"
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return (
+                f"{what} belongs to another user (uid {info.st_uid}), who could plant records that soranb "
+                "would send on your key; set SORANB_DATA_DIR to a folder of your own"
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return (
+                f"other users can change {what} (group- or world-writable) and plant records that soranb would "
+                f"send on your key; run: chmod {'700' if path == folder else '600'} {path}, "
+                "or set SORANB_DATA_DIR to a folder of your own"
+            )
+    return None
+
+
+def make_data_dir(folder: Path) -> None:
+    """Create the data folder for this user only (0o700, whatever the umask), then refuse it with a
+    ConfigError if another user owns it or could change it (see `data_dir_problem`). OSError when it
+    cannot be made."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    problem = data_dir_problem(folder)
+    if problem is not None:
+        raise ConfigError(f"the data folder {folder} is not used: {problem}")
 
 
 def _check_secret(name: str, value: str) -> str:

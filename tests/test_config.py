@@ -212,3 +212,41 @@ def test_the_emulator_reads_its_numbers_with_the_same_parser(tmp_path):
         with pytest.raises(ValueError) as caught:  # the emulator's own error type (`soranb emulator` exits 2)
             EmulatorConfig.from_env({"SORANB_EMULATOR_LATENCY_MS": value})
         assert says in str(caught.value) and "SORANB_EMULATOR_LATENCY_MS" in str(caught.value)
+
+
+async def test_a_data_folder_soranb_makes_is_its_users_only_whatever_the_umask(tmp_path):
+    """Under a umask of 002 (common with per-user groups) the folder would be group-writable, which
+    soranb then refuses; so it makes it 700 itself, and opens it again the next time."""
+    from soranb.store.local import LocalStore
+
+    data = tmp_path / "made" / "soranb-data"
+    before = os.umask(0o002)
+    try:
+        for _ in range(2):
+            store = LocalStore(data)
+            await store.open()
+            await store.close()
+    finally:
+        os.umask(before)
+    for folder in (data, data / "media", data / "media" / "videos"):
+        assert folder.stat().st_mode & 0o077 == 0, oct(folder.stat().st_mode)
+    assert (data / "soranb.db").stat().st_mode & 0o022 == 0
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o620])
+def test_a_signing_key_others_can_change_is_not_used_for_a_supabase_store(tmp_path, mode):
+    """Whoever can write installation.key knows the secret that marks records as this installation's."""
+    from soranb.store import build_store
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    key = data / "installation.key"
+    key.write_text("00" * 32 + "\n")
+    os.chmod(key, mode)
+    env = {"SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_KEY": "anon-key", "SORANB_DATA_DIR": str(data)}
+    settings = Settings.from_env(env, dotenv=False, cwd=tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        build_store(settings)
+    assert str(key) in str(caught.value) and "chmod 600" in str(caught.value)
+    os.chmod(key, 0o600)
+    build_store(settings)  # its owner's own key, kept private: used

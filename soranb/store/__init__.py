@@ -16,10 +16,12 @@ def build_store(settings: Settings) -> Store:
     """The store the settings choose: local by default, Supabase when SUPABASE_URL is set."""
     if settings.store_kind == "supabase":
         settings.validate()
+        from ..config import make_data_dir
         from ..provenance import installation_secret
         from .supabase import SupabaseStore
 
         assert settings.supabase_url is not None and settings.supabase_key is not None
+        make_data_dir(settings.data_dir)  # its installation.key decides which records are ours to send
         return SupabaseStore(
             settings.supabase_url,
             settings.supabase_key.reveal(),
