@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .debuglog import url_secrets
 from .errors import ConfigError
 
 __all__ = [
@@ -357,7 +359,7 @@ class Settings:
         return cls(
             provider=provider,  # type: ignore[arg-type]
             openai_api_key=key,
-            openai_base_url=read.get("OPENAI_BASE_URL"),
+            openai_base_url=_http_url(read, "OPENAI_BASE_URL", "https://gateway.example/v1"),
             store_kind=store_kind,  # type: ignore[arg-type]
             data_dir=read.data_dir(root),
             supabase_url=supabase_url,
@@ -369,7 +371,7 @@ class Settings:
             poll_interval_max_s=read.number("SORANB_POLL_INTERVAL_MAX", 15.0, minimum=0.05),
             max_concurrent_jobs=read.number("SORANB_MAX_CONCURRENT_JOBS", 4, minimum=1),
             emulator_speed=speed or None,
-            emulator_url=read.get("SORANB_EMULATOR_URL"),
+            emulator_url=_http_url(read, "SORANB_EMULATOR_URL", "http://127.0.0.1:8000/v1"),
             emulator_api_key=read.secret("SORANB_EMULATOR_API_KEY", keyring=False),
             budget_usd=_usd(read, "SORANB_BUDGET_USD"),
             session_budget_usd=_usd(read, "SORANB_SESSION_BUDGET_USD"),
@@ -426,9 +428,11 @@ class Settings:
             )
 
     def secrets(self) -> list[str]:
-        """The secret values, for redaction in logs (never for display)."""
+        """The secret values, for redaction in logs (never for display): the keys and passwords, and the
+        credentials inside a URL (`https://user:pass@gateway/v1`), which a Basic header carries."""
         values = [getattr(self, name) for name in _SECRET_FIELDS]
-        return [v.reveal() for v in values if v]
+        urls = (self.openai_base_url, self.emulator_url, self.supabase_url)
+        return [v.reveal() for v in values if v] + [s for url in urls for s in url_secrets(url)]
 
 
 _SECRET_FIELDS = (
@@ -478,6 +482,28 @@ def _webhook_secret(read: _Reader) -> Secret | None:
             ) from None
         return secret
     return None
+
+
+def _http_url(read: _Reader, name: str, example: str) -> str | None:
+    """An http(s) URL with a host and a port from 1 to 65535, or a `ConfigError` naming the setting (the
+    value is never shown: it may hold a password). Caught here, before anything is stored or sent."""
+    raw = read.get(name)
+    if raw is None:
+        return None
+    why = ""
+    try:
+        parts = urlsplit(raw.strip())
+        port = parts.port
+    except ValueError:
+        why = "its port is not a number from 1 to 65535"
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            why = "it is not an http:// or https:// address with a host"
+        elif port == 0 or _CONTROL.search(raw):
+            why = "its port is 0" if port == 0 else "it contains a control character (a line break or tab)"
+    if why:
+        raise ConfigError(f"{name} is not a usable URL: {why}; set it like {example}")
+    return raw
 
 
 def _usd(read: _Reader, name: str) -> Decimal | None:

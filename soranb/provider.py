@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx2
 import openai
 
-from .debuglog import DebugLog, redact
+from .debuglog import DebugLog, redact, url_secrets
 from .errors import (
     AuthenticationFailed,
     ContentExpired,
@@ -224,7 +224,7 @@ class VideoProvider:
         self.emulator: Any = None  # the in-process emulator's state, when that is the provider
         self.is_paid = is_paid
         self._log = log
-        self._secrets = [api_key] if key_is_secret else []
+        self._secrets = ([api_key] if key_is_secret else []) + url_secrets(base_url)
         self._http = http_client
         self._http.event_hooks["request"].append(self._on_request)
         self._http.event_hooks["response"].append(self._on_response)
@@ -525,22 +525,31 @@ class VideoProvider:
             yield
         except SoranbError:
             raise
-        except openai.APIStatusError as exc:
-            raise self._status_error(action, exc, job_id, subject) from None
         except Exception as exc:
-            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
-            for kinds, error, advice in _TRANSLATIONS:
-                if isinstance(cause, kinds) or isinstance(exc, kinds):
-                    detail = f"{type(cause).__name__}: {cause}"
-                    advice_text = advice.format(label=self.label, url=self.base_url)
-                    raise error(self._safe(f"{action}: {advice_text} ({detail})")) from None
-            raise
+            error = self._translate(action, exc, job_id, subject)
+            if error is None:
+                raise
+        else:
+            return
+        _raise_alone(error)
+
+    def _translate(self, action: str, exc: Exception, job_id: str | None, subject: str) -> ProviderError | None:
+        """The `soranb.errors` error for a lower layer's `exc` (None: not one the table knows), redacted."""
+        if isinstance(exc, openai.APIStatusError):
+            return self._status_error(action, exc, job_id, subject)
+        cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and exc.__cause__ else exc
+        for kinds, error, advice in _TRANSLATIONS:
+            if isinstance(cause, kinds) or isinstance(exc, kinds):
+                detail = f"{type(cause).__name__}: {cause}"
+                advice_text = advice.format(label=self.label, url=self.base_url)
+                return error(self._safe(f"{action}: {advice_text} ({detail})"))
+        return None
 
     def _status_error(
         self, action: str, exc: openai.APIStatusError, job_id: str | None, subject: str = "job"
     ) -> ProviderError:
         status = exc.status_code
-        code = exc.code
+        code = self._safe(str(exc.code)) if exc.code is not None else None  # a provider's text, like the message
         message = self._safe(_provider_message(exc))
         where = f"{action}: {self.label} answered {status}"
         if status in (401, 403):
@@ -584,6 +593,16 @@ class VideoProvider:
             f"{'?' + request.url.query.decode() if request.url.query else ''} "
             f"-> {response.status_code} ({elapsed_ms:.0f} ms)",
         )
+
+
+def _raise_alone(error: ProviderError) -> None:
+    """Raise `error` with nothing behind it: the SDK's or httpx's exception holds the raw key, headers
+    and URL, so it must not ride along as `__context__` (which `raise ... from None` only hides)."""
+    try:
+        raise error
+    finally:
+        error.__context__ = error.__cause__ = None
+        error.__suppress_context__ = True
 
 
 def _create_args(request: GenerationRequest) -> dict[str, Any]:
