@@ -19,7 +19,8 @@
                     [--webhook-url URL ...] [--webhook-secret whsec_...]
 
 Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
-`--timeout` passed (they are kept; `soranb wait` resumes them).
+`--timeout` passed (they are kept; `soranb wait` resumes them), 4 `generate` could not send the job
+(no answer from the provider; the record is kept and `soranb wait` sends it).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ from .store.base import RecordQuery
 if TYPE_CHECKING:  # the service loads only when a command needs it
     from .service import VideoService
 
-__all__ = ["EXIT_STILL_OPEN", "main"]
+__all__ = ["EXIT_NOT_SENT", "EXIT_STILL_OPEN", "main"]
 
 EXIT_STILL_OPEN = 3
+EXIT_NOT_SENT = 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,11 +218,14 @@ def _generate(args: argparse.Namespace) -> int:
         if args.wait:
             with _ProgressBar(service, sys.stderr, quiet=args.json):
                 (record,) = service.wait([record.id], timeout=args.timeout)
-        elif record.status == Status.PENDING and record.metadata.get("waiting_reason"):
-            print(f"soranb: {record.metadata['waiting_reason']}; `soranb wait` finishes it", file=sys.stderr)
         _print_records(service, [record], as_json=args.json, single=True)
         if args.wait and record.is_open:
             return _timed_out([record], args.timeout)
+        if record.status == Status.PENDING and record.metadata.get("waiting_reason"):
+            reason = record.metadata["waiting_reason"]
+            print(f"soranb: the job was not sent ({reason}); the record is kept, and `soranb wait` sends it",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_NOT_SENT
         return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
 
 
