@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import av
 import pytest
 
 from soranb.cli import EXIT_NOT_SENT, main
+from soranb.records import GenerationRecord
+from soranb.store.local import LocalStore
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -159,3 +164,39 @@ def test_generate_that_could_not_send_the_job_exits_4_and_says_the_record_is_kep
     assert "not sent" in err and "kept" in err and "soranb wait" in err
     code, out, _ = run(capsys, "list", "--json")
     assert [r["status"] for r in json.loads(out)] == ["pending"]  # nothing lost: `soranb wait` sends it later
+
+
+PLANTERS = {
+    "a world-writable folder": lambda data: os.chmod(data, 0o777),
+    "a group-writable folder": lambda data: os.chmod(data, 0o770),
+    "another user's folder": lambda data: os.chown(data, 12345, 12345),
+    "another user's soranb.db": lambda data: os.chown(data / "soranb.db", 12345, 12345),
+    "a world-writable soranb.db": lambda data: os.chmod(data / "soranb.db", 0o666),
+}
+
+
+@pytest.mark.parametrize("planted", PLANTERS)
+def test_wait_in_a_folder_with_a_planted_data_folder_sends_nothing_and_says_how_to_fix_it(cli_env, capsys, planted):
+    """Someone who can write `soranb-data` (or its soranb.db) where you run `soranb wait` could
+    queue pending rows that would be sent, and billed, on your key."""
+    if "another user" in planted and (not hasattr(os, "geteuid") or os.geteuid() != 0):
+        pytest.skip("giving a file away needs root")
+    data = cli_env / "soranb-data"
+    record = GenerationRecord(prompt="billed to you", model="sora-2", size="1280x720", seconds=4)
+
+    async def plant() -> None:
+        store = LocalStore(data)
+        await store.open()
+        await store.insert(record)
+        await store.close()
+
+    asyncio.run(plant())
+    PLANTERS[planted](data)
+
+    code, out, err = run(capsys, "wait", "--json")
+    assert code == 2, (out, err)
+    assert str(data) in err and "SORANB_DATA_DIR" in err
+    assert ("chmod" in err) != ("another user" in err)  # the fix that works: chmod, or a folder of one's own
+    with sqlite3.connect(data / "soranb.db") as conn:  # the row was never sent
+        row = conn.execute("select status, openai_job_id from video_generations where id = ?", (record.id,))
+        assert row.fetchone() == ("pending", None)
