@@ -136,6 +136,7 @@ async def test_a_database_made_by_the_first_release_is_upgraded_in_place(tmp_pat
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(Path(__file__).parent / "data" / "soranb-0.1.0.db", data / "soranb.db")
+    (data / "soranb.db").chmod(0o600)  # as its owner keeps it (a checkout under umask 002 makes it 664, refused)
     for _ in range(2):  # the second open finds nothing left to do
         store = LocalStore(data)
         await store.open()
