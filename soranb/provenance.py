@@ -29,7 +29,7 @@ from typing import Any
 from .errors import ConfigError
 from .records import BILLED_SECONDS, GenerationRecord
 
-__all__ = ["SIGNATURE", "installation_secret", "is_signed_by", "sign"]
+__all__ = ["SIGNATURE", "fingerprint", "installation_secret", "is_signed_by", "sign"]
 
 SIGNATURE = "soranb_sig"  # metadata key of the record's signature
 _SECRET_FILE = "installation.key"
@@ -68,7 +68,8 @@ def installation_secret(data_dir: Path) -> bytes:
 _ALSO_SIGNED = ("submit_once", "characters", BILLED_SECONDS)
 
 
-def _signature(secret: bytes, record: GenerationRecord) -> str:
+def fingerprint(secret: bytes, record: GenerationRecord) -> str:
+    """An HMAC of what decides the record's job (its signature; the send ledger keeps one too)."""
     what: list[Any] = [
         *(record.id, record.prompt, record.model, record.size, record.seconds),
         *(record.image_key, record.remixed_from),
@@ -84,11 +85,11 @@ def _signature(secret: bytes, record: GenerationRecord) -> str:
 
 def sign(secret: bytes, record: GenerationRecord) -> GenerationRecord:
     """The record with this installation's signature in its metadata."""
-    metadata = {**record.metadata, SIGNATURE: _signature(secret, record)}
+    metadata = {**record.metadata, SIGNATURE: fingerprint(secret, record)}
     return record.evolve(metadata=metadata, updated_at=record.updated_at)
 
 
 def is_signed_by(secret: bytes, record: GenerationRecord) -> bool:
     """True when this installation wrote the record and what decides its job is unchanged."""
     given = record.metadata.get(SIGNATURE)
-    return isinstance(given, str) and hmac.compare_digest(given, _signature(secret, record))
+    return isinstance(given, str) and hmac.compare_digest(given, fingerprint(secret, record))

@@ -57,6 +57,7 @@ from .provider import ProviderJob, Variant, VideoProvider, check_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
+from .sends import Permit, SendLedger, Verdict
 from .sprites import Spritesheet, spritesheet_key
 from .store.base import RecordQuery, Store, media_key
 
@@ -101,6 +102,7 @@ class JobRunner:
         emit: Callable[..., None],
         schedule: PollSchedule,
         owner_id: str,
+        sends: SendLedger,
         tmp_dir: Path,
         max_concurrent_jobs: int,
         poll_interval_max_s: float,
@@ -112,6 +114,7 @@ class JobRunner:
         self._emit = emit
         self.schedule = schedule
         self.owner_id = owner_id
+        self.sends = sends  # what this installation stored and sent: the one judge of whether to send
         self.tmp_root = tmp_dir
         # Each process keeps its temp files in its own folder, so a new process can sweep a dead one's.
         self.tmp_dir = tmp_dir / tmp_folder_name(owner_id)
@@ -198,32 +201,69 @@ class JobRunner:
         async with self._leased(record.id, Status.PENDING) as held:
             if not held:  # another service is submitting it, or did already
                 return await self.store.get(record.id)
+            if self.store.may_submit(record):  # its signature (and image) are as this installation wrote them
+                permit = await self.sends.begin(record, vouched=self.store.vouches_for_rows)
+            else:
+                permit = Permit(Verdict.CHANGED)
+            if not permit.may_send:
+                return await self._not_sent(record, permit)
             try:
-                return await self._create(record, request, remix_of)
+                return await self._create(record, request, remix_of, permit.attempted_at)
             except _REFUSED as exc:
+                await self.sends.ended(record.id)
                 record = await self._fail(record, str(exc), expect=Status.PENDING)
                 if raise_errors:
                     raise
                 return record
             except ProviderAnswerInvalid as exc:
                 if exc.job_id is not None:  # created (and billed): follow it, never create again
+                    await self.sends.created(record.id, exc.job_id)
                     self.log.warning(f"record {record.id}: {exc}; following job {exc.job_id} anyway")
                     job = ProviderJob(id=exc.job_id, status="queued", progress=0, created_at=int(time.time()))
                     return await self._apply_job(record, job, expect=Status.PENDING)
+                await self.sends.ended(record.id)
                 message = f"{exc}. The job may have been created (and billed): check the provider's dashboard"
                 return await self._fail(record, message, expect=Status.PENDING)
             except ProviderError as exc:
                 return await self._create_failed(record, exc)
 
+    async def _not_sent(self, record: GenerationRecord, permit: Permit) -> GenerationRecord:
+        """A pending record the send ledger will not send (under its lease): a row that came back
+        pending after its job was made, or changed since it was stored, is ended saying so; a row
+        this installation never stored is left alone."""
+        if permit.verdict == Verdict.DONE:
+            had = f"its job {permit.job_id}" if permit.job_id else "its answer from the provider"
+            message = (
+                f"this record was changed outside soranb: it was made pending again after {had} was made, "
+                "and soranb sends a record only once. Nothing was sent; start a new generation to make it again"
+            )
+        elif permit.verdict == Verdict.CHANGED:
+            message = (
+                "this record was changed outside soranb after it was stored (its prompt, model, size, seconds "
+                "or image are not what was asked), so soranb does not send it; start a new generation instead"
+            )
+        else:
+            return record
+        self.log.warning(f"record {record.id}: {message}")
+        await self.sends.ended(record.id)
+        return await self._fail(record, message, expect=Status.PENDING)
+
     async def _create(
-        self, record: GenerationRecord, request: GenerationRequest, remix_of: GenerationRecord | None
+        self,
+        record: GenerationRecord,
+        request: GenerationRequest,
+        remix_of: GenerationRecord | None,
+        attempted: float | None = None,
     ) -> GenerationRecord:
+        """Send the record's create, or, when an earlier attempt (the ledger's `attempted`, else the
+        row's own note of it) got no answer, first look for the job that attempt may have made."""
         known = {r.openai_job_id for r in await self.store.query(RecordQuery(limit=200)) if r.openai_job_id}
         job: ProviderJob | None = None
         created = False
-        attempted = record.metadata.get("create_attempted_at")
+        noted = record.metadata.get("create_attempted_at")
+        attempted = attempted or (float(noted) if isinstance(noted, int | float) else None)
         if attempted:  # an earlier answer was lost: the job may exist already
-            job = await self.provider.find_job(request, since=float(attempted) - 5, exclude=known)
+            job = await self.provider.find_job(request, since=attempted - 5, exclude=known)
         if job is None:
             metadata = {**record.metadata, "create_attempted_at": time.time()}
             record = await self.store.update(record.id, {"metadata": metadata}, expect_status=Status.PENDING)
@@ -232,6 +272,7 @@ class JobRunner:
             else:
                 job = await self.provider.create(request, known_job_ids=known)
             created = True
+        await self.sends.created(record.id, job.id)  # before the store hears of it: never sent again
         self.schedule.observe(job, just_created=created)  # a job just created starts now on its clock
         record = await self._apply_job(record, job, expect=Status.PENDING)
         self._create_failures.pop(record.id, None)
@@ -249,8 +290,10 @@ class JobRunner:
             else f"no answer from the provider ({exc})"
         )
         if record.metadata.get("submit_once"):  # never re-sent from the store's fields: it ends here
+            await self.sends.ended(record.id)
             return await self._fail(record, f"it could not be sent ({reason}); try again", Status.PENDING)
         if failures >= _MAX_CREATE_ATTEMPTS:
+            await self.sends.ended(record.id)
             return await self._fail(record, f"gave up after {failures} attempts: {exc}", Status.PENDING)
         self.log.warning(f"record {record.id} stays pending and will be retried: {exc}")
         with contextlib.suppress(RecordConflict, RecordNotFound):
@@ -294,6 +337,7 @@ class JobRunner:
             )
             if record.metadata.get("create_attempted_at"):
                 message += "; a job may have been made for it: check the provider's dashboard"
+            await self.sends.ended(record.id)
             return await self._fail(record, message, expect=Status.PENDING)
 
     # -- one poll step -----------------------------------------------------------------------
@@ -309,7 +353,9 @@ class JobRunner:
             pending = [
                 r
                 for r in open_records
-                if r.status == Status.PENDING and r.id not in self._reserved and self.store.may_submit(r)
+                if r.status == Status.PENDING
+                and r.id not in self._reserved
+                and (await self.sends.judge(r, vouched=self.store.vouches_for_rows)).verdict != Verdict.FOREIGN
             ]
             running = await self._followable(open_records)
             stuck = 0

@@ -42,9 +42,11 @@ from .images import FitMode
 from .leases import new_owner_id, sweep_dead_tmp, tmp_folder_name
 from .poller import BackgroundPoller
 from .progress import ProgressTicker
+from .provenance import installation_secret
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
+from .sends import SendLedger
 from .spending import derived_request, pending_record, store_image, stored_record
 from .store import build_store
 from .store.base import RecordQuery, Store
@@ -102,6 +104,7 @@ class VideoService:
             if provider is None and self.settings.provider == "openai":
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
+            self._sends = SendLedger(self.settings.data_dir, installation_secret(self.settings.data_dir))
             self._guard = BudgetGuard(self.store, self.settings.budget_usd, self.settings.session_budget_usd)
             self._watch = StoreWatch(self.store, self._emit, self.log)
             self._run(self._open())
@@ -121,6 +124,9 @@ class VideoService:
 
     async def _open(self) -> None:
         await self.store.open()
+        if not self.store.vouches_for_rows:  # a shared project: the ledger decides what is sent (soranb.sends)
+            open_jobs = await self.store.query(RecordQuery.open_jobs())
+            await self._sends.adopt(self.store.describe(), [r for r in open_jobs if r.status == Status.PENDING])
         swept = await asyncio.to_thread(sweep_dead_tmp, self.settings.data_dir / "tmp")
         if swept:
             self.log.info(f"removed {swept} temp folder(s) left by stopped soranb processes")
@@ -153,6 +159,7 @@ class VideoService:
                     emit=self._emit,
                     schedule=self.schedule,
                     owner_id=self.owner_id,
+                    sends=self._sends,
                     tmp_dir=self.settings.data_dir / "tmp",
                     max_concurrent_jobs=self.settings.max_concurrent_jobs,
                     poll_interval_max_s=self.settings.poll_interval_max_s,
@@ -219,6 +226,7 @@ class VideoService:
         if self._provider is not None:
             await self._provider.aclose()
         await self.store.close()
+        await self._sends.close()
 
     def __enter__(self) -> VideoService:
         return self
@@ -261,6 +269,7 @@ class VideoService:
                 (await self._guard.read()).check(record.cost)  # before anything is stored or sent
                 if prepared.image is not None:
                     record = await store_image(self.store, runner.tmp_path, record, prepared.image)
+                await self._sends.stored(record)  # before the store has it: only what is in the ledger is sent
                 try:
                     record = await self._guard.insert(record, owner=runner.owner_id, ttl=runner.lease_ttl)
                 except RecordConflict:

@@ -143,9 +143,7 @@ def test_rows_a_stranger_adds_with_the_anon_key_are_never_submitted_or_fetched(s
         )
         double_sql = "update public.video_generations set model = 'sora-2-pro', size = '1792x1024', seconds = 12 "
         _sql(conninfo, double_sql + "where id = %s", (mine.id,))
-        untouched = service._run(
-            service.store.insert(GenerationRecord(prompt="mine, untouched", model="sora-2", size="1280x720", seconds=4))
-        )
+        untouched = service.generate(GenerationRequest("mine, untouched", "sora-2", "1280x720", 4))
         _poll_until_settled(service, [untouched.id])
 
         assert service.get(untouched.id).status == Status.COMPLETED
@@ -317,3 +315,117 @@ def _generate_at_once(services: list[VideoService]) -> list[object]:
     for thread in threads:
         thread.join(timeout=120)
     return outcomes
+
+
+# -- what a stranger can change in a row never turns into a new job ------------------------------------------
+
+
+def _as_stranger_update(double, http, record_id: str, changes: dict) -> None:
+    """A PATCH of the owner's row through PostgREST with nothing but the anon key."""
+
+    async def patch() -> None:
+        stranger = SupabaseStore(double.url, double.anon_key, http_client=http)
+        await stranger.open()
+        try:
+            await stranger.update(record_id, changes)
+        finally:
+            await stranger.close()
+
+    asyncio.run(patch())
+
+
+@pytest.mark.parametrize("tamper", ["status only", "status and job id", "status, job id and metadata"])
+def test_a_stranger_reopening_a_finished_signed_row_never_makes_the_owner_pay_again(
+    settings, tmp_path, supabase_databases, tamper
+):
+    """Single-user project: a stranger PATCHes the owner's completed, signed row back to pending,
+    round after round. No new job is made; the row shows an error naming the job it already had."""
+    conninfo = supabase_databases["single-user"]
+    double, http, service = _owners_service(settings, tmp_path, conninfo)
+    stranger_http = double.http_client()
+    try:
+        own = service.generate(GenerationRequest("the owner's one video", "sora-2", "1280x720", 4))
+        _poll_until_settled(service, [own.id])
+        done = service.get(own.id)
+        assert done.status == Status.COMPLETED and len(_provider_jobs(service)) == 1
+        changes: dict = {"status": "pending"}
+        if tamper != "status only":
+            changes["openai_job_id"] = None
+        if tamper == "status, job id and metadata":
+            changes["metadata"] = {k: v for k, v in done.metadata.items() if k != "create_attempted_at"}
+        for _ in range(3):  # three rounds, as the attack was tried
+            _as_stranger_update(double, stranger_http, own.id, changes)
+            for _ in range(3):
+                service.poll_once()
+        assert len(_provider_jobs(service)) == 1  # nothing sent again, nothing billed again
+        shown = service.get(own.id)
+        assert shown.status == Status.FAILED
+        assert done.openai_job_id in (shown.error_message or "") and "changed outside soranb" in shown.error_message
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+        asyncio.run(stranger_http.aclose())
+
+
+def test_a_store_built_in_code_as_the_docs_show_never_sends_a_strangers_row(settings, tmp_path, supabase_databases):
+    """`SupabaseStore(url, anon_key)` with no installation secret, as docs/supabase.md shows: a stranger's
+    pending sora-2-pro 12 s row is never sent; the owner's own request still is."""
+    from soranb.records import GenerationRecord
+
+    conninfo = supabase_databases["single-user"]
+    reset_database(conninfo)
+    double = SupabaseDouble(conninfo, tmp_path / "objects")
+    http, stranger_http = double.http_client(), double.http_client()
+    service = VideoService(
+        settings, store=SupabaseStore(double.url, double.anon_key, http_client=http), autostart=False
+    )
+    try:
+
+        async def plant() -> GenerationRecord:
+            stranger = SupabaseStore(double.url, double.anon_key, http_client=stranger_http)
+            await stranger.open()
+            try:
+                row = GenerationRecord(prompt="on the owner's bill", model="sora-2-pro", size="1792x1024", seconds=12)
+                return await stranger.insert(row)
+            finally:
+                await stranger.close()
+
+        planted = asyncio.run(plant())
+        own = service.generate(GenerationRequest("mine", "sora-2", "1280x720", 4))
+        _poll_until_settled(service, [own.id])
+        for _ in range(3):
+            service.poll_once()
+        assert [job.prompt for job in _provider_jobs(service)] == ["mine"]
+        assert service.get(planted.id).status == Status.PENDING  # left alone, never sent
+        summary = service.run_check("store").summary
+        assert "anon key" in summary
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+        asyncio.run(stranger_http.aclose())
+
+
+def test_the_owners_queued_record_a_stranger_changes_is_shown_as_an_error_never_sent(
+    settings, tmp_path, supabase_databases
+):
+    """The owner's second request waits for a free slot; meanwhile a stranger makes it a sora-2-pro 12 s
+    video. It no longer matches what the owner stored: it ends failed, saying so, and is never sent."""
+    conninfo = supabase_databases["single-user"]
+    settings = settings.with_overrides(max_concurrent_jobs=1)
+    double, http, service = _owners_service(settings, tmp_path, conninfo)
+    stranger_http = double.http_client()
+    try:
+        first = service.generate(GenerationRequest("first", "sora-2", "1280x720", 4))
+        queued = service.generate(GenerationRequest("second, small", "sora-2", "1280x720", 4))
+        assert service.get(queued.id).status == Status.PENDING  # waits for the slot
+        _as_stranger_update(
+            double, stranger_http, queued.id, {"model": "sora-2-pro", "size": "1792x1024", "seconds": 12}
+        )
+        _poll_until_settled(service, [first.id, queued.id])
+        assert [job.prompt for job in _provider_jobs(service)] == ["first"]
+        shown = service.get(queued.id)
+        assert shown.status == Status.FAILED and "changed outside soranb" in (shown.error_message or "")
+    finally:
+        service.close()
+        asyncio.run(http.aclose())
+        asyncio.run(stranger_http.aclose())

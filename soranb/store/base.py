@@ -150,6 +150,13 @@ class Store(abc.ABC):
         """What `soranb doctor` says when anyone holding the project's public key reads and writes every row."""
         return None
 
+    @property
+    def vouches_for_rows(self) -> bool:
+        """Whether every row here was written by this store's user (a local data folder; a per-user
+        project under row-level security): a pending row soranb's send ledger does not know may then
+        be sent. A store anyone with a public key can write does not (`soranb.sends`)."""
+        return True
+
     def may_submit(self, record: GenerationRecord) -> bool:
         """Whether a service on this store may send this pending record to its provider (see
         `soranb.provenance`): a local store holds only what this machine wrote."""

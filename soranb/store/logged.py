@@ -47,6 +47,10 @@ class LoggedStore(Store):
     def single_user_warning(self) -> str | None:
         return self.inner.single_user_warning()
 
+    @property
+    def vouches_for_rows(self) -> bool:  # the inner store learns it when it signs in
+        return self.inner.vouches_for_rows
+
     def may_submit(self, record: GenerationRecord) -> bool:
         return self.inner.may_submit(record)
 

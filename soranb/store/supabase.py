@@ -255,6 +255,10 @@ class SupabaseStore(Store):
         return self._signed_url_ttl
 
     # -- whose records this service submits (soranb.provenance) ---------------------------
+    @property
+    def vouches_for_rows(self) -> bool:
+        return self.rows_are_per_user
+
     def may_submit(self, record: GenerationRecord) -> bool:
         """Only a record this installation signed, or any of the signed-in user's own in per-user mode;
         and never one whose starting image is anything but one of the store's own keys."""
