@@ -228,9 +228,15 @@ class JobRunner:
                 return await self._create_failed(record, exc)
 
     async def _not_sent(self, record: GenerationRecord, permit: Permit) -> GenerationRecord:
-        """A pending record the send ledger will not send (under its lease): a row that came back
-        pending after its job was made, or changed since it was stored, is ended saying so; a row
-        this installation never stored is left alone."""
+        """A pending record the send ledger will not send (under its lease): one whose job was made
+        but never noted follows that job; a finished row that came back pending, or one changed since
+        it was stored, is ended saying so; a row this installation never stored is left alone."""
+        if permit.verdict == Verdict.DONE and permit.job_id and not record.video_key:
+            # its job was made but the row never heard (soranb stopped in between, or the row was
+            # cleared): follow that job, which costs nothing, so the video paid for is never orphaned
+            self.log.warning(f"record {record.id} is pending but its job {permit.job_id} was made: following it")
+            job = ProviderJob(id=permit.job_id, status="queued", progress=0, created_at=int(time.time()))
+            return await self._apply_job(record, job, expect=Status.PENDING)
         if permit.verdict == Verdict.DONE:
             had = f"its job {permit.job_id}" if permit.job_id else "its answer from the provider"
             message = (

@@ -46,7 +46,7 @@ from .provenance import installation_secret
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
-from .sends import SendLedger
+from .sends import SendLedger, Verdict
 from .spending import derived_request, pending_record, store_image, stored_record
 from .store import build_store
 from .store.base import RecordQuery, Store
@@ -282,14 +282,29 @@ class VideoService:
                     raise
             self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
             self._emit("created", record)
-            processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
-            if record.metadata.get("submit_once") or processing < self.settings.max_concurrent_jobs:
-                record = await runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
-            else:
-                self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
-                await self.store.release(record.id, runner.owner_id)  # any poller may send it when a slot frees
+            try:
+                processing = await self.store.count(RecordQuery(statuses=frozenset({Status.PROCESSING})))
+                if record.metadata.get("submit_once") or processing < self.settings.max_concurrent_jobs:
+                    record = await runner.submit(record, prepared, remix_of=remix_of, raise_errors=True)
+                else:
+                    self.log.info(f"record {record.id} waits for a free slot ({processing} jobs running)")
+                    await self.store.release(record.id, runner.owner_id)  # any poller may send it when a slot frees
+            except SoranbError as exc:
+                await self._withdraw_unsent(record, exc)
+                raise
         self._poke()
         return record
+
+    async def _withdraw_unsent(self, record: GenerationRecord, exc: SoranbError) -> None:
+        """A call that reports failure must not leave behind a record a poller would send later: one
+        never sent is ended here. One whose create went out stays with the poller, which looks its job
+        up (or follows the job it got) and never sends it twice."""
+        if (await self._sends.judge(record, vouched=True)).verdict != Verdict.FIRST:
+            return
+        await self._sends.ended(record.id)
+        with contextlib.suppress(SoranbError):
+            changes = {"status": Status.FAILED, "error_message": f"not sent: {exc}"}
+            self._emit("updated", await self.store.update(record.id, changes, expect_status=Status.PENDING))
 
     # -- extend, edit, characters ------------------------------------------------------------
     def extend(self, record_id: str, prompt: str, seconds: int) -> GenerationRecord:

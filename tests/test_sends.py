@@ -108,3 +108,36 @@ def test_a_finished_local_record_made_pending_again_is_an_error_not_a_second_vid
     assert len(emulator_jobs(service)) == 1
     shown = service.get(record.id)
     assert shown.status == Status.FAILED and "changed outside soranb" in (shown.error_message or "")
+
+
+def test_a_generate_that_reports_failure_leaves_nothing_to_be_sent_later(service, monkeypatch) -> None:
+    """The store fails right after the record is stored: `generate` raises, and the record it stored is
+    ended, not left pending for a poller to send (and bill) after the user was told it failed."""
+    import pytest
+
+    from soranb.errors import StoreUnavailable
+
+    async def broken_count(query: object) -> int:
+        raise StoreUnavailable("the store went away")
+
+    monkeypatch.setattr(service.store.inner, "count", broken_count)
+    with pytest.raises(StoreUnavailable):
+        service.generate(FOX)
+    monkeypatch.undo()
+    (record,) = service.list_records()
+    assert record.status == Status.FAILED and "not sent" in (record.error_message or "")
+    drive(service)
+    assert emulator_jobs(service) == []
+
+
+def test_a_record_whose_job_was_made_but_never_noted_follows_that_job(service, settings) -> None:
+    """soranb stopped between the create's answer and noting it: the row is pending without a job id.
+    The next poll follows the job the ledger knows (free) instead of making (and billing) another."""
+    record = service.generate(FOX)
+    (job,) = emulator_jobs(service)
+    with sqlite3.connect(settings.data_dir / "soranb.db") as db:
+        db.execute("update video_generations set status = 'pending', openai_job_id = null where id = ?", (record.id,))
+    drive(service)
+    assert len(emulator_jobs(service)) == 1
+    done = service.get(record.id)
+    assert done.status == Status.COMPLETED and done.openai_job_id == job.id
