@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .debuglog import DebugLog
-from .errors import ProviderError, RequestInvalid
+from .errors import BudgetExceeded, ProviderError, RequestInvalid
 from .records import GenerationRecord
 from .request import GenerationRequest, ImageInput
 from .store.base import RecordQuery, Store
@@ -173,14 +173,34 @@ async def make_batch(plan: BatchPlan, spend: Spend, store: Store, log: DebugLog)
     the batch goes on with the next line.
     """
     made: dict[str, GenerationRecord] = {i.record_id: i.existing for i in plan.done if i.existing is not None}
-    for item in plan.to_make:
+    for done, item in enumerate(plan.to_make):
         metadata = {"batch_key": plan.key, "batch_line": item.line.number}
         try:
             made[item.record_id] = await spend(item.line.request, record_id=item.record_id, metadata=metadata)
         except ProviderError as exc:
             log.warning(f"batch {plan.key!r} line {item.line.number}: {exc}")
             made[item.record_id] = await store.get(item.record_id)
+        except BudgetExceeded as exc:
+            if done:  # others spent meanwhile (another kernel, a CLI): say exactly what this run stored
+                raise _stopped_half_way(plan, done, item, exc) from None
+            raise
     return [made[i.record_id] for i in plan.items]
+
+
+def _stopped_half_way(plan: BatchPlan, done: int, item: BatchItem, exc: BudgetExceeded) -> BudgetExceeded:
+    stored = plan.to_make[:done]
+    cost = sum((i.cost for i in stored), Decimal(0))
+    names = "; ".join(f"line {i.line.number} ({i.line.request.prompt[:60]!r})" for i in stored)
+    after = len(plan.to_make) - done - 1
+    rest = f"Line {item.line.number} and the {after} after it were" if after else f"Line {item.line.number} was"
+    reason = str(exc).replace(BudgetExceeded.NOTHING_STORED, f"{rest} not stored or sent.")
+    return BudgetExceeded(
+        f"the budget stopped this batch half-way: {done} of the {len(plan.to_make)} video(s) to make were stored "
+        f"and sent (${cost.quantize(Decimal('0.01'))}: {names}), then line {item.line.number} "
+        f"({item.line.request.prompt[:60]!r}) no longer fit: {reason} Run it again under the same key to make "
+        "only the rest once the budget allows.",
+        over_usd=exc.over_usd,
+    )
 
 
 def check_lines(lines: Sequence[BatchLine], source: str = "the batch", unit: str = "line") -> None:

@@ -76,7 +76,7 @@ class Budget:
             over = spent + cost - limit
             raise BudgetExceeded(
                 f"{what} costs {_usd(cost)}, which would take {period} spending to {_usd(spent + cost)}: "
-                f"{_usd(over)} over the budget of {_usd(limit)} ({name}). Nothing was stored or sent. "
+                f"{_usd(over)} over the budget of {_usd(limit)} ({name}). {BudgetExceeded.NOTHING_STORED} "
                 f"Raise {name}, or ask for fewer, shorter or cheaper videos "
                 f"({_usd(max(Decimal(0), limit - spent))} left).",
                 over_usd=over,

@@ -166,8 +166,10 @@ class InvalidTransition(SoranbError, ValueError):
 
 
 class BudgetExceeded(RequestInvalid):
-    """A request (or a whole batch) would spend more than `SORANB_BUDGET_USD` allows; nothing was stored
-    or sent. `over_usd` says by how much."""
+    """A request (or a whole batch) would spend more than `SORANB_BUDGET_USD` allows; nothing of it was
+    stored or sent (a batch stopped half-way says what was). `over_usd` says by how much."""
+
+    NOTHING_STORED = "Nothing was stored or sent."
 
     def __init__(self, message: str, *, over_usd: Decimal | None = None) -> None:
         super().__init__("budget", message)

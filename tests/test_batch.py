@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import threading
@@ -222,3 +223,29 @@ def test_a_csv_field_over_the_field_limit_is_named_and_the_other_lines_still_che
     assert "big.csv line 3:" in err and "too long" in err
     assert "big.csv line 4: 9 seconds is not offered" in err  # the rest of the file is still read
     assert not (cli_env / "soranb-data").exists()
+
+
+def test_a_grid_stopped_half_way_by_the_budget_says_exactly_what_was_stored(make_service, settings, monkeypatch):
+    """The grid's $1.20 fits a $1.20 budget when it starts; after its first video another kernel on the
+    same store spends $0.40, so its third does not fit. The error names what was stored and sent."""
+    limited = Settings.from_env(
+        {"SORANB_DATA_DIR": str(settings.data_dir), "SORANB_EMULATOR_SPEED": "240", "SORANB_BUDGET_USD": "1.20"},
+        dotenv=False,
+    )
+    service, other = make_service(using=limited), make_service(using=limited)
+    spend, made = service._spend, []
+
+    async def spend_then_another_kernel_spends(*args, **kwargs):
+        made.append(await spend(*args, **kwargs))
+        if len(made) == 1:
+            await asyncio.to_thread(other.generate, dataclasses.replace(FOX, prompt="another kernel"))
+        return made[-1]
+
+    monkeypatch.setattr(service, "_spend", spend_then_another_kernel_spends)
+    with pytest.raises(BudgetExceeded) as stopped:
+        service.vary(["a fox"], variants=["at dawn", "at noon", "at dusk"], seconds=4, key="fox")
+    message = str(stopped.value)
+    assert "Nothing was stored or sent" not in message
+    assert "2 of the 3" in message and "$0.80" in message and "at dusk" in message
+    assert "same key" in message  # how to make the rest
+    assert sorted(r.prompt for r in service.list_records()) == ["a fox, at dawn", "a fox, at noon", "another kernel"]
