@@ -221,12 +221,25 @@ def _generate(args: argparse.Namespace) -> int:
         _print_records(service, [record], as_json=args.json, single=True)
         if args.wait and record.is_open:
             return _timed_out([record], args.timeout)
-        if record.status == Status.PENDING and record.metadata.get("waiting_reason"):
-            reason = record.metadata["waiting_reason"]
-            print(f"soranb: the job was not sent ({reason}); the record is kept, and `soranb wait` sends it",
-                  file=sys.stderr)  # fmt: skip
+        if _not_sent([record]):
             return EXIT_NOT_SENT
         return 0 if record.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) else 1
+
+
+def _not_sent(records: list[GenerationRecord]) -> bool:
+    """Say so when a job could not be sent (the provider did not answer): the exit code must tell a script."""
+    waiting = [r for r in records if r.status == Status.PENDING and r.metadata.get("waiting_reason")]
+    if not waiting:
+        return False
+    one = len(records) == 1
+    what = "the job was" if one else f"{len(waiting)} of {len(records)} jobs were"
+    kept = (
+        "the record is kept, and `soranb wait` sends it"
+        if one
+        else "the records are kept, and `soranb wait` sends them"
+    )
+    print(f"soranb: {what} not sent ({waiting[0].metadata['waiting_reason']}); {kept}", file=sys.stderr)
+    return True
 
 
 def _derive(args: argparse.Namespace) -> int:
@@ -514,6 +527,8 @@ def _batch(args: argparse.Namespace) -> int:
         _print_records(service, records, as_json=args.json)
         if args.wait and any(r.is_open for r in records):
             return _timed_out(records, args.timeout)
+        if _not_sent(records):
+            return EXIT_NOT_SENT
         return 0 if all(r.status in (Status.COMPLETED, Status.PENDING, Status.PROCESSING) for r in records) else 1
 
 

@@ -166,6 +166,20 @@ def test_generate_that_could_not_send_the_job_exits_4_and_says_the_record_is_kep
     assert [r["status"] for r in json.loads(out)] == ["pending"]  # nothing lost: `soranb wait` sends it later
 
 
+def test_a_batch_whose_jobs_could_not_be_sent_exits_4_too(cli_env, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a port where nothing listens: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("SORANB_EMULATOR_URL", f"http://127.0.0.1:{port}/v1")
+    batch = cli_env / "two.jsonl"
+    batch.write_text('{"prompt": "a fox"}\n{"prompt": "a wolf"}\n')
+    code, _out, err = run(capsys, "batch", str(batch))
+    assert code == EXIT_NOT_SENT, err
+    assert "2 of 2" in err and "kept" in err and "soranb wait" in err
+
+
 PLANTERS = {
     "a world-writable folder": lambda data: os.chmod(data, 0o777),
     "a group-writable folder": lambda data: os.chmod(data, 0o770),
