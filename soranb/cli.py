@@ -19,7 +19,7 @@
                     [--webhook-url URL ...] [--webhook-secret whsec_...]
 
 Exit codes: 0 success, 1 a job or check failed, 2 bad input or settings, 3 jobs still open when
-`--timeout` passed (they are kept; `soranb wait` resumes them), 4 `generate` could not send the job
+`--timeout` passed (they are kept; `soranb wait` resumes them), 4 `generate` or `batch` could not send a job
 (no answer from the provider; the record is kept and `soranb wait` sends it).
 """
 
