@@ -73,3 +73,15 @@ def test_import_soranb_loads_nothing_else() -> None:
     code = "import sys, soranb; print(sorted(m for m in sys.modules if m.startswith('soranb')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "['soranb']"
+
+
+def test_a_script_can_catch_every_soranb_error_and_name_every_type_from_soranb_itself() -> None:
+    """`except soranb.BudgetExceeded` needs no submodule: the error tree, the service, the request and record
+    types, the status enum and the views' seam are all exported."""
+    import soranb.errors
+
+    wanted = {*soranb.errors.__all__, "GenerationRecord", "GenerationRequest", "ImageInput", "ServiceLike"}
+    wanted |= {"Status", "VideoService", "get_service", "app", "GenerationForm", "HistoryGrid", "VariationGrid"}
+    assert sorted(wanted - set(soranb.__all__)) == []
+    assert soranb.BudgetExceeded is soranb.errors.BudgetExceeded
+    assert issubclass(soranb.BudgetExceeded, soranb.SoranbError)
