@@ -135,12 +135,12 @@ def test_a_running_loop_of_the_caller_is_used_when_given():
 
 
 def test_history_events_run_off_the_service_thread_and_a_failure_becomes_a_toast(service, settings, monkeypatch):
-    import soranb.widgets.history as history_module
+    import soranb.widgets.media_urls as media_urls_module
 
     toasts = Toasts(dismiss_after=None)
     insert_records(settings.data_dir, make_records(1))
     grid = HistoryGrid(service, toasts=toasts)
-    real = history_module.media_src
+    real = media_urls_module.media_src
     threads: set[str] = set()
 
     def media_src(svc, key):
@@ -149,7 +149,7 @@ def test_history_events_run_off_the_service_thread_and_a_failure_becomes_a_toast
             raise StoreError("the store could not sign that URL")
         return real(svc, key)
 
-    monkeypatch.setattr(history_module, "media_src", media_src)
+    monkeypatch.setattr(media_urls_module, "media_src", media_src)
     broken, fine = make_records(2, prompt="made elsewhere")
     broken = broken.evolve(video_key="videos/broken.mp4")
     service._emit("created", broken)  # as the store watch announces records another process made
