@@ -6,6 +6,7 @@ is a result whose summary says what to change.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import weakref
@@ -112,8 +113,6 @@ async def _generation(service: VideoService, allow_spend: bool) -> tuple[str, st
     # Stored marked as a diagnostic record, which the history hides: the check must not add "a calm blue
     # sky" to the person's history (every later change keeps the record's metadata).
     # The checks run on the service's loop; the generation goes through the public API from a worker thread.
-    import asyncio  # (here: importing the views must not load asyncio)
-
     record = await asyncio.to_thread(service.generate_diagnostic, request, _GENERATION_TIMEOUT_S)
     if record.status == Status.COMPLETED:
         return "ok", f"a {request.seconds} s {request.size} video was made and stored ({record.id})", ""

@@ -8,8 +8,8 @@
     ├── ProviderError                the Videos API (or the way to it) said no
     │   ├── AuthenticationFailed     401/403: the key is missing, wrong or lacks access
     │   ├── ProviderUnreachable      no answer: DNS, refused connection, timeout, reset
-    │   ├── ProviderUnavailable      5xx after retries
-    │   ├── RateLimited              429 after retries; `retry_after` in seconds if known
+    │   ├── ProviderUnavailable      5xx (after the SDK's retries; a create is never retried)
+    │   ├── RateLimited              429 (likewise); `retry_after` in seconds if known
     │   ├── ModelRetired             the provider says the model or endpoint is gone
     │   ├── JobNotFound              404 for a job id
     │   ├── ContentExpired           the job's files are past `expires_at`
@@ -91,11 +91,11 @@ class ProviderUnreachable(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """The provider answered 5xx, even after retries."""
+    """The provider answered 5xx (after the SDK's retries; a create is sent once, `max_retries=0`)."""
 
 
 class RateLimited(ProviderError):
-    """The provider answered 429, even after retries."""
+    """The provider answered 429 (after the SDK's retries; a create is sent once, `max_retries=0`)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
@@ -122,12 +122,16 @@ class ProviderAnswerInvalid(ProviderError):
     """The provider answered with something the API never sends (an id like `..`, `progress: "50%"`).
 
     `job_id` is set when the answer still named a usable job id, so a job that was created (and billed)
-    is never lost even when the rest of its answer is broken.
+    is never lost even when the rest of its answer is broken; `refused_id` is the id text soranb refused
+    (too long, a '/', ...), kept so the job it names is not forgotten either.
     """
 
-    def __init__(self, message: str, *, job_id: str | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, message: str, *, job_id: str | None = None, refused_id: str | None = None, **kwargs: object
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.job_id = job_id
+        self.refused_id = refused_id
 
 
 class ProviderRejected(ProviderError):

@@ -53,7 +53,7 @@ from .errors import (
 )
 from .leases import LEASE_TTL, tmp_folder_name
 from .media_check import verify_video
-from .provider import ProviderJob, Variant, VideoProvider, check_job_id
+from .provider import ProviderJob, Variant, VideoProvider, check_job_id, short_job_id
 from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
@@ -65,7 +65,7 @@ __all__ = ["JobRunner", "PollReport"]
 
 T = TypeVar("T")
 
-_MAX_CREATE_ATTEMPTS = 8  # with backoff 1, 2, 4 ... s: about four minutes of outage
+_MAX_CREATE_ATTEMPTS = 8  # with backoff 1, 2, 4 ... 60 s between them: about two minutes of outage
 _STRIKES = 3  # invalid answers or unexpected errors in a row before a record is ended
 _MAX_DAMAGED_DOWNLOADS = 4  # a video that arrives cut short this often is ended as damaged
 _PARALLEL_DOWNLOADS = 4  # finished jobs stored at once in one poll step
@@ -218,14 +218,27 @@ class JobRunner:
             except ProviderAnswerInvalid as exc:
                 if exc.job_id is not None:  # created (and billed): follow it, never create again
                     await self.sends.created(record.id, exc.job_id)
-                    self.log.warning(f"record {record.id}: {exc}; following job {exc.job_id} anyway")
+                    self.log.warning(f"record {record.id}: {exc}; following job {short_job_id(exc.job_id)} anyway")
                     job = ProviderJob(id=exc.job_id, status="queued", progress=0, created_at=int(time.time()))
                     return await self._apply_job(record, job, expect=Status.PENDING)
+                if exc.refused_id is not None:  # made (and billed) under an id soranb cannot call
+                    return await self._refused_job(record, exc.refused_id, exc)
                 await self.sends.ended(record.id)
                 message = f"{exc}. The job may have been created (and billed): check the provider's dashboard"
                 return await self._fail(record, message, expect=Status.PENDING)
             except ProviderError as exc:
                 return await self._create_failed(record, exc)
+
+    async def _refused_job(self, record: GenerationRecord, job_id: str, exc: ProviderAnswerInvalid) -> GenerationRecord:
+        """A job the provider made under an id soranb refuses: the id stays on the record (so the job
+        counts as spent and is never made again) and the record ends saying what to do."""
+        await self.sends.created(record.id, job_id)
+        message = (
+            f"{exc}. The provider made this job ({short_job_id(job_id)}, it may be billed) and its id is kept on "
+            "this record, which is never sent again; find the video in the provider's dashboard, or ask the "
+            "gateway's operator for ids soranb accepts"
+        )
+        return await self._fail(record, message, Status.PENDING, job_id=job_id)
 
     async def _not_sent(self, record: GenerationRecord, permit: Permit) -> GenerationRecord:
         """A pending record the send ledger will not send (under its lease): one whose job was made
@@ -234,11 +247,12 @@ class JobRunner:
         if permit.verdict == Verdict.DONE and permit.job_id and not record.video_key:
             # its job was made but the row never heard (soranb stopped in between, or the row was
             # cleared): follow that job, which costs nothing, so the video paid for is never orphaned
-            self.log.warning(f"record {record.id} is pending but its job {permit.job_id} was made: following it")
+            made = short_job_id(permit.job_id)
+            self.log.warning(f"record {record.id} is pending but its job {made} was made: following it")
             job = ProviderJob(id=permit.job_id, status="queued", progress=0, created_at=int(time.time()))
             return await self._apply_job(record, job, expect=Status.PENDING)
         if permit.verdict == Verdict.DONE:
-            had = f"its job {permit.job_id}" if permit.job_id else "its answer from the provider"
+            had = f"its job {short_job_id(permit.job_id)}" if permit.job_id else "its answer from the provider"
             message = (
                 f"this record was changed outside soranb: it was made pending again after {had} was made, "
                 "and soranb sends a record only once. Nothing was sent; start a new generation to make it again"
@@ -282,7 +296,7 @@ class JobRunner:
         self.schedule.observe(job, just_created=created)  # a job just created starts now on its clock
         record = await self._apply_job(record, job, expect=Status.PENDING)
         self._create_failures.pop(record.id, None)
-        self.log.info(f"record {record.id} -> job {job.id} ({job.status})")
+        self.log.info(f"record {record.id} -> job {short_job_id(job.id)} ({job.status})")
         return record
 
     async def _create_failed(self, record: GenerationRecord, exc: ProviderError) -> GenerationRecord:
@@ -417,7 +431,7 @@ class JobRunner:
                 reason = f"its provider job id {record.openai_job_id!r:.40} is not a valid job id"
                 await self._isolated(record, self._fail(record, f"soranb cannot follow this job: {reason}"))
             elif (age := time.time() - record.created_at.timestamp()) > self._deadline_s(record):
-                reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {record.openai_job_id})"
+                reason = f"the provider has not finished it in {age / 60:.0f} minutes (job {_short(record)})"
                 await self._isolated(record, self._fail(record, f"soranb stopped waiting: {reason}"))
             else:
                 running.append(record)
@@ -669,10 +683,15 @@ class JobRunner:
         self._emit("updated", updated)
         return updated
 
-    async def _fail(self, record: GenerationRecord, message: str, expect: Status | None = None) -> GenerationRecord:
+    async def _fail(
+        self, record: GenerationRecord, message: str, expect: Status | None = None, *, job_id: str | None = None
+    ) -> GenerationRecord:
+        changes: dict[str, Any] = {"status": Status.FAILED, "error_message": message}
+        if job_id is not None:  # the provider's job, kept even when soranb cannot follow it
+            changes["openai_job_id"] = job_id
         updated = await self.store.update(
             record.id,
-            {"status": Status.FAILED, "error_message": message},
+            changes,
             expect_status=expect or Status.PROCESSING,
         )
         self._create_failures.pop(record.id, None)
@@ -701,6 +720,10 @@ class JobRunner:
         handle, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp_dir)
         os.close(handle)
         return Path(name)
+
+
+def _short(record: GenerationRecord) -> str:
+    return short_job_id(record.openai_job_id or "")
 
 
 def _usable_job_id(job_id: str | None) -> bool:

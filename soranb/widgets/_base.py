@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..jupyter import media_src as jupyter_media_src
 from ..protocols import ServiceLike
 
 __all__ = ["RepeatGuard", "StaticReprMixin", "close_tree", "hold", "media_src", "state_json", "widget_tree"]
@@ -20,13 +21,8 @@ WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def media_src(service: ServiceLike, key: str) -> str:
-    """The URL a browser in JupyterLab loads for a store media key.
-
-    `soranb.jupyter.media_src` knows how Jupyter serves the local store; it is
-    imported when first needed, so the views load (and test) without starting a Jupyter server.
-    """
-    from ..jupyter import media_src as jupyter_media_src
-
+    """The URL a browser in JupyterLab loads for a store media key (`soranb.jupyter` knows how
+    Jupyter serves the local store; views call this one name, which tests replace)."""
     return str(jupyter_media_src(service, key))
 
 
