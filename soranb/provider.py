@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
@@ -38,9 +37,18 @@ from .errors import (
     StoreWriteFailed,
 )
 from .files import written_whole
-from .request import GenerationRequest
+from .request import MAX_JOB_ID, GenerationRequest, job_id_problem, short_job_id
 
-__all__ = ["RETIREMENT_HINT", "Character", "JobPage", "ProviderJob", "Variant", "VideoProvider"]
+__all__ = [
+    "RETIREMENT_HINT",
+    "Character",
+    "JobPage",
+    "ProviderJob",
+    "Variant",
+    "VideoProvider",
+    "check_job_id",
+    "short_job_id",
+]
 
 # The SDK marks every videos call deprecated (the hosted API was retired on 2026-09-24). soranb knows, so
 # the warning is silenced for soranb's own calls only: a warning is attributed to the module that made
@@ -58,7 +66,7 @@ RETIREMENT_HINT = (
 )
 _CHUNK = 1024 * 1024
 JOB_STATUSES = ("queued", "in_progress", "completed", "failed", "canceled", "cancelled", "expired")
-_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_KEPT_REFUSED_ID = 8192  # a refused id longer than this is not worth keeping on a record
 _MAX_TIMESTAMP = 2**37  # unix seconds, year ~6300: anything larger is not a time
 
 
@@ -100,7 +108,7 @@ class ProviderJob:
 
         def bad(name: str, why: str) -> ProviderAnswerInvalid:
             return ProviderAnswerInvalid(
-                f"the provider's answer for job {job_id} is invalid: {name} {_show(raw.get(name))} {why}",
+                f"the provider's answer for job {short_job_id(job_id)} is invalid: {name} {_show(raw.get(name))} {why}",
                 job_id=job_id,
             )
 
@@ -148,11 +156,20 @@ class ProviderJob:
 
 
 def check_job_id(value: object) -> str:
-    """A job id as the API makes them (`video_` + hex): never `..`, empty, a path or markup."""
-    if isinstance(value, str) and _JOB_ID.fullmatch(value):
-        return value
+    """A provider's job id, opaque: 1-1024 printable ASCII characters without whitespace.
+
+    Refused is what could not be an id or would change the URL it goes into: `.` or `..` (a path
+    segment of its own), and `/`, which the SDK quotes as %2F but servers and proxies (Starlette,
+    LiteLLM's own routes among them) decode before routing, so such an id could never be served.
+    Everything else in an id is percent-encoded by the SDK's `path_template`.
+    """
+    why = job_id_problem(value)
+    if why is None:
+        return str(value)
     raise ProviderAnswerInvalid(
-        f"the provider sent an invalid job id {_show(value)}; a job id is 1-128 letters, digits, '_' or '-'"
+        f"the provider sent an invalid job id {_show(value)}: {why}; a job id is 1-{MAX_JOB_ID} printable "
+        "ASCII characters, without whitespace or '/'",
+        refused_id=value if isinstance(value, str) and 0 < len(value) <= _KEPT_REFUSED_ID else None,
     )
 
 
@@ -351,7 +368,7 @@ class VideoProvider:
                 await asyncio.sleep(0.2)
                 found = await self.find_job(request, since=started - 5, exclude=known_job_ids)
                 if found is not None:
-                    self._log.info(f"create: found job {found.id} made by the lost request")
+                    self._log.info(f"create: found job {short_job_id(found.id)} made by the lost request")
                     return found
                 if attempt == 2:
                     raise
@@ -406,7 +423,7 @@ class VideoProvider:
         return JobPage(
             jobs=jobs,
             has_more=body.get("has_more") is True,
-            last_id=last_id if isinstance(last_id, str) and _JOB_ID.fullmatch(last_id) else None,
+            last_id=last_id if job_id_problem(last_id) is None else None,
             poll_after_ms=int(hint) if hint and hint.isdigit() and len(hint) < 9 else None,
             invalid=invalid,
         )
@@ -503,7 +520,7 @@ class VideoProvider:
                         received += len(chunk)
                     if announced and announced.isdigit() and int(announced) != received:
                         raise ContentIncomplete(
-                            f"download {variant} of {job_id}: got {received} of {announced} bytes; "
+                            f"download {variant} of {short_job_id(job_id)}: got {received} of {announced} bytes; "
                             "soranb will fetch it again"
                         )
         except OSError as exc:
@@ -567,12 +584,13 @@ class VideoProvider:
             )
         if status >= 500:
             return ProviderUnavailable(f"{where}: {message}", status_code=status, code=code)
+        shown = short_job_id(job_id or "")
         if action.startswith("download") and (status == 410 or "expire" in message.lower()):
-            return ContentExpired(f"{where}: the files of {job_id} have expired", status_code=status, code=code)
+            return ContentExpired(f"{where}: the files of {shown} have expired", status_code=status, code=code)
         if code == "model_not_found" or status == 410 or (status == 404 and job_id is None):
             return ModelRetired(f"{where}: {message}. {RETIREMENT_HINT}", status_code=status, code=code)
         if status == 404:
-            return JobNotFound(f"{where}: {subject} {job_id} not found", status_code=status, code=code)
+            return JobNotFound(f"{where}: {subject} {shown} not found", status_code=status, code=code)
         return ProviderRejected(f"{where}: {message}", status_code=status, code=code)
 
     def _safe(self, text: str) -> str:
@@ -589,10 +607,15 @@ class VideoProvider:
         level = "INFO" if response.status_code < 400 else "WARNING"
         self._log.add(
             level,
-            f"provider {request.method} {request.url.path}"
+            f"provider {request.method} {_short_path(request.url.path)}"
             f"{'?' + request.url.query.decode() if request.url.query else ''} "
             f"-> {response.status_code} ({elapsed_ms:.0f} ms)",
         )
+
+
+def _short_path(path: str) -> str:
+    """A URL path for the log, with a long id in it shortened (`short_job_id`)."""
+    return "/".join(short_job_id(segment) for segment in path.split("/"))
 
 
 def _raise_alone(error: ProviderError) -> None:

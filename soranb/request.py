@@ -11,11 +11,20 @@ from .catalog import EXTENSION_SECONDS, MAX_CHARACTERS, MAX_PROMPT_CHARS, MODELS
 from .errors import RequestInvalid
 from .images import FitMode, ImageInfo, fit_image, inspect_image
 
-__all__ = ["GenerationRequest", "ImageInput", "SourceVideo", "validate_request"]
+__all__ = [
+    "MAX_JOB_ID",
+    "GenerationRequest",
+    "ImageInput",
+    "SourceVideo",
+    "job_id_problem",
+    "short_job_id",
+    "validate_request",
+]
 
 _REF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")  # a character or file id, as providers make them
 _DATA_URL = re.compile(r"data:image/(png|jpeg|webp);base64,[A-Za-z0-9+/=]+")
 MAX_IMAGE_URL_CHARS = 28 * 1024 * 1024  # a 20 MB image as base64
+MAX_JOB_ID = 1024  # a provider's job ids are opaque: LiteLLM's are ~300 characters of base64
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ class GenerationRequest:
     def _source_problems(self) -> list[RequestInvalid]:
         assert self.source is not None
         found = []
-        if not _REF_ID.fullmatch(self.source.job_id):
+        if job_id_problem(self.source.job_id) is not None:
             found.append(
                 RequestInvalid(self.source.kind, "the source video has no valid job id; pick a completed video")
             )
@@ -176,3 +185,31 @@ def validate_request(request: GenerationRequest) -> None:
     problems = request.problems()
     if problems:
         raise problems[0]
+
+
+def job_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a provider's job id, or None when it can (see `provider.check_job_id`)."""
+    if not isinstance(value, str):
+        return "it is not text"
+    if not value:
+        return "it is empty"
+    if len(value) > MAX_JOB_ID:
+        return f"it is {len(value)} characters long, more than {MAX_JOB_ID}"
+    if value in (".", ".."):
+        return "'.' or '..' would be a path segment of its own"
+    if "/" in value:
+        return "a '/' would change the URL path it goes into"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "it holds a control character"
+    if any(c.isspace() for c in value):
+        return "it holds a space or other whitespace"
+    if not value.isascii():
+        return "it holds characters that are not printable ASCII"
+    return None
+
+
+def short_job_id(job_id: str) -> str:
+    """A long provider id as people read it (first 12 + "…" + last 6): a gateway's 300-character id
+    would drown a message, a log line or a card, while OpenAI's own (54) are shown whole, as the
+    dashboard shows them. The whole id stays on the record; this is never used to call the provider."""
+    return job_id if len(job_id) <= 64 else f"{job_id[:12]}…{job_id[-6:]}"

@@ -44,7 +44,7 @@ from .poller import BackgroundPoller
 from .progress import ProgressTicker
 from .provenance import installation_secret
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
-from .request import GenerationRequest, ImageInput
+from .request import GenerationRequest, ImageInput, short_job_id
 from .schedule import PollSchedule
 from .sends import SendLedger, Verdict
 from .spending import derived_request, pending_record, store_image, stored_record
@@ -391,7 +391,8 @@ class VideoService:
             await apply_event(event, store=self.store, runner=self.runner, schedule=schedule, log=self.log)
         except Exception as exc:  # the job is refreshed at once instead: a verified event says it ended
             schedule.refresh_soon(event.job_id)
-            self.log.warning(f"webhook: job {event.job_id} not finished from its event ({exc}); refreshing it")
+            shown = short_job_id(event.job_id)
+            self.log.warning(f"webhook: job {shown} not finished from its event ({exc}); refreshing it")
         self._poke()  # a slot may be free for a waiting record, or a refresh due
 
     # -- progress between polls (soranb.progress) ----------------------------------------------------
@@ -454,7 +455,7 @@ class VideoService:
             try:
                 await self.provider.delete(record.openai_job_id)
             except ProviderError as exc:  # gone already, or still running there: ours goes anyway
-                self.log.info(f"record {record_id}: provider kept job {record.openai_job_id} ({exc})")
+                self.log.info(f"record {record_id}: provider kept job {short_job_id(record.openai_job_id)} ({exc})")
         await self.store.delete(record_id)
         self.log.info(f"record {record_id} deleted")
         self._emit("deleted", record)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ProviderAnswerInvalid
 from .records import GenerationRecord, Status
+from .request import short_job_id
 from .schedule import PollSchedule
 from .store.base import RecordQuery, Store
 
@@ -152,7 +153,8 @@ async def apply_event(
     if record is None:
         schedule.event_arrived(event.job_id, event.kind, event.created_at)
         schedule.refresh_soon(event.job_id)  # a record may be about to take it up (its create in flight)
-        log.info(f"webhook: video.{event.kind} for job {event.job_id}, which no open record follows; ignored")
+        shown = short_job_id(event.job_id)
+        log.info(f"webhook: video.{event.kind} for job {shown}, which no open record follows; ignored")
         return None
     if event.kind == "completed":  # trusted: no status request, only the download
         job = ProviderJob(
@@ -163,7 +165,7 @@ async def apply_event(
         if not job.is_finished:
             job = ProviderJob(id=event.job_id, status="failed", progress=job.progress, created_at=job.created_at)
     schedule.event_arrived(event.job_id, job.status, event.created_at)
-    log.info(f"webhook: record {record.id} (job {event.job_id}) is {job.status}")
+    log.info(f"webhook: record {record.id} (job {short_job_id(event.job_id)}) is {job.status}")
     changed = await runner.apply_job(record, job)
     if changed is None and (await store.get(record.id)).is_open:  # a transient failure (a cut download)
         schedule.refresh_soon(event.job_id)  # the poller takes it up at once, as it would for a failed step

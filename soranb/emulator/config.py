@@ -24,6 +24,7 @@ ENV_PREFIX = "SORANB_EMULATOR_"
 
 # In a notebook nobody wants to wait a real minute: at 6x a 4 s sora-2 clip (60 s at 1x) is ready in 10 s.
 IN_PROCESS_SPEED = 6.0
+ID_STYLES = ("openai", "gateway")  # gateway: ids as LiteLLM's proxy makes them (`video_` + base64, ~340 chars)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class EmulatorConfig:
     webhook_urls: tuple[str, ...] = ()  # endpoints that get signed video.completed / video.failed events
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)  # seconds between delivery attempts
+    id_style: str = "openai"  # one of ID_STYLES: the shape of the job ids it hands out
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -51,6 +53,8 @@ class EmulatorConfig:
             raise ValueError(f"latency_ms must be 0 or more, got {self.latency_ms}")
         if self.expires_after_s <= 0:
             raise ValueError(f"expires_after_s must be greater than 0, got {self.expires_after_s}")
+        if self.id_style not in ID_STYLES:
+            raise ValueError(f"id_style must be one of {', '.join(ID_STYLES)}, got {self.id_style!r}")
         object.__setattr__(self, "faults", check_faults(self.faults))
         object.__setattr__(self, "moderation_words", tuple(w.lower() for w in self.moderation_words if w))
         object.__setattr__(self, "retired_models", frozenset(self.retired_models))
@@ -71,7 +75,7 @@ class EmulatorConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> EmulatorConfig:
         """Read SORANB_EMULATOR_SPEED, _LATENCY_MS, _FAULTS, _MODERATION_WORDS, _API_KEY, _RETIRED_MODELS,
-        _WEBHOOK_URLS (comma-separated), _WEBHOOK_SECRET (and _STATE_DIR, _SEED, _EXPIRES_AFTER_S); unset
+        _WEBHOOK_URLS (comma-separated), _WEBHOOK_SECRET, _ID_STYLE (and _STATE_DIR, _SEED, _EXPIRES_AFTER_S); unset
         ones keep their defaults, `overrides` win."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -106,6 +110,8 @@ class EmulatorConfig:
             values["webhook_urls"] = _split(urls)
         if (secret := get("WEBHOOK_SECRET")) is not None:
             values["webhook_secret"] = secret
+        if (id_style := get("ID_STYLE")) is not None:
+            values["id_style"] = id_style
         if (state_dir := get("STATE_DIR")) is not None:
             values["state_dir"] = Path(state_dir).expanduser()
         values.update(overrides)

@@ -1,7 +1,10 @@
 """The emulator's job table: jobs on disk, their status derived from the clock, renders in threads.
 
-A job is one JSON file written once at creation (`jobs/{id}.json`); its media
-live in `media/{id}/`. Nothing about a job's progress is stored: status and
+A job is one JSON file written once at creation (`jobs/{key}.json`); its media
+live in `media/{key}/`. The key is the emulator's own `video_` + hex; the id the API shows is the key
+itself, or, with `id_style="gateway"`, the key wrapped as LiteLLM's proxy wraps an upstream id
+(`video_` + base64 of `litellm:...;video_id:{key};...`, with `+` and `=`), so a client is tested with
+long opaque ids while no id from a URL ever becomes a file name. Nothing about a job's progress is stored: status and
 progress are computed from `created_ts`, the job's duration and the clock, so
 a restarted process, or a second one on the same folder, sees the same job
 advance. The only thing written later is `media/{id}/rendered.json`, the
@@ -10,6 +13,8 @@ marker that the video exists, which also decides `completed_at`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -36,6 +41,9 @@ log = logging.getLogger("soranb.emulator")
 QUEUED_SHARE = 0.05  # the first 5 % of a job's duration it waits in the queue
 MODERATION_FAIL_SHARE = 0.3  # a blocked prompt fails this far into the job
 RENDER_WAIT_HINT_S = 0.5  # the poll hint while the duration has passed but the video is still rendering
+# What LiteLLM's proxy wraps around an upstream id; `~~~` makes a `+` in the base64, the length a `=`.
+_GATEWAY_HEAD = "litellm:custom_llm_provider:openai;model_id:emulator~~~sora-2-gateway-" + "0" * 40
+_GATEWAY_DEPLOYMENT = "soranb-emulator-" + "f" * 48 + "-abc"
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class JobTable:
         """Write a new job (and its reference image, as bytes and a file suffix, or a copy of the source
         video it extends or edits) and start its render. `generated_seconds` is the part that is new,
         which decides how long the job takes (default: all of `seconds`)."""
-        job_id = "video_" + secrets.token_hex(24)
+        job_id = self.public_id("video_" + secrets.token_hex(24))
         reference_name = source_name = None
         media = self.media_dir(job_id)
         if reference is not None:
@@ -145,8 +153,26 @@ class JobTable:
             self.ensure_render(job)
         return job
 
+    def public_id(self, key: str) -> str:
+        """The id the API shows for the job stored under `key`."""
+        if self.config.id_style != "gateway":
+            return key
+        text = f"{_GATEWAY_HEAD};video_id:{key};deployment_id:{_GATEWAY_DEPLOYMENT}"
+        return "video_" + base64.b64encode(text.encode()).decode()
+
+    def key(self, job_id: str) -> str | None:
+        """The storage key of the job the API calls `job_id` (None: not an id this emulator made)."""
+        key = job_id
+        if self.config.id_style == "gateway":
+            try:
+                text = base64.b64decode(job_id.removeprefix("video_"), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            key = text.partition(";video_id:")[2].partition(";")[0]
+        return key if _valid_id(key) and self.public_id(key) == job_id else None
+
     def get(self, job_id: str) -> Job | None:
-        if not _valid_id(job_id):
+        if self.key(job_id) is None:
             return None
         path = self._job_path(job_id)
         if not path.exists():  # deleted, perhaps by another process
@@ -168,11 +194,11 @@ class JobTable:
     def all(self) -> list[Job]:
         """Every job, oldest first."""
         paths = self.jobs_dir.glob("video_*.json")
-        jobs = [job for path in paths if (job := self.get(path.stem)) is not None]
+        jobs = [job for path in paths if (job := self.get(self.public_id(path.stem))) is not None]
         return sorted(jobs, key=lambda job: (job.created_ts, job.order_key, job.id))
 
     def delete(self, job_id: str) -> bool:
-        if not _valid_id(job_id):
+        if self.key(job_id) is None:
             return False
         self._cache.pop(job_id, None)
         try:
@@ -183,7 +209,7 @@ class JobTable:
         return True
 
     def media_dir(self, job_id: str) -> Path:
-        return self.media_root / job_id
+        return self.media_root / self._checked_key(job_id)
 
     def reference_path(self, job: Job) -> Path | None:
         return self.media_dir(job.id) / job.reference if job.reference else None
@@ -334,7 +360,14 @@ class JobTable:
         return marker  # authoritative: expired media are deleted, the job stays completed
 
     def _job_path(self, job_id: str) -> Path:
-        return self.jobs_dir / f"{job_id}.json"
+        return self.jobs_dir / f"{self._checked_key(job_id)}.json"
+
+    def _checked_key(self, job_id: str) -> str:
+        """The key of `job_id`, which must be one of ours: never a path from a URL."""
+        key = self.key(job_id)
+        if key is None:
+            raise ValueError(f"not a job id of this emulator: {job_id[:60]!r}")
+        return key
 
 
 def _progress(elapsed: float, duration: float) -> int:
