@@ -3,9 +3,9 @@ answers 2xx, sent once per job, and only ever to the URLs the operator configure
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +16,7 @@ import test_emulator
 
 from soranb.cli import main
 from soranb.emulator import EmulatorConfig
+from soranb.emulator.webhooks import WebhookNotifier
 
 BLOCKED = test_emulator.BLOCKED
 MakeEmu = test_emulator.MakeEmu
@@ -32,12 +33,6 @@ class Receiver:
     statuses: list[int]
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     redirect_to: str | None = None
-
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[tuple[dict[str, str], bytes]]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return list(self.received)
 
 
 def _serve(statuses: list[int]) -> Iterator[Receiver]:
@@ -78,6 +73,17 @@ def other() -> Iterator[Receiver]:
     yield from _serve([])
 
 
+async def settled(emu: test_emulator.Emu, looks: int = 1) -> WebhookNotifier:
+    """Take `looks` looks at the jobs as the watcher would, then wait (off the loop) until every event they
+    sent has been delivered or given up: what arrived by then is all that will arrive."""
+    notifier = emu.state.webhooks
+    assert notifier is not None
+    for _ in range(looks):
+        notifier.scan()
+    assert await asyncio.to_thread(notifier.settle), "deliveries still under way after 30 s"
+    return notifier
+
+
 def unwrap(headers: dict[str, str], body: bytes) -> object:
     """The event as the SDK's sync and async clients unwrap it (each raises on a bad signature)."""
     asdk = openai.AsyncOpenAI(api_key="x", webhook_secret=SECRET)
@@ -94,7 +100,8 @@ async def test_completed_and_failed_jobs_send_signed_events(make_emu: MakeEmu, r
     blocked = await emu.client.videos.create(prompt=BLOCKED, size="1280x720")
     await emu.finish(done.id)
     emu.clock.advance(emu.duration(blocked.id))
-    got = receiver.wait_for(2)
+    await settled(emu)
+    got = list(receiver.received)
     assert len(got) == 2
     events = {}
     for headers, body in got:
@@ -104,7 +111,7 @@ async def test_completed_and_failed_jobs_send_signed_events(make_emu: MakeEmu, r
     assert events == {done.id: "video.completed", blocked.id: "video.failed"}
     with openai.OpenAI(api_key="x") as sdk, pytest.raises(openai.InvalidWebhookSignatureError):
         sdk.webhooks.verify_signature(got[0][1], got[0][0], secret="whsec_" + base64.b64encode(b"x" * 32).decode())
-    time.sleep(0.5)  # several more scans: each event goes out once
+    await settled(emu, looks=3)  # several more looks: each event goes out once
     assert len(receiver.received) == 2
 
 
@@ -113,12 +120,11 @@ async def test_a_failing_endpoint_gets_the_same_event_again(make_emu: MakeEmu, r
     emu = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, webhook_retry_delays=FAST)
     video = await emu.client.videos.create(prompt="retried", size="1280x720")
     await emu.finish(video.id)
-    got = receiver.wait_for(3)
-    assert len(got) == 3
+    await settled(emu)  # the third attempt is answered 200
+    got = list(receiver.received)
+    assert len(got) == 3  # delivered: no more attempts (a fourth was allowed)
     assert len({headers["webhook-id"] for headers, _ in got}) == 1  # one event, three attempts
     assert all(unwrap(headers, body) for headers, body in got)
-    time.sleep(0.3)
-    assert len(receiver.received) == 3  # delivered: no more attempts
 
 
 async def test_redirects_are_not_followed(make_emu: MakeEmu, receiver: Receiver, other: Receiver) -> None:
@@ -127,8 +133,8 @@ async def test_redirects_are_not_followed(make_emu: MakeEmu, receiver: Receiver,
     emu = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, webhook_retry_delays=FAST)
     video = await emu.client.videos.create(prompt="redirected", size="1280x720")
     await emu.finish(video.id)
-    assert len(receiver.wait_for(4)) == 4  # every attempt ends at the configured URL
-    time.sleep(0.3)
+    await settled(emu)  # all four attempts made and answered 307
+    assert len(receiver.received) == 4  # every attempt ends at the configured URL
     assert other.received == []
 
 
@@ -162,10 +168,10 @@ async def test_a_restarted_emulator_does_not_send_an_event_twice(make_emu: MakeE
     first = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, webhook_retry_delays=FAST)
     video = await first.client.videos.create(prompt="sent once", size="1280x720")
     await first.finish(video.id)
-    assert len(receiver.wait_for(1)) == 1
+    await settled(first)
+    assert len(receiver.received) == 1
     first.state.close()
     again = await make_emu(webhook_urls=(receiver.url,), webhook_secret=SECRET, clock=first.clock)  # same folder
     assert (await again.client.videos.retrieve(video.id)).status == "completed"
-    again.state.webhooks.scan()  # type: ignore[union-attr]
-    time.sleep(0.5)
+    await settled(again, looks=3)
     assert len(receiver.received) == 1

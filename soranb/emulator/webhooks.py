@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -84,6 +84,8 @@ class WebhookNotifier:
         self.secret = secret
         self.retry_delays = retry_delays
         self._done: set[str] = set()
+        self._scanning = threading.Lock()  # one look at a time: the watcher's, or a caller's
+        self._sending: list[Future[None]] = []  # deliveries handed to the pool and not yet seen to end
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="soranb-webhook")
         self._thread = threading.Thread(target=self._watch, name="soranb-webhooks", daemon=True)
@@ -96,18 +98,30 @@ class WebhookNotifier:
 
     def scan(self) -> None:
         """One look at every job: claim and send the event of each one that has finished."""
-        now = self.table.config.clock()
-        for job in self.table.all():
-            if job.id in self._done:
-                continue
-            state = self.table.state(job, now)
-            if state.status not in ("completed", "failed"):
-                continue
-            self._done.add(job.id)
-            if self._claim(job):
-                event = self._event(job, state.status)
-                for url in self.urls:
-                    self._pool.submit(self._deliver, url, event)
+        with self._scanning:
+            self._sending = [future for future in self._sending if not future.done()]
+            now = self.table.config.clock()
+            for job in self.table.all():
+                if job.id in self._done:
+                    continue
+                state = self.table.state(job, now)
+                if state.status not in ("completed", "failed"):
+                    continue
+                self._done.add(job.id)
+                if self._claim(job):
+                    event = self._event(job, state.status)
+                    for url in self.urls:
+                        self._sending.append(self._pool.submit(self._deliver, url, event))
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until every event sent by the looks so far was delivered or given up; False on timeout.
+
+        A caller that drives `scan` itself (a test) learns here, without guessing a time, that nothing
+        more is on its way.
+        """
+        with self._scanning:  # a look under way hands out its deliveries first
+            sending = list(self._sending)
+        return not wait(sending, timeout).not_done
 
     def _watch(self) -> None:
         while not self._stop.wait(SCAN_INTERVAL_S):
