@@ -12,16 +12,20 @@ The service checks before anything is stored or sent; see `VideoService._spend`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .errors import BudgetExceeded
 from .records import GenerationRecord, Status
 from .store.base import Admission, Store
 
-__all__ = ["Budget", "BudgetGuard", "counts_as_spent", "day_start", "spent_on"]
+if TYPE_CHECKING:
+    from .sends import SendLedger
+
+__all__ = ["Budget", "BudgetGuard", "counts_as_spent", "day_start", "spent_on", "spent_today"]
 
 _NEVER_SENT = frozenset({Status.FAILED, Status.CANCELLED})
 
@@ -34,6 +38,13 @@ def counts_as_spent(record: GenerationRecord) -> bool:
 def spent_on(records: Iterable[GenerationRecord]) -> Decimal:
     """The list price of the records that count as spent."""
     return sum((r.cost for r in records if counts_as_spent(r)), Decimal(0))
+
+
+def spent_today(records: Iterable[GenerationRecord], ours: Mapping[str, Decimal]) -> Decimal:
+    """The day's spending: what this installation's send ledger says it stored (`ours`, by record id, at
+    the price it had), and the store's other records of the day. A row of ours that was deleted, or
+    changed to look cheaper, older or never sent, still counts as what it was."""
+    return sum(ours.values(), Decimal(0)) + spent_on(r for r in records if r.id not in ours)
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -102,8 +113,11 @@ class BudgetGuard:
     own requests in line, so the session's count is right too.
     """
 
-    def __init__(self, store: Store, limit: Decimal | None, session_limit: Decimal | None) -> None:
+    def __init__(
+        self, store: Store, limit: Decimal | None, session_limit: Decimal | None, ledger: SendLedger | None = None
+    ) -> None:
         self.store = store
+        self.ledger = ledger  # what this installation stored, which no one else can make look cheaper
         self.limit = limit
         self.session_limit = session_limit
         self.session_spent = Decimal(0)  # list price of what this service stored
@@ -113,8 +127,13 @@ class BudgetGuard:
         """The budget now; without a daily limit the store is read only when `count_always`."""
         spent = Decimal(0)
         if self.limit is not None or count_always:
-            spent = spent_on(await self.store.created_since(day_start()))
+            spent = spent_today(await self.store.created_since(day_start()), await self._ours())
         return self._budget(spent)
+
+    async def _ours(self, *, besides: str | None = None) -> dict[str, Decimal]:
+        ours = {} if self.ledger is None else await self.ledger.spent_since(day_start().timestamp())
+        ours.pop(besides or "", None)
+        return ours
 
     def _budget(self, spent: Decimal) -> Budget:
         return Budget(spent, self.limit, self.session_spent, self.session_limit)
@@ -126,9 +145,10 @@ class BudgetGuard:
             self._budget(Decimal(0)).check(record.cost)
             stored = await self.store.insert(record, lease=(owner, ttl))
         else:
+            ours = await self._ours(besides=record.id)
 
             def fits(today: list[GenerationRecord]) -> None:
-                self._budget(spent_on(today)).check(record.cost)
+                self._budget(spent_today([r for r in today if r.id != record.id], ours)).check(record.cost)
 
             stored = await self.store.insert_admitted(record, Admission(fits, day_start(), owner, ttl))
         self.session_spent += record.cost

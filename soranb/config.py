@@ -134,7 +134,7 @@ def env_file_problem(path: Path) -> str | None:
 
 
 # What in the data folder decides what is sent on this user's key: the records, and the key that signs them.
-_DATA_FILES = ("soranb.db", "soranb.db-wal", "installation.key")
+_DATA_FILES = ("soranb.db", "soranb.db-wal", "installation.key", "sends.db", "sends.db-journal", "sends.db.made")
 
 
 def data_dir_problem(folder: Path) -> str | None:

@@ -17,9 +17,20 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-__all__ = ["LEASE_TTL", "holder_is_gone", "new_owner_id", "sweep_dead_tmp", "tmp_folder_name", "tmp_folder_owner"]
+__all__ = [
+    "LEASE_LONGEST",
+    "LEASE_TTL",
+    "holder_is_gone",
+    "new_owner_id",
+    "sweep_dead_tmp",
+    "tmp_folder_name",
+    "tmp_folder_owner",
+]
 
 LEASE_TTL = timedelta(seconds=30)  # renewed every third of it while the holder works
+# No soranb service sets a lease further ahead than this: one that ends later was written by someone
+# else (a stranger with a shared store's public key) to hold a job hostage, and counts as free.
+LEASE_LONGEST = timedelta(hours=1)
 
 
 def new_owner_id() -> str:

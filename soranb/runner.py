@@ -369,14 +369,7 @@ class JobRunner:
             report = PollReport()
             open_records = await self.store.query(RecordQuery.open_jobs())
             report.open_jobs = len(open_records)
-            # only records this installation (or this signed-in user) made: a stranger's row never spends
-            pending = [
-                r
-                for r in open_records
-                if r.status == Status.PENDING
-                and r.id not in self._reserved
-                and (await self.sends.judge(r, vouched=self.store.vouches_for_rows)).verdict != Verdict.FOREIGN
-            ]
+            pending = await self._sendable([r for r in open_records if r.status == Status.PENDING])
             running = await self._followable(open_records)
             stuck = 0
             for record in pending[: max(0, self.max_concurrent_jobs - len(running))]:
@@ -420,6 +413,21 @@ class JobRunner:
             if stuck or self._retry_after:  # refused, unanswered or throttled: back off before trying again
                 report.next_delay_s = max(report.next_delay_s, self.schedule.after_failure(self._retry_after))
             return report
+
+    async def _sendable(self, pending: list[GenerationRecord]) -> list[GenerationRecord]:
+        """The pending records this step may try: only those this installation (or this signed-in user)
+        made, so a stranger's row never spends. Without a working ledger nothing new is sent, and the
+        running jobs are still followed."""
+        try:
+            return [
+                r
+                for r in pending
+                if r.id not in self._reserved
+                and (await self.sends.judge(r, vouched=self.store.vouches_for_rows)).verdict != Verdict.FOREIGN
+            ]
+        except SoranbError as exc:
+            self.log.warning(f"poller: nothing new is sent: {exc}")
+            return []
 
     async def _followable(self, open_records: list[GenerationRecord]) -> list[GenerationRecord]:
         """The processing records worth a refresh; one that can never finish is ended here, saying why."""

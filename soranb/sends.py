@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from .errors import StoreUnavailable
-from .provenance import fingerprint, is_signed_by
+from .provenance import fingerprint, installation_secret, is_signed_by
 from .records import GenerationRecord
 
 __all__ = ["Permit", "SendLedger", "Verdict"]
@@ -47,7 +50,9 @@ create table if not exists sends (
     fingerprint text,
     job_id text,
     attempted_at real,
-    updated_at real not null
+    updated_at real not null,
+    cost text,  -- list price in USD when stored: what the budget counts, whatever the row says later
+    stored_at real
 );
 create table if not exists adopted (store text primary key, at real not null);
 """
@@ -77,17 +82,33 @@ class SendLedger:
 
     FILE = "sends.db"
 
-    def __init__(self, data_dir: Path, secret: bytes) -> None:
+    def __init__(self, data_dir: Path, secret: bytes | None = None) -> None:
         self.path = Path(data_dir) / self.FILE
-        self._secret = secret
+        self._given_secret = secret  # else the installation's, read (or made) on first use
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
     # -- what the service and the runner ask ------------------------------------------
     async def stored(self, record: GenerationRecord) -> None:
-        """This installation is about to store `record`: it may be sent, as it is now."""
-        sql = "insert or ignore into sends (record_id, state, fingerprint, updated_at) values (?, 'stored', ?, ?)"
-        await self._run(lambda c: c.execute(sql, (record.id, fingerprint(self._secret, record), time.time())))
+        """This installation is about to store `record`: it may be sent, as it is now, and it costs its price."""
+        sql = (
+            "insert or ignore into sends (record_id, state, fingerprint, updated_at, cost, stored_at) "
+            "values (?, 'stored', ?, ?, ?, ?)"
+        )
+        now = time.time()
+        await self._run(
+            lambda c: c.execute(sql, (record.id, fingerprint(self._secret, record), now, str(record.cost), now))
+        )
+
+    async def spent_since(self, since: float) -> dict[str, Decimal]:
+        """What this installation stored since `since` (unix time) and may have paid for, by record id: all
+        but what ended without a job. The budget counts these whatever their rows say now (or if deleted)."""
+        sql = (
+            "select record_id, cost from sends where stored_at >= ? and cost is not null "
+            "and not (state = 'ended' and job_id is null)"
+        )
+        rows = await self._run(lambda c: c.execute(sql, (since,)).fetchall())
+        return {record_id: Decimal(cost) for record_id, cost in rows}
 
     async def judge(self, record: GenerationRecord, *, vouched: bool) -> Permit:
         """What may be done with a pending record, without taking it (the poll step's filter)."""
@@ -155,6 +176,18 @@ class SendLedger:
                 self._conn = None
 
     # -- plumbing -------------------------------------------------------------------------
+    @functools.cached_property
+    def _secret(self) -> bytes:
+        if self._given_secret is not None:
+            return self._given_secret
+        try:
+            return installation_secret(self.path.parent)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot read or make this installation's key in {self.path.parent} ({exc.strerror or exc}); "
+                "soranb sends nothing without it: set SORANB_DATA_DIR to a folder of yours you can write to"
+            ) from None
+
     def _judge(self, c: sqlite3.Connection, record: GenerationRecord, vouched: bool) -> Permit:
         row = c.execute(
             "select state, fingerprint, job_id, attempted_at from sends where record_id = ?", (record.id,)
@@ -164,7 +197,7 @@ class SendLedger:
         state, stored_print, job_id, attempted_at = row
         if state in ("created", "ended"):
             return Permit(Verdict.DONE, job_id=job_id)
-        if stored_print is not None and stored_print != fingerprint(self._secret, record):
+        if stored_print != fingerprint(self._secret, record):  # none at all: not an entry soranb wrote
             return Permit(Verdict.CHANGED)
         if state == "attempted":
             return Permit(Verdict.RETRY, attempted_at=attempted_at)
@@ -185,18 +218,39 @@ class SendLedger:
         with self._lock:
             if self._conn is None:
                 self._conn = self._connect()
-            return work(self._conn)
+            try:
+                return work(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(
+                    f"soranb's send ledger {self.path} failed ({exc}); nothing new is sent until it works. "
+                    "Restore it from a backup, or move it aside together with "
+                    f"{self._made.name} to start a new one"
+                ) from None
+
+    @property
+    def _made(self) -> Path:
+        """Left beside the ledger when it is first made: a ledger that is gone or empty later was lost."""
+        return self.path.with_name(self.FILE + ".made")
 
     def _connect(self) -> sqlite3.Connection:
+        lost = self._made.exists() and (not self.path.exists() or self.path.stat().st_size == 0)
+        if lost:  # made anew, it would take a finished row someone reopened for one never sent
+            raise StoreUnavailable(
+                f"soranb's send ledger {self.path} is gone or empty, though this data folder had one; soranb "
+                "sends nothing without it. Restore it from a backup; or, to start a new ledger (the pending "
+                f"rows this installation signed are taken over again), delete {self._made}"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # this user's only, whatever the umask
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
             conn.execute("pragma busy_timeout = 10000")
             conn.execute("begin immediate")  # waits its turn: two processes may open it first together
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(statement)
             conn.execute("commit")
-        except sqlite3.Error as exc:
+            os.close(os.open(self._made, os.O_WRONLY | os.O_CREAT, 0o600))
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(
                 f"cannot open soranb's send ledger {self.path} ({exc}); soranb sends nothing without it. "
                 "Check that the data folder is yours and writable (or set SORANB_DATA_DIR)"

@@ -34,15 +34,21 @@ from .batch import BatchLine, BatchPlan, make_batch, plan_stored
 from .budget import Budget, BudgetGuard
 from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
 from .checks import CHECKS, CheckResult
-from .config import Settings
+from .config import Settings, make_data_dir
 from .debuglog import DebugLog
-from .errors import BudgetExceeded, ProviderError, RecordConflict, RequestInvalid, SoranbError
+from .errors import (
+    BudgetExceeded,
+    ProviderError,
+    RecordConflict,
+    RequestInvalid,
+    SoranbError,
+    StoreUnavailable,
+)
 from .events import EventBus, ServiceEvent
 from .images import FitMode
 from .leases import new_owner_id, sweep_dead_tmp, tmp_folder_name
 from .poller import BackgroundPoller
 from .progress import ProgressTicker
-from .provenance import installation_secret
 from .records import GenerationRecord, Status, clean_note, clean_tags, make_lineage
 from .request import GenerationRequest, ImageInput, short_job_id
 from .schedule import PollSchedule
@@ -104,8 +110,11 @@ class VideoService:
             if provider is None and self.settings.provider == "openai":
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
-            self._sends = SendLedger(self.settings.data_dir, installation_secret(self.settings.data_dir))
-            self._guard = BudgetGuard(self.store, self.settings.budget_usd, self.settings.session_budget_usd)
+            with contextlib.suppress(OSError):  # one that cannot be made: the store and the ledger say so, clearly
+                make_data_dir(self.settings.data_dir)  # trusted like a .env, whichever store was given
+            self._sends = SendLedger(self.settings.data_dir)
+            limits = (self.settings.budget_usd, self.settings.session_budget_usd)
+            self._guard = BudgetGuard(self.store, *limits, ledger=self._sends)
             self._watch = StoreWatch(self.store, self._emit, self.log)
             self._run(self._open())
         except BaseException:
@@ -126,7 +135,10 @@ class VideoService:
         await self.store.open()
         if not self.store.vouches_for_rows:  # a shared project: the ledger decides what is sent (soranb.sends)
             open_jobs = await self.store.query(RecordQuery.open_jobs())
-            await self._sends.adopt(self.store.describe(), [r for r in open_jobs if r.status == Status.PENDING])
+            try:
+                await self._sends.adopt(self.store.describe(), [r for r in open_jobs if r.status == Status.PENDING])
+            except StoreUnavailable as exc:  # the history can still be read; nothing is sent until it is fixed
+                self.log.warning(str(exc))
         swept = await asyncio.to_thread(sweep_dead_tmp, self.settings.data_dir / "tmp")
         if swept:
             self.log.info(f"removed {swept} temp folder(s) left by stopped soranb processes")
@@ -269,7 +281,6 @@ class VideoService:
                 (await self._guard.read()).check(record.cost)  # before anything is stored or sent
                 if prepared.image is not None:
                     record = await store_image(self.store, runner.tmp_path, record, prepared.image)
-                await self._sends.stored(record)  # before the store has it: only what is in the ledger is sent
                 try:
                     record = await self._guard.insert(record, owner=runner.owner_id, ttl=runner.lease_ttl)
                 except RecordConflict:
@@ -280,6 +291,7 @@ class VideoService:
                     if record.image_key is not None:
                         await self.store.delete_media(record.image_key)
                     raise
+                await self._sends.stored(record)  # only what is in the ledger is ever sent (soranb.sends)
             self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
             self._emit("created", record)
             try:

@@ -33,7 +33,7 @@ from ..errors import (
     StoreWriteFailed,
 )
 from ..files import written_whole
-from ..leases import holder_is_gone
+from ..leases import LEASE_LONGEST, holder_is_gone
 from ..records import GenerationRecord, Status, utcnow
 from .base import Admission, RecordQuery, Store, is_media_key, owned_media_keys, status_values
 
@@ -278,9 +278,11 @@ class LocalStore(Store):
         now = utcnow()
         sql = (
             "update video_generations set lease_owner = ?, lease_expires_at = ? where id = ? "
-            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ? or soranb_holder_gone(lease_owner))"
+            "and (lease_owner is null or lease_owner = ? or lease_expires_at < ? or lease_expires_at > ? "
+            "or soranb_holder_gone(lease_owner))"
         )
-        params: list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat()]
+        far = (now + LEASE_LONGEST).isoformat()
+        params: list[Any] = [owner, (now + ttl).isoformat(), record_id, owner, now.isoformat(), far]
         if expect_status is not None:
             sql += " and status = ?"
             params.append(Status(expect_status).value)

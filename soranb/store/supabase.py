@@ -41,7 +41,7 @@ from ..errors import (
     StoreWriteFailed,
 )
 from ..files import written_whole
-from ..leases import holder_is_gone
+from ..leases import LEASE_LONGEST, holder_is_gone
 from ..provenance import is_signed_by, sign
 from ..records import GenerationRecord, Status, utcnow
 from .base import RecordQuery, Store, is_media_key, owned_media_keys, status_values
@@ -390,7 +390,10 @@ class SupabaseStore(Store):
         if not _is_uuid(record_id):
             return False
         now = utcnow()
-        free = f"lease_owner.is.null,lease_owner.eq.{_quote(owner)},lease_expires_at.lt.{_quote(now.isoformat())}"
+        free = (
+            f"lease_owner.is.null,lease_owner.eq.{_quote(owner)},lease_expires_at.lt.{_quote(now.isoformat())},"
+            f"lease_expires_at.gt.{_quote((now + LEASE_LONGEST).isoformat())}"
+        )
         if await self._claim_where(record_id, owner, ttl, expect_status, ("or", free)):
             return True
         async with self._guard(f"reading the lease of {record_id}"):
