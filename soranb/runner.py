@@ -58,7 +58,8 @@ from .records import GenerationRecord, Status
 from .request import GenerationRequest, ImageInput
 from .schedule import PollSchedule
 from .sends import Permit, SendLedger, Verdict
-from .sprites import Spritesheet, spritesheet_key
+from .sprites import MAX_FRAMES, Spritesheet, spritesheet_key
+from .stills import grid_of, is_image, spritesheet_from_video, thumbnail_from_video
 from .store.base import RecordQuery, Store, media_key
 
 __all__ = ["JobRunner", "PollReport"]
@@ -593,18 +594,15 @@ class JobRunner:
                 try:
                     await self.provider.download(job.id, "video", path)
                     await asyncio.to_thread(verify_video, path, record.seconds)
+                    thumbnail_key = await self._store_thumbnail(record, job, path)
+                    sprites = await self._store_spritesheet(record, job, path)
+                    stored += [key for key in (thumbnail_key, sprites and sprites.key) if key]
                     await self.store.put_media(video_key, path, "video/mp4")
                 except ContentExpired as exc:
                     return await self._close(record, Status.EXPIRED, str(exc))
                 finally:
                     path.unlink(missing_ok=True)
                 stored.append(video_key)
-                thumbnail_key = await self._store_thumbnail(record, job)
-                if thumbnail_key:
-                    stored.append(thumbnail_key)
-                sprites = await self._store_spritesheet(record, job)
-                if sprites is not None:
-                    stored.append(sprites.key)
                 metadata = {
                     **record.metadata,
                     "provider_status": job.status,
@@ -633,18 +631,43 @@ class JobRunner:
             self._emit("completed", updated)
             return updated
 
-    async def _store_thumbnail(self, record: GenerationRecord, job: ProviderJob) -> str | None:
-        """The thumbnail's key once stored; transient failures are retried (honouring Retry-After)."""
+    async def _store_thumbnail(self, record: GenerationRecord, job: ProviderJob, video: Path) -> str | None:
+        """The thumbnail's key once stored: the provider's when it is an image, else one made from `video`."""
         key = media_key("thumbnails", record.id)
-        stored = await self._store_still(record, job, "thumbnail", key, "image/webp", lambda _data: key)
-        return stored
+        read: Callable[[bytes], str | None] = lambda data: key if is_image(data) else None  # noqa: E731
+        if await self._store_still(record, job, "thumbnail", key, "image/webp", read) is not None:
+            return key
+        return await self._store_made(record, key, "image/webp", thumbnail_from_video, video)
 
-    async def _store_spritesheet(self, record: GenerationRecord, job: ProviderJob) -> Spritesheet | None:
-        """The spritesheet (for the cards' scrub preview) once stored with its grid; None when there is
-        none, or its shape fits no grid (see `soranb.sprites`): the card then shows the thumbnail only."""
-        return await self._store_still(
-            record, job, "spritesheet", spritesheet_key(record.id), "image/jpeg", lambda d: Spritesheet.read(d, record)
-        )
+    async def _store_spritesheet(self, record: GenerationRecord, job: ProviderJob, video: Path) -> Spritesheet | None:
+        """The spritesheet (for the cards' scrub preview) once stored with its grid (see `soranb.sprites`):
+        the provider's when it is one, else one made from `video`; None when neither can be had."""
+        key = spritesheet_key(record.id)
+        read: Callable[[bytes], Spritesheet | None] = lambda data: Spritesheet.read(data, record)  # noqa: E731
+        if (sheet := await self._store_still(record, job, "spritesheet", key, "image/jpeg", read)) is not None:
+            return sheet
+        if not 0 < record.seconds <= MAX_FRAMES:
+            return None
+        if await self._store_made(record, key, "image/jpeg", spritesheet_from_video, video, record.seconds) is None:
+            return None
+        return Spritesheet(key, *grid_of(record.seconds), record.seconds)
+
+    async def _store_made(
+        self, record: GenerationRecord, key: str, mime: str, make: Callable[..., bytes], video: Path, *args: Any
+    ) -> str | None:
+        """Make a still from the downloaded video (the provider had none, or sent something else) and store it."""
+        path = self.tmp_path(".img")
+        try:
+            data = await asyncio.to_thread(make, video, *args)
+            await asyncio.to_thread(path.write_bytes, data)
+            await self.store.put_media(key, path, mime)
+        except (OSError, ValueError, IndexError) as exc:  # PyAV could not read a frame: the card does without
+            self.log.warning(f"record {record.id}: could not make {key} from the video ({exc})")
+            return None
+        finally:
+            path.unlink(missing_ok=True)
+        self.log.info(f"record {record.id}: {key} made from the video (the provider's was missing or not an image)")
+        return key
 
     async def _store_still(
         self,

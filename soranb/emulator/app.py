@@ -339,7 +339,7 @@ async def _content(request: Request) -> Response:
         for name, _ in _VARIANTS.values():  # nothing can fetch them any more: free the disk
             (state.table.media_dir(job.id) / name).unlink(missing_ok=True)
         raise ApiError(410, f"The content of video {job.id} has expired.", code="video_expired")
-    name, media_type = _VARIANTS[variant]
+    name, media_type = _VARIANTS[variant if state.config.variants else "video"]
     path = state.table.media_dir(job.id) / name
     if not path.is_file():
         raise _not_found(job.id)

@@ -45,6 +45,7 @@ class EmulatorConfig:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)  # seconds between delivery attempts
     id_style: str = "openai"  # one of ID_STYLES: the shape of the job ids it hands out
+    variants: bool = True  # False: every content variant answers the MP4, as a gateway that ignores `variant` does
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -112,6 +113,10 @@ class EmulatorConfig:
             values["webhook_secret"] = secret
         if (id_style := get("ID_STYLE")) is not None:
             values["id_style"] = id_style
+        if (variants := get("VARIANTS")) is not None:
+            if variants.lower() not in ("0", "1", "true", "false"):
+                raise ValueError(f"{ENV_PREFIX}VARIANTS must be 1 (serve each variant) or 0 (the MP4 for all)")
+            values["variants"] = variants.lower() in ("1", "true")
         if (state_dir := get("STATE_DIR")) is not None:
             values["state_dir"] = Path(state_dir).expanduser()
         values.update(overrides)
