@@ -130,8 +130,13 @@ class BudgetGuard:
             spent = spent_today(await self.store.created_since(day_start()), await self._ours())
         return self._budget(spent)
 
+    @property
+    def scope(self) -> str:
+        """Whose spending this guard counts in the send ledger: its store's, and on a shared store its user's."""
+        return f"{self.store.describe()} user={self.store.user_id or ''}"
+
     async def _ours(self, *, besides: str | None = None) -> dict[str, Decimal]:
-        ours = {} if self.ledger is None else await self.ledger.spent_since(day_start().timestamp())
+        ours = {} if self.ledger is None else await self.ledger.spent_since(day_start().timestamp(), self.scope)
         ours.pop(besides or "", None)
         return ours
 

@@ -52,7 +52,8 @@ create table if not exists sends (
     attempted_at real,
     updated_at real not null,
     cost text,  -- list price in USD when stored: what the budget counts, whatever the row says later
-    stored_at real
+    stored_at real,
+    scope text  -- whose budget it counts against: the store, and the signed-in user of a shared one
 );
 create table if not exists adopted (store text primary key, at real not null);
 """
@@ -89,25 +90,26 @@ class SendLedger:
         self._lock = threading.Lock()
 
     # -- what the service and the runner ask ------------------------------------------
-    async def stored(self, record: GenerationRecord) -> None:
-        """This installation is about to store `record`: it may be sent, as it is now, and it costs its price."""
+    async def stored(self, record: GenerationRecord, scope: str) -> None:
+        """This installation stored `record` (in `scope`, see `spent_since`): it may be sent, as it is now,
+        and it costs its price."""
         sql = (
-            "insert or ignore into sends (record_id, state, fingerprint, updated_at, cost, stored_at) "
-            "values (?, 'stored', ?, ?, ?, ?)"
+            "insert or ignore into sends (record_id, state, fingerprint, updated_at, cost, stored_at, scope) "
+            "values (?, 'stored', ?, ?, ?, ?, ?)"
         )
         now = time.time()
-        await self._run(
-            lambda c: c.execute(sql, (record.id, fingerprint(self._secret, record), now, str(record.cost), now))
-        )
+        print_ = fingerprint(self._secret, record)
+        await self._run(lambda c: c.execute(sql, (record.id, print_, now, str(record.cost), now, scope)))
 
-    async def spent_since(self, since: float) -> dict[str, Decimal]:
-        """What this installation stored since `since` (unix time) and may have paid for, by record id: all
-        but what ended without a job. The budget counts these whatever their rows say now (or if deleted)."""
+    async def spent_since(self, since: float, scope: str) -> dict[str, Decimal]:
+        """What this installation stored in `scope` (a store, and its signed-in user) since `since` (unix
+        time) and may have paid for, by record id: all but what ended without a job. The budget counts
+        these whatever their rows say now (or if deleted)."""
         sql = (
-            "select record_id, cost from sends where stored_at >= ? and cost is not null "
+            "select record_id, cost from sends where stored_at >= ? and scope = ? and cost is not null "
             "and not (state = 'ended' and job_id is null)"
         )
-        rows = await self._run(lambda c: c.execute(sql, (since,)).fetchall())
+        rows = await self._run(lambda c: c.execute(sql, (since, scope)).fetchall())
         return {record_id: Decimal(cost) for record_id, cost in rows}
 
     async def judge(self, record: GenerationRecord, *, vouched: bool) -> Permit:

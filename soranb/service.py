@@ -291,7 +291,7 @@ class VideoService:
                     if record.image_key is not None:
                         await self.store.delete_media(record.image_key)
                     raise
-                await self._sends.stored(record)  # only what is in the ledger is ever sent (soranb.sends)
+                await self._sends.stored(record, self._guard.scope)  # only what is in the ledger is ever sent
             self.log.info(f"record {record.id} stored as pending ({record.model} {record.size} {record.seconds}s)")
             self._emit("created", record)
             try:

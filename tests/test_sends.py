@@ -26,7 +26,7 @@ def test_two_processes_beginning_one_record_at_once_get_one_first_send(tmp_path:
     may send and the other must look the job up first."""
     for trial in range(20):
         record = _record(f"fox {trial}")
-        asyncio.run(SendLedger(tmp_path, SECRET).stored(record))
+        asyncio.run(SendLedger(tmp_path, SECRET).stored(record, "local"))
         barrier = threading.Barrier(2)
         verdicts: list[str] = []
 
@@ -52,7 +52,7 @@ def test_a_record_with_a_job_or_refused_is_never_sent_again(tmp_path: Path) -> N
 
     async def go() -> None:
         for record in (made, refused):
-            await ledger.stored(record)
+            await ledger.stored(record, "local")
             assert (await ledger.begin(record, vouched=False)).verdict == Verdict.FIRST
         await ledger.created(made.id, "video_1")
         await ledger.ended(refused.id)
@@ -68,7 +68,7 @@ def test_a_record_changed_since_it_was_stored_is_not_sent(tmp_path: Path) -> Non
     record = _record()
 
     async def go() -> None:
-        await ledger.stored(record)
+        await ledger.stored(record, "local")
         bigger = record.evolve(model="sora-2-pro", size="1792x1024", seconds=12, updated_at=record.updated_at)
         assert (await ledger.begin(bigger, vouched=True)).verdict == Verdict.CHANGED
 
