@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The LiteLLM proxy the gateway tests start: its own virtualenv (its httpx and openai pins are not soranb's).
+GATEWAY := .venv-litellm/.installed
 
 .PHONY: lab test lint install clean bench
 
@@ -21,6 +23,11 @@ $(STAMP): pyproject.toml jupyter-config/jupyter_server_config.d/soranb.json jupy
 
 install: $(STAMP)
 
+$(GATEWAY):
+	$(PYTHON) -m venv .venv-litellm
+	.venv-litellm/bin/pip install --quiet 'litellm[proxy]==1.108.7'
+	touch $(GATEWAY)
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/generate.ipynb
 
@@ -29,11 +36,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check soranb tests benchmarks conftest.py
 	$(BIN)/mypy
 
-test: lint
+test: lint $(GATEWAY)
 	$(BIN)/pytest tests --nbval-lax --nbval-current-env notebooks
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) soranb-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-litellm soranb-data .pytest_cache .mypy_cache .ruff_cache
