@@ -320,18 +320,23 @@ def _generate_at_once(services: list[VideoService]) -> list[object]:
 # -- what a stranger can change in a row never turns into a new job ------------------------------------------
 
 
-def _as_stranger_update(double, http, record_id: str, changes: dict) -> None:
-    """A PATCH of the owner's row through PostgREST with nothing but the anon key."""
+def _as_stranger(double, http, act):
+    """What `act(store)` gives with a store that holds nothing but the project's anon key."""
 
-    async def patch() -> None:
+    async def run():
         stranger = SupabaseStore(double.url, double.anon_key, http_client=http)
         await stranger.open()
         try:
-            await stranger.update(record_id, changes)
+            return await act(stranger)
         finally:
             await stranger.close()
 
-    asyncio.run(patch())
+    return asyncio.run(run())
+
+
+def _as_stranger_update(double, http, record_id: str, changes: dict) -> None:
+    """A PATCH of the owner's row through PostgREST with nothing but the anon key."""
+    _as_stranger(double, http, lambda stranger: stranger.update(record_id, changes))
 
 
 @pytest.mark.parametrize("tamper", ["status only", "status and job id", "status, job id and metadata"])
@@ -380,17 +385,8 @@ def test_a_store_built_in_code_as_the_docs_show_never_sends_a_strangers_row(sett
         settings, store=SupabaseStore(double.url, double.anon_key, http_client=http), autostart=False
     )
     try:
-
-        async def plant() -> GenerationRecord:
-            stranger = SupabaseStore(double.url, double.anon_key, http_client=stranger_http)
-            await stranger.open()
-            try:
-                row = GenerationRecord(prompt="on the owner's bill", model="sora-2-pro", size="1792x1024", seconds=12)
-                return await stranger.insert(row)
-            finally:
-                await stranger.close()
-
-        planted = asyncio.run(plant())
+        row = GenerationRecord(prompt="on the owner's bill", model="sora-2-pro", size="1792x1024", seconds=12)
+        planted = _as_stranger(double, stranger_http, lambda stranger: stranger.insert(row))
         own = service.generate(GenerationRequest("mine", "sora-2", "1280x720", 4))
         _poll_until_settled(service, [own.id])
         for _ in range(3):
