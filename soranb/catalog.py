@@ -6,8 +6,10 @@ duration it is one edit here and every form, validator and price follows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -20,9 +22,11 @@ __all__ = [
     "SECONDS",
     "SNAPSHOTS",
     "ModelSpec",
+    "add_models",
     "base_model",
     "estimate_cost",
     "model_spec",
+    "models_from_table",
     "parse_size",
     "render_seconds",
 ]
@@ -128,3 +132,60 @@ def render_seconds(model: str, size: str, seconds: int) -> float:
     pace = spec.render_seconds_per_clip_second if spec is not None else UNKNOWN_RENDER_SECONDS_PER_CLIP_SECOND
     large = bool(size) and max(parse_size(size)) > 1280
     return seconds * pace * (LARGE_SIZE_RENDER_FACTOR if large else 1.0)
+
+
+def models_from_table(table: Mapping[str, Any], where: str) -> list[ModelSpec]:
+    """The models a user's TOML table describes (a `soranb-models.toml`'s `[models.NAME]`, or
+    `[tool.soranb.models.NAME]` in pyproject.toml), for names a gateway or deployment serves:
+
+        [models.studio-cam]
+        like = "sora-2"                    # its sizes, seconds and pace (optional)
+        sizes = ["1280x720", "720x1280"]   # else `like`'s
+        seconds = [4, 8, 12]               # else `like`'s, else 4 to 20
+        price_per_second = 0.25            # USD, every size; or a table: { "1280x720" = 0.25 }
+
+    `ValueError` names the entry and what to change.
+    """
+    specs: list[ModelSpec] = []
+    for name, entry in table.items():
+        here = f"{where}: model {name!r}"
+        if not isinstance(entry, Mapping) or not name.strip() or any(c.isspace() for c in name):
+            raise ValueError(f"{here}: give a table like `[models.{name.strip() or 'NAME'}]` and a name without spaces")
+        like = entry.get("like")
+        base = MODELS.get(base_model(like)) if isinstance(like, str) else None
+        if like is not None and base is None:
+            raise ValueError(f"{here}: like = {like!r} is not a known model; use one of {', '.join(MODELS)}")
+        sizes = entry.get("sizes", list(base.sizes) if base else None)
+        if not (isinstance(sizes, list) and sizes and all(isinstance(x, str) and _is_size(x) for x in sizes)):
+            raise ValueError(f'{here}: sizes must be a list like ["1280x720", "720x1280"] (or give `like`)')
+        seconds = entry.get("seconds", list(base.seconds) if base else list(SECONDS))
+        if not (isinstance(seconds, list) and seconds and all(_is_whole(x) and 0 < x <= 60 for x in seconds)):
+            raise ValueError(f"{here}: seconds must be a list of whole seconds like [4, 8, 12]")
+        price = entry.get("price_per_second")
+        prices = price if isinstance(price, Mapping) else dict.fromkeys(sizes, price)
+        try:
+            per_size = {size: Decimal(str(prices[size])) for size in sizes}
+        except (KeyError, InvalidOperation):
+            raise ValueError(
+                f"{here}: price_per_second must be USD per second of video, one number (0.25) or one per size"
+            ) from None
+        if any(not (value.is_finite() and value >= 0) for value in per_size.values()):
+            raise ValueError(f"{here}: price_per_second must be 0 or more")
+        pace = base.render_seconds_per_clip_second if base else UNKNOWN_RENDER_SECONDS_PER_CLIP_SECOND
+        specs.append(ModelSpec(name, f"{name} (your catalog)", per_size, tuple(seconds), pace))
+    return specs
+
+
+def add_models(specs: Iterable[ModelSpec]) -> None:
+    """Put a user's models into the one catalog every form, validator, price and budget reads."""
+    for spec in specs:
+        MODELS[spec.name] = spec
+
+
+def _is_size(value: str) -> bool:
+    width, _, height = value.partition("x")
+    return width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -212,6 +212,7 @@ def _generate(args: argparse.Namespace) -> int:
         image_url=args.image_url,
         image_file_id=args.image_file_id,
     )
+    _use_user_models()
     request.prepared()  # bad input fails here, before any service starts
     with _open_service() as service:
         record = service.generate(request)  # a transient failure leaves it pending; the poller retries
@@ -370,6 +371,14 @@ def _emulator(args: argparse.Namespace) -> int:
 
 
 # -- helpers -----------------------------------------------------------------------------
+def _use_user_models() -> None:
+    """Let the catalog know the user's own models (soranb-models.toml) before a request is checked."""
+    from .catalog import add_models
+    from .config import Settings
+
+    add_models(Settings.from_env(provider_keys=False).models)
+
+
 def _open_service(*, poll: bool = True, browse: bool = False) -> VideoService:
     """The service of one command; `browse`: a command that only reads or marks the history (it never
     builds the provider, so the keyring is not asked for the provider's key: see `Settings.from_env`)."""
@@ -492,6 +501,7 @@ def _add_batch_and_tag_commands(sub: Any) -> None:
 def _batch(args: argparse.Namespace) -> int:
     from .batch import read_batch_file
 
+    _use_user_models()
     lines = read_batch_file(args.file, model=args.model, size=args.size, seconds=args.seconds)  # bad lines stop here
     key = args.key or args.file.name
     with _open_service(poll=not args.dry_run) as service:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .catalog import ModelSpec, models_from_table
 from .debuglog import url_secrets
 from .errors import ConfigError
 
@@ -316,6 +317,7 @@ class Settings:
     webhook_secret: Secret | None = None  # set: a loopback receiver finishes jobs on signed events (soranb.webhooks)
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 0  # 0: any free port (enough for the in-process emulator, which is told the URL)
+    models: tuple[ModelSpec, ...] = ()  # a user's own models, sizes and prices (soranb-models.toml)
     env_file: Path | None = None  # the .env that was read, if any
     env_file_ignored: str | None = None  # why a .env at the project root was not read
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -376,6 +378,7 @@ class Settings:
             budget_usd=_usd(read, "SORANB_BUDGET_USD"),
             session_budget_usd=_usd(read, "SORANB_SESSION_BUDGET_USD"),
             **_webhook_settings(read),
+            models=_user_models(read, root),
             env_file=env_file,
             env_file_ignored=ignored,
             sources=read.sources,
@@ -443,6 +446,35 @@ _SECRET_FIELDS = (
     "emulator_api_key",
     "webhook_secret",
 )
+
+
+MODELS_FILE_NAME = "soranb-models.toml"
+
+
+def _user_models(read: _Reader, root: Path) -> tuple[ModelSpec, ...]:
+    """The models of SORANB_MODELS_FILE, else `soranb-models.toml` (`[models.NAME]`), else the project's
+    pyproject.toml (`[tool.soranb.models.NAME]`): see `catalog.models_from_table`. Its prices decide what
+    the budget lets through, so it is trusted only as a `.env` is."""
+    named = read.get("SORANB_MODELS_FILE")
+    path = (root / Path(named).expanduser()) if named else root / MODELS_FILE_NAME
+    keys: tuple[str, ...] = ("models",)
+    if not named and not path.is_file():
+        path, keys = root / "pyproject.toml", ("tool", "soranb", "models")
+        if not path.is_file():
+            return ()
+    problem = env_file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"soranb does not read the models in {path}: {problem}")
+    try:
+        table: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the models in {path} ({exc}); fix the file or set SORANB_MODELS_FILE") from None
+    for key in keys:
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    try:
+        return tuple(models_from_table(table, str(path)))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _read_env_file(path: Path | None) -> tuple[Path | None, dict[str, str], str | None]:

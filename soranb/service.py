@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .background import LoopThread
 from .batch import BatchLine, BatchPlan, make_batch, plan_stored
 from .budget import Budget, BudgetGuard
-from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE
+from .catalog import DEFAULT_MODEL, DEFAULT_SECONDS, DEFAULT_SIZE, add_models
 from .checks import CHECKS, CheckResult
 from .config import Settings, make_data_dir
 from .debuglog import DebugLog
@@ -86,6 +86,7 @@ class VideoService:
         autostart: bool = True,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        add_models(self.settings.models)  # a user's own models join the one catalog every view and check reads
         self.log = provider.log if provider is not None else DebugLog(self.settings.secrets())
         self.owner_id = new_owner_id()
         self._events = EventBus()

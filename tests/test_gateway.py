@@ -72,3 +72,28 @@ def test_the_cli_waits_for_a_job_through_the_gateway(gateway: Gateway, tmp_path:
     assert code == 0, out
     assert json.loads(out)["status"] == "completed"
     assert gateway.key not in out
+
+
+def test_a_name_that_exists_only_at_the_gateway_is_made_and_priced_from_the_users_table(
+    gateway: Gateway,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from decimal import Decimal
+
+    from soranb import catalog
+
+    before = dict(catalog.MODELS)
+    table = {"studio-cam": {"like": "sora-2", "price_per_second": 0.25}}
+    settings = Settings.from_env(gateway.env(tmp_path / "data"), dotenv=False)
+    settings = settings.with_overrides(models=tuple(catalog.models_from_table(table, "test")))
+    service = VideoService(settings, autostart=False)
+    try:
+        record = service.generate(GenerationRequest("a crane shot over a harbour", "studio-cam", "1280x720", 4))
+        _finish(service)
+        done = service.get(record.id)
+        assert done.status == Status.COMPLETED, done.error_message
+        assert done.cost == Decimal("1.00") and service.budget().spent == Decimal("1.00")
+    finally:
+        service.close()
+        catalog.MODELS.clear()
+        catalog.MODELS.update(before)
