@@ -45,7 +45,7 @@ KEYRING_SERVICE = "soranb"  # where the notebook's credentials field saves a key
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Number = TypeVar("Number", int, float, Decimal)
-ProviderKind = Literal["emulator", "openai"]
+ProviderKind = Literal["emulator", "openai", "azure"]
 StoreKind = Literal["local", "supabase"]
 
 
@@ -235,12 +235,12 @@ class _Reader:
             return self._file[name]
         return None
 
-    def choice(self, name: str, options: tuple[str, str], *, default_when: bool, why: str) -> str:
+    def choice(self, name: str, options: tuple[str, ...], *, default_when: bool, why: str) -> str:
         """`options[1]` when `default_when`, else `options[0]`, unless the setting names one."""
         raw = (self.get(name) or "").lower()
         if raw:
             if raw not in options:
-                raise ConfigError(f"{name}={raw!r}: use {options[0]!r} or {options[1]!r}")
+                raise ConfigError(f"{name}={raw!r}: use {', '.join(map(repr, options[:-1]))} or {options[-1]!r}")
             return raw
         self.sources[name] = f"default: {why}"
         return options[1] if default_when else options[0]
@@ -252,14 +252,18 @@ class _Reader:
         return parse_number(name, raw, type(default), minimum=minimum, example=f"{default:g}")
 
     def provider(self, *, ask_keyring: bool) -> tuple[str, Secret | None]:
-        """SORANB_PROVIDER and the OpenAI key; without a choice, `openai` exactly when there is a key.
+        """SORANB_PROVIDER and the OpenAI key; without a choice, `azure` when AZURE_OPENAI_ENDPOINT is set,
+        else `openai` exactly when there is a key.
 
         The keyring is asked for the key when `ask_keyring`, or when SORANB_PROVIDER names openai.
         """
         named = (self.get("SORANB_PROVIDER") or "").lower()
+        if not named and self.get("AZURE_OPENAI_ENDPOINT"):
+            self.sources["SORANB_PROVIDER"] = "default: AZURE_OPENAI_ENDPOINT is set"
+            return "azure", None
         key = self.secret("OPENAI_API_KEY", keyring=ask_keyring or named == "openai")
         why = "OPENAI_API_KEY is set" if key else "no OPENAI_API_KEY set"
-        return self.choice("SORANB_PROVIDER", ("emulator", "openai"), default_when=bool(key), why=why), key
+        return self.choice("SORANB_PROVIDER", ("emulator", "openai", "azure"), default_when=bool(key), why=why), key
 
     def data_dir(self, root: Path) -> Path:
         """SORANB_DATA_DIR (relative to the project root), else `soranb-data` in the project root."""
@@ -299,6 +303,8 @@ class Settings:
     provider: ProviderKind = "emulator"
     openai_api_key: Secret | None = None
     openai_base_url: str | None = field(default=None, repr=False)  # may hold user:pass
+    azure_endpoint: str | None = field(default=None, repr=False)  # https://<resource>.openai.azure.com
+    azure_api_key: Secret | None = None  # sent as the `api-key` header
     store_kind: StoreKind = "local"
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR_NAME).resolve())
     supabase_url: str | None = None
@@ -362,6 +368,8 @@ class Settings:
             provider=provider,  # type: ignore[arg-type]
             openai_api_key=key,
             openai_base_url=_http_url(read, "OPENAI_BASE_URL", "https://gateway.example/v1"),
+            azure_endpoint=_http_url(read, "AZURE_OPENAI_ENDPOINT", "https://my-resource.openai.azure.com"),
+            azure_api_key=read.secret("AZURE_OPENAI_API_KEY", keyring=provider == "azure"),
             store_kind=store_kind,  # type: ignore[arg-type]
             data_dir=read.data_dir(root),
             supabase_url=supabase_url,
@@ -414,6 +422,8 @@ class Settings:
         missing = []
         if self.provider == "openai" and not self.openai_api_key:
             missing.append("OPENAI_API_KEY")
+        if self.provider == "azure":
+            missing += [name for name, have in _AZURE_NEEDS if not getattr(self, have)]
         if self.store_kind == "supabase":
             if not self.supabase_url:
                 missing.append("SUPABASE_URL")
@@ -434,12 +444,14 @@ class Settings:
         """The secret values, for redaction in logs (never for display): the keys and passwords, and the
         credentials inside a URL (`https://user:pass@gateway/v1`), which a Basic header carries."""
         values = [getattr(self, name) for name in _SECRET_FIELDS]
-        urls = (self.openai_base_url, self.emulator_url, self.supabase_url)
+        urls = (self.openai_base_url, self.emulator_url, self.supabase_url, self.azure_endpoint)
         return [v.reveal() for v in values if v] + [s for url in urls for s in url_secrets(url)]
 
 
+_AZURE_NEEDS = (("AZURE_OPENAI_ENDPOINT", "azure_endpoint"), ("AZURE_OPENAI_API_KEY", "azure_api_key"))
 _SECRET_FIELDS = (
     "openai_api_key",
+    "azure_api_key",
     "supabase_key",
     "supabase_password",
     "supabase_access_token",

@@ -284,6 +284,18 @@ class VideoProvider:
                 label=f"openai ({httpx2.URL(base).host})",
                 timeout_s=timeout_s,
             )
+        if settings.provider == "azure":  # the Azure OpenAI v1 API: OpenAI's /videos shape, `api-key` auth
+            settings.validate()
+            key = settings.azure_api_key.reveal()
+            base = f"{settings.azure_endpoint.rstrip('/')}/openai/v1/"
+            return cls(
+                api_key=key,
+                base_url=base,
+                http_client=_http_client(timeout_s, transport, headers={"api-key": key}),
+                log=log,
+                label=f"azure ({httpx2.URL(base).host})",
+                timeout_s=timeout_s,
+            )
         if settings.emulator_url:
             return cls(
                 api_key=settings.emulator_api_key.reveal() if settings.emulator_api_key else "emulator",
@@ -587,6 +599,13 @@ class VideoProvider:
         shown = short_job_id(job_id or "")
         if action.startswith("download") and (status == 410 or "expire" in message.lower()):
             return ContentExpired(f"{where}: the files of {shown} have expired", status_code=status, code=code)
+        if code == "DeploymentNotFound":  # Azure: `model` names a deployment, and this resource has none by that name
+            return ProviderRejected(
+                f"{where}: {self.label} has no deployment of that name; on Azure the model names a deployment: "
+                "use its name from the Azure portal (and give it sizes and a price in soranb-models.toml)",
+                status_code=status,
+                code=code,
+            )
         if code == "model_not_found" or status == 410 or (status == 404 and job_id is None):
             return ModelRetired(f"{where}: {message}. {RETIREMENT_HINT}", status_code=status, code=code)
         if status == 404:
@@ -663,9 +682,12 @@ def _retry_after(response: httpx2.Response) -> float | None:
     return None
 
 
-def _http_client(timeout_s: float, transport: httpx2.AsyncBaseTransport | None = None) -> httpx2.AsyncClient:
-    """The one HTTP client a provider shares between its SDK calls (10 s to connect, `timeout_s` per request)."""
-    return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s, connect=10.0))
+def _http_client(
+    timeout_s: float, transport: httpx2.AsyncBaseTransport | None = None, *, headers: dict[str, str] | None = None
+) -> httpx2.AsyncClient:
+    """The one HTTP client a provider shares between its SDK calls (10 s to connect, `timeout_s` per request);
+    `headers` go with every request (Azure's `api-key`)."""
+    return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(timeout_s, connect=10.0), headers=headers)
 
 
 # What each lower-layer error means, most specific first (as httpx maps httpcore's errors).

@@ -108,7 +108,7 @@ class VideoService:
         self._runner: JobRunner | None = None
         self._build_lock = threading.Lock()
         try:
-            if provider is None and self.settings.provider == "openai":
+            if provider is None and self.settings.provider in ("openai", "azure"):
                 self.settings.validate()  # a missing key is a settings error now, not when a job first needs it
             self.store: Store = LoggedStore(store or build_store(self.settings), self.log)
             with contextlib.suppress(OSError):  # one that cannot be made: the store and the ledger say so, clearly

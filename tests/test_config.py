@@ -59,7 +59,7 @@ def test_dotenv_at_the_project_root_is_read_and_the_environment_wins(tmp_path):
         ("SORANB_MAX_CONCURRENT_JOBS", "2.5", "whole number"),
         ("SORANB_BUDGET_USD", "-1", "at least 0"),
         ("SORANB_MAX_CONCURRENT_JOBS", "0", "at least 1"),
-        ("SORANB_PROVIDER", "sora-cloud", "'emulator' or 'openai'"),
+        ("SORANB_PROVIDER", "sora-cloud", "'emulator', 'openai' or 'azure'"),
         ("SORANB_STORE", "s3", "'local' or 'supabase'"),
     ],
 )

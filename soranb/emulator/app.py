@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from soranb.catalog import (
@@ -115,23 +115,23 @@ class EmulatorState:
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """A fresh emulator app; `config` defaults to `EmulatorConfig()` (real-time speed)."""
     state = EmulatorState(config or EmulatorConfig())
-    app = _EmulatorApp(
-        routes=[
-            Route("/v1/videos", _create, methods=["POST"]),
-            Route("/v1/videos", _list, methods=["GET"]),
-            Route("/v1/videos/extensions", _extend, methods=["POST"]),
-            Route("/v1/videos/edits", _edit, methods=["POST"]),
-            Route("/v1/videos/characters", _create_character, methods=["POST"]),
-            Route("/v1/videos/characters/{character_id}", _get_character, methods=["GET"]),
-            Route("/v1/files", _create_file, methods=["POST"]),
-            Route("/v1/files/{file_id}", _get_file, methods=["GET"]),
-            Route("/v1/videos/{video_id}", _retrieve, methods=["GET"]),
-            Route("/v1/videos/{video_id}", _delete, methods=["DELETE"]),
-            Route("/v1/videos/{video_id}/content", _content, methods=["GET"]),
-            Route("/v1/videos/{video_id}/remix", _remix, methods=["POST"]),
-        ],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
-    )
+    routes: list[BaseRoute] = [
+        Route("/v1/videos", _create, methods=["POST"]),
+        Route("/v1/videos", _list, methods=["GET"]),
+        Route("/v1/videos/extensions", _extend, methods=["POST"]),
+        Route("/v1/videos/edits", _edit, methods=["POST"]),
+        Route("/v1/videos/characters", _create_character, methods=["POST"]),
+        Route("/v1/videos/characters/{character_id}", _get_character, methods=["GET"]),
+        Route("/v1/files", _create_file, methods=["POST"]),
+        Route("/v1/files/{file_id}", _get_file, methods=["GET"]),
+        Route("/v1/videos/{video_id}", _retrieve, methods=["GET"]),
+        Route("/v1/videos/{video_id}", _delete, methods=["DELETE"]),
+        Route("/v1/videos/{video_id}/content", _content, methods=["GET"]),
+        Route("/v1/videos/{video_id}/remix", _remix, methods=["POST"]),
+    ]
+    if state.config.deployments:  # Azure OpenAI's v1 API lives under /openai/v1/
+        routes.append(Mount("/openai", routes=list(routes)))
+    app = _EmulatorApp(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _http_error})
     app.state.emulator = state
     return app
 
@@ -525,7 +525,16 @@ def _text(fields: dict[str, Any], name: str, default: str) -> str:
 
 
 def _check_model(state: EmulatorState, model: str) -> str:
-    """The catalog model `model` names (itself, or the model a dated snapshot is a version of)."""
+    """The catalog model `model` names (itself, or the model a dated snapshot is a version of); on Azure,
+    `model` names a deployment."""
+    if state.config.deployments:
+        if model not in state.config.deployments:
+            message = (
+                "The API deployment for this resource does not exist. If you created the deployment within "
+                "the last 5 minutes, please wait a moment and try again."
+            )
+            raise ApiError(404, message, code="DeploymentNotFound")
+        model = state.config.deployments[model]
     if model in state.config.retired_models or base_model(model) in state.config.retired_models:
         message = f"The model `{model}` does not exist or you do not have access to it."
         raise ApiError(404, message, param="model", code="model_not_found")

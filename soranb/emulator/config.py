@@ -46,6 +46,8 @@ class EmulatorConfig:
     webhook_retry_delays: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0)  # seconds between delivery attempts
     id_style: str = "openai"  # one of ID_STYLES: the shape of the job ids it hands out
     variants: bool = True  # False: every content variant answers the MP4, as a gateway that ignores `variant` does
+    # Azure OpenAI's v1 API when set: deployment name -> model, served under /openai/v1/ with `api-key` auth
+    deployments: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -113,6 +115,11 @@ class EmulatorConfig:
             values["webhook_secret"] = secret
         if (id_style := get("ID_STYLE")) is not None:
             values["id_style"] = id_style
+        if (deployments := get("DEPLOYMENTS")) is not None:
+            pairs = [item.partition("=") for item in _split(deployments)]
+            if not all(name and sep and model for name, sep, model in pairs):
+                raise ValueError(f"{ENV_PREFIX}DEPLOYMENTS: give deployments as NAME=MODEL, e.g. my-sora=sora-2")
+            values["deployments"] = {name.strip(): model.strip() for name, _, model in pairs}
         if (variants := get("VARIANTS")) is not None:
             if variants.lower() not in ("0", "1", "true", "false"):
                 raise ValueError(f"{ENV_PREFIX}VARIANTS must be 1 (serve each variant) or 0 (the MP4 for all)")

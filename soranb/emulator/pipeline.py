@@ -36,9 +36,11 @@ class ApiKeyCheck:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, key = header.partition(" ")
+        headers = dict(scope["headers"])
+        scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         key = key.strip()
+        if not (scheme.lower() == "bearer" and key) and (azure_key := headers.get(b"api-key", b"").strip()):
+            scheme, key = "bearer", azure_key.decode("latin-1")  # Azure OpenAI's header
         if scheme.lower() != "bearer" or not key:
             message = (
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
