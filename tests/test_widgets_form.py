@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from decimal import Decimal
 
 import pytest
 from PIL import Image
@@ -360,3 +361,51 @@ def test_the_form_shows_spent_and_left_and_says_before_generate_when_a_video_wou
 
 def test_without_a_budget_the_form_shows_none(form):
     assert "Budget" not in form.cost.value
+
+
+def screen_click(form: GenerationForm, prompt: str, cost: str, button: str = "soranb-generate") -> None:
+    """What the page sends when Generate is clicked: the prompt and the price on screen at the click."""
+    message = {"event": "click", "button": button, "fields": {"prompt": prompt}, "shown": {"cost": cost}}
+    form.screen._handle_custom_msg(message, [])
+
+
+def test_a_click_spends_the_prompt_on_screen_even_before_its_text_reached_the_kernel(form, service):
+    form.prompt.value = "a lighthouse at dawn"
+    form.generate.click()
+    # a new prompt pasted and Generate clicked at once: the kernel still holds the old text
+    screen_click(form, "first clip of a new idea", "$0.40")
+    assert sorted(r.prompt for r in service.list_records()) == ["a lighthouse at dawn", "first clip of a new idea"]
+    assert form.prompt.value == "first clip of a new idea" and not form.asking_to_repeat
+    assert "24 / 32,000" in form.char_count.value
+
+    screen_click(form, "first clip of a new idea", "$0.40")  # the second click of a double-click asks
+    assert service.count_records() == 2 and form.asking_to_repeat
+    screen_click(form, "first clip, edited while asked", "$0.40", button="soranb-repeat-yes")
+    assert [r.prompt for r in service.list_records()].count("first clip, edited while asked") == 1
+
+
+def test_a_click_whose_price_on_screen_is_stale_starts_nothing_and_says_the_price(form, service):
+    form.prompt.value = "a heron in reeds"
+    form.seconds.value = 8  # the kernel has 8 s ($0.80); the page still showed 4 s at $0.40
+    screen_click(form, "a heron in reeds", "$0.40")
+    assert service.count_records() == 0
+    kind, message = form.toasts.messages[-1]
+    assert kind == "info" and "$0.80" in message and "$0.40" in message and "Generate again" in message
+    screen_click(form, "a heron in reeds", "$0.80")
+    assert [r.cost for r in service.list_records()] == [Decimal("0.80")]
+
+
+def test_a_click_on_screen_with_a_bad_prompt_says_what_to_change_and_spends_nothing(form, service):
+    form.prompt.value = "fine"
+    screen_click(form, "", "$0.40")
+    screen_click(form, "x" * (MAX_PROMPT_CHARS + 1), "$0.40")
+    assert service.count_records() == 0
+    assert [kind for kind, _message in form.toasts.messages] == ["error", "error"]
+    assert "empty" in form.toasts.messages[0][1] and "32,000" in form.toasts.messages[1][1]
+
+
+def test_a_message_that_is_not_a_click_does_nothing(form, service):
+    form.prompt.value = "a heron in reeds"
+    for message in ({"event": "other"}, {"event": "click", "button": "soranb-delete"}, ["click"]):
+        form.screen._handle_custom_msg(message, [])
+    assert service.count_records() == 0 and form.prompt.value == "a heron in reeds"

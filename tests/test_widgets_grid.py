@@ -253,3 +253,50 @@ def test_a_cell_shown_after_its_signed_url_went_stale_plays_from_a_fresh_one(ser
     grid.flush()
     assert _src(card) != second and signing.works(_src(card))
     grid.close()
+
+
+def start_click(grid: VariationGrid, prompts: str, variants: str) -> None:
+    """What the page sends when Start is clicked: both boxes and the price note as shown at the click."""
+    shown = re.sub(r"<[^>]+>", "", grid.cost_note.value).replace("&#x27;", "'")
+    message = {
+        "event": "click",
+        "button": "soranb-vary-start",
+        "fields": {"prompts": prompts, "variants": variants},
+        "shown": {"cost": shown},
+    }
+    grid.screen._handle_custom_msg(message, [])
+
+
+def test_the_prompts_and_variants_boxes_price_as_you_type(service, toasts):
+    grid = VariationGrid(service, toasts=toasts)
+    assert grid.prompts.continuous_update and grid.variants.continuous_update
+    grid.close()
+
+
+def test_start_makes_exactly_what_the_price_on_screen_said_at_the_click(service, toasts):
+    grid = VariationGrid(service, toasts=toasts)
+    grid.prompts.value = "a fox in snow\na cat on a roof"
+    grid.variants.value = "at dawn\nat dusk"
+    assert "4 video(s)" in grid.cost_note.value and "Start costs $1.60" in grid.cost_note.value
+    # a third variant typed and Start clicked at once: the page still shows $1.60
+    start_click(grid, "a fox in snow\na cat on a roof", "at dawn\nat dusk\nat noon")
+    assert service.count_records() == 0  # not $2.40 behind a $1.60 on screen
+    assert "6 video(s)" in grid.cost_note.value and "Start costs $2.40" in grid.cost_note.value
+    assert "again" in grid.cost_note.value
+    start_click(grid, "a fox in snow\na cat on a roof", "at dawn\nat dusk\nat noon")  # seen, pressed again
+    assert service.count_records() == 6
+    assert toasts.messages[-1] == ("success", "Started 6 video(s) ($2.40)")
+    grid.close()
+
+
+def test_a_double_click_on_start_with_new_takes_asks_once_with_the_price(service, toasts):
+    grid = VariationGrid(service, toasts=toasts)
+    two_by_two(grid)
+    grid.new_takes.value = True
+    start_click(grid, grid.prompts.value, "")
+    start_click(grid, grid.prompts.value, "")  # the second click of a double-click
+    assert service.count_records() == 4
+    assert "Press Start again" in grid.cost_note.value and "Start costs $3.20" in grid.cost_note.value
+    start_click(grid, grid.prompts.value, "")  # asked, and pressed again: another set
+    assert service.count_records() == 8
+    grid.close()

@@ -9,7 +9,6 @@ the saved notebook does not carry them; only a small preview thumbnail is synced
 
 from __future__ import annotations
 
-import contextlib
 import io
 import threading
 from decimal import Decimal
@@ -28,6 +27,7 @@ from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .characters import CharacterPicker
+from .onscreen import OnScreenClick, ScreenClick
 from .style import stylesheet
 from .toasts import Toasts, guarded, short_prompt
 
@@ -92,6 +92,7 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             self.cost,
             widgets.HBox([self.generate, self.reason]),
             self.repeat_box,
+            self.screen,
         ]
         if own_toasts:
             parts.append(self.toasts)
@@ -150,6 +151,14 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.repeat_no = widgets.Button(description="Cancel", layout={"width": "auto"})
         self.repeat_box = widgets.HBox([self.repeat_note, self.repeat_yes, self.repeat_no], layout={"display": "none"})
         self.repeat_box.add_class("soranb-repeat")
+        # A click in the page brings the prompt and price on screen with it (see `onscreen`).
+        self.screen = OnScreenClick(
+            "soranb-form",
+            ["soranb-generate", "soranb-repeat-yes"],
+            guarded(self.toasts, self._on_screen_click),
+            fields={"prompt": ".soranb-prompt textarea"},
+            shown={"cost": ".soranb-cost b"},
+        )
 
     def _wire(self) -> None:
         self.prompt.observe(self._on_change, "value")
@@ -260,6 +269,13 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
                 return
         self._preview_key = key
         self.preview.value = _preview_png(data)
+
+    def _cost_text(self) -> str | None:
+        """The price of the current settings as the form shows it; None when they have no price."""
+        try:
+            return format_cost(estimate_cost(self.model.value, self.size.value, int(self.seconds.value)))
+        except KeyError:
+            return None
 
     def _cost_html(self) -> str:
         try:
@@ -376,6 +392,21 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         )
         return record
 
+    def _on_screen_click(self, click: ScreenClick) -> None:
+        """Generate (or "Start another") clicked in the page: spend on the prompt on screen at the click, and
+        only at the price that was on screen then; a price changed since is shown and asked for again."""
+        prompt = click.fields.get("prompt")
+        if prompt is not None and prompt != self.prompt.value:
+            self.prompt.value = prompt  # the text may still be queued behind the page's sync throttle
+        shown, now = click.shown.get("cost", "").strip(), self._cost_text()
+        if now is not None and shown != now:
+            self.toasts.info(
+                f"Nothing was started: the price is {now}, not the {shown or 'no price'} shown at your click. "
+                "Check it and press Generate again."
+            )
+            return
+        (self.repeat_yes if click.button == "soranb-repeat-yes" else self.generate).click()
+
     def _ask_repeat(self, ago: float, request: GenerationRequest) -> None:
         with hold(self.repeat_note, self.repeat_box.layout):
             self.repeat_note.value = (
@@ -454,8 +485,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
             values["starting image"] = f"{self._image.filename} ({self._image_info.size}{fit})"
         if self.characters.ids:
             values["characters"] = ", ".join(self.characters.ids)
-        with contextlib.suppress(KeyError):
-            values["cost"] = format_cost(estimate_cost(self.model.value, self.size.value, int(self.seconds.value)))
+        if (cost := self._cost_text()) is not None:
+            values["cost"] = cost
         if self.last_record is not None:
             values["last job"] = f"{self.last_record.id} ({self.last_record.status.value})"
         return values

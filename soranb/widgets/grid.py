@@ -13,6 +13,7 @@ each cell is a live `RecordCard` updated from service events, with a "compare" b
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .cards import CardParts, RecordCard
 from .delivery import Delivery
 from .media_urls import MediaUrls, shared_media_urls
+from .onscreen import OnScreenClick, ScreenClick
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded
 
@@ -42,6 +44,7 @@ __all__ = ["VariationGrid", "grid_shape"]
 _AXES = ("prompt", "variant", "model", "size", "seconds")
 _ALL_SIZES = tuple(dict.fromkeys(size for spec in MODELS.values() for size in spec.sizes))
 _NOTE_STYLE = "color:#6b7280;font-size:12px;padding:6px"
+_SHOWN_COST = re.compile(r"Start costs (\$[\d,]+\.\d\d)")  # the price in the note, as `format_cost` wrote it
 
 
 def _value_label(axis: str, value: Any) -> str:
@@ -158,6 +161,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self._delivery = Delivery(on_error=lambda exc: self.toasts.error(describe_exception(exc)))
         self._parts = CardParts()
         self.plan: VariationPlan | None = None
+        self._price_text = ""  # the last price said, for asking again when the screen showed another
         self.compare_view: Any = None
         self._build_controls()
         parts: list[widgets.Widget] = [
@@ -171,6 +175,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             self.table,
             widgets.HBox([self.compare_button, self.compare_note]),
             self.compare_box,
+            self.screen,
         ]
         if own_toasts:
             parts.append(self.toasts)
@@ -186,11 +191,11 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
 
     def _build_controls(self) -> None:
         area = {"width": "100%"}
-        self.prompts = widgets.Textarea(placeholder="One prompt per line", continuous_update=False, layout=area)
+        # Priced as you type: the price on screen follows the boxes, and Start checks it (see `_on_screen_click`).
+        self.prompts = widgets.Textarea(placeholder="One prompt per line", layout=area)
         self.prompts.add_class("soranb-vary-prompts")
         self.variants = widgets.Textarea(
             placeholder="Optional variants, one per line (e.g. at dusk); {variant} in a prompt says where",
-            continuous_update=False,
             layout=area,
         )
         self.variants.add_class("soranb-vary-variants")
@@ -216,6 +221,14 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self.compare_button.on_click(self._guard(lambda _b: self.open_compare()))
         self.compare_note = widgets.HTML()
         self.compare_box = widgets.VBox()
+        # A click in the page brings the boxes and the price on screen with it (see `onscreen`).
+        self.screen = OnScreenClick(
+            "soranb-variation-grid",
+            ["soranb-vary-start"],
+            self._guard(self._on_screen_click),
+            fields={"prompts": ".soranb-vary-prompts textarea", "variants": ".soranb-vary-variants textarea"},
+            shown={"cost": ".soranb-vary-cost-text"},
+        )
 
     # -- the plan and its cost ------------------------------------------------------------
     def current_plan(self) -> VariationPlan:
@@ -254,6 +267,7 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         except SoranbError as exc:
             self._say(describe_exception(exc), ok=False)
             return None
+        self._price_text = text
         self._say(text, ok=True)
         return cost
 
@@ -280,6 +294,24 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
             self.new_takes.value = bool(self._take)
 
     # -- start ------------------------------------------------------------------------------
+    def _on_screen_click(self, click: ScreenClick) -> None:
+        """Start clicked in the page: make what the boxes held at the click, and only at the price that was
+        on screen then; a price changed since (a line typed just before the click) is shown and asked again."""
+        for box, name in ((self.prompts, "prompts"), (self.variants, "variants")):
+            text = click.fields.get(name)
+            if text is not None and text != box.value:
+                box.value = text  # the text may still be queued behind the page's sync throttle
+        cost = self.price()
+        shown = _SHOWN_COST.search(click.shown.get("cost", ""))
+        if cost is not None and (shown is None or shown.group(1) != format_cost(cost)):
+            self._say(
+                f"Nothing was started: the price on screen was not this. {self._price_text} "
+                "Press Start again to make these.",
+                ok=True,
+            )
+            return
+        self.start_button.click()
+
     def _start_clicked(self) -> None:
         try:
             self.price()  # what is refused is said before anything starts, and Start stops there
@@ -296,7 +328,11 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         ago = self.recent.seconds_since(fingerprint)
         if ago is not None and self.new_takes.value and self._confirm_key != fingerprint:
             self._confirm_key = fingerprint
-            self._say(f"You started this same grid {ago:.0f} s ago. Press Start again to make another set.", ok=True)
+            self._say(
+                f"You started this same grid {ago:.0f} s ago. Press Start again to make another set: "
+                f"Start costs {format_cost(batch.cost)}.",
+                ok=True,
+            )
             return None
         self._confirm_key = None
         self.start_button.disabled = True  # busy from the click until the records are stored
