@@ -320,8 +320,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     with _open_service(poll=False) as service:
-        service.delete(args.record_id)
-    print(f"deleted {args.record_id}")
+        kept = service.delete(args.record_id)
+    print(f"deleted {args.record_id}" + (f" here; {kept}" if kept else ""))
     return 0
 
 

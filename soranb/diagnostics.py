@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checks import CHECKS, CheckResult
 from .debuglog import redact
-from .errors import SoranbError
+from .errors import JobNotFound, ModelRetired, ProviderRejected, SoranbError
 from .records import Status
 from .request import GenerationRequest
 from .store.base import RecordQuery
@@ -80,9 +80,16 @@ async def _configuration(service: VideoService) -> tuple[str, str, str]:
 
 
 async def _provider(service: VideoService) -> tuple[str, str, str]:
-    page = await service.provider.list_page(limit=1)
-    seen = f"{len(page.jobs)} recent job{'s' if len(page.jobs) != 1 else ''} visible"
-    return "ok", f"{service.provider.label} answered at {service.provider.base_url} ({seen})", ""
+    provider = service.provider
+    try:
+        page = await provider.list_page(limit=1)
+        seen = f"{len(page.jobs)} recent job{'s' if len(page.jobs) != 1 else ''} visible"
+    except (JobNotFound, ModelRetired, ProviderRejected) as exc:  # it answered: a gateway without a list
+        seen, detail = "it has no job list: soranb asks for each job instead", str(exc)
+    else:
+        detail = ""
+    supports = provider.describe_capabilities()
+    return "ok", f"{provider.label} answered at {provider.base_url} ({seen}; supports: {supports})", detail
 
 
 async def _store(service: VideoService) -> tuple[str, str, str]:

@@ -238,6 +238,9 @@ class VideoProvider:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
+        # What this provider was seen to support ("list", "delete", "variants"), learned from its answers
+        # (a gateway may have no list, no delete, and answer the MP4 for every variant); absent: not known yet.
+        self.capabilities: dict[str, bool] = {}
         self.emulator: Any = None  # the in-process emulator's state, when that is the provider
         self.is_paid = is_paid
         self._log = log
@@ -417,9 +420,14 @@ class VideoProvider:
         kwargs: dict[str, Any] = {"limit": limit, "order": order}
         if after:
             kwargs["after"] = check_job_id(after)
-        async with self._translated("list"):
-            raw = await self._client.videos.with_raw_response.list(**kwargs)
-            body = raw.http_response.json()
+        try:
+            async with self._translated("list"):
+                raw = await self._client.videos.with_raw_response.list(**kwargs)
+                body = raw.http_response.json()
+        except (JobNotFound, ModelRetired, ProviderRejected):
+            self.capabilities["list"] = False  # a gateway without a list: each job is retrieved instead
+            raise
+        self.capabilities["list"] = True
         if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
             raise ProviderAnswerInvalid(f"list: the provider's answer has no list of jobs ({_show(body)})")
         jobs: list[ProviderJob] = []
@@ -442,8 +450,22 @@ class VideoProvider:
 
     async def delete(self, job_id: str) -> None:
         check_job_id(job_id)
-        async with self._translated("delete", job_id=job_id):
-            await self._client.videos.delete(job_id)
+        try:
+            async with self._translated("delete", job_id=job_id):
+                await self._client.videos.delete(job_id)
+        except ProviderError as exc:
+            if exc.status_code == 405:  # this provider (a gateway) cannot delete: it keeps jobs until they expire
+                self.capabilities["delete"] = False
+            raise
+        self.capabilities["delete"] = True
+
+    def describe_capabilities(self) -> str:
+        """What this provider was seen to support, for `soranb doctor` and the diagnostics panel."""
+        said = {True: "yes", False: "no"}
+        parts = [f"{what} {said[self.capabilities[what]]}" for what in ("list", "delete") if what in self.capabilities]
+        if "variants" in self.capabilities:
+            parts.append("stills " + ("from the provider" if self.capabilities["variants"] else "made from the video"))
+        return ", ".join(parts) if parts else "nothing learned yet"
 
     async def remix(self, job_id: str, prompt: str) -> ProviderJob:
         check_job_id(job_id)

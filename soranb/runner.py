@@ -122,7 +122,6 @@ class JobRunner:
         self.max_concurrent_jobs = max_concurrent_jobs
         self.poll_interval_max_s = poll_interval_max_s
         self.lease_ttl = lease_ttl
-        self.list_supported = True  # one list call refreshes many jobs; some gateways have no list
         self._create_failures: dict[str, int] = {}
         self._strikes: dict[str, int] = {}
         self._damaged: dict[str, int] = {}
@@ -516,11 +515,11 @@ class JobRunner:
         found: dict[str, ProviderJob] = {}
         problems: dict[str, ProviderError] = {}
         requests, hint, after = 0, None, None
-        for _ in range(5 if self.list_supported else 0):  # the 500 newest; older ones one by one
+        # one list call refreshes many jobs; a provider without a list (a gateway) gets a retrieve for each
+        for _ in range(5 if self.provider.capabilities.get("list", True) else 0):  # the 500 newest
             try:
                 page = await self.provider.list_page(after=after, limit=100, order="desc")
             except (JobNotFound, ModelRetired, ProviderRejected) as exc:
-                self.list_supported = False
                 self.log.warning(f"poller: the provider cannot list jobs ({exc}); asking for each job instead")
                 break
             except ProviderAnswerInvalid as exc:
@@ -636,7 +635,9 @@ class JobRunner:
         key = media_key("thumbnails", record.id)
         read: Callable[[bytes], str | None] = lambda data: key if is_image(data) else None  # noqa: E731
         if await self._store_still(record, job, "thumbnail", key, "image/webp", read) is not None:
+            self.provider.capabilities["variants"] = True
             return key
+        self.provider.capabilities["variants"] = False
         return await self._store_made(record, key, "image/webp", thumbnail_from_video, video)
 
     async def _store_spritesheet(self, record: GenerationRecord, job: ProviderJob, video: Path) -> Spritesheet | None:

@@ -458,20 +458,25 @@ class VideoService:
     def get(self, record_id: str) -> GenerationRecord:
         return self._run(self.store.get(record_id))
 
-    def delete(self, record_id: str) -> None:
-        """Remove the record and its files here, and the job at the provider when it still exists."""
-        self._run(self._delete(record_id))
+    def delete(self, record_id: str) -> str | None:
+        """Remove the record and its files here, and the job at the provider when it still exists; says so
+        when the provider cannot delete (a gateway) and keeps its copy until it expires."""
+        return self._run(self._delete(record_id))
 
-    async def _delete(self, record_id: str) -> None:
+    async def _delete(self, record_id: str) -> str | None:
         record = await self.store.get(record_id)
+        kept = None
         if record.openai_job_id:
             try:
                 await self.provider.delete(record.openai_job_id)
             except ProviderError as exc:  # gone already, or still running there: ours goes anyway
                 self.log.info(f"record {record_id}: provider kept job {short_job_id(record.openai_job_id)} ({exc})")
+                if self.provider.capabilities.get("delete") is False:
+                    kept = f"{self.provider.label} cannot delete jobs: it keeps its copy until it expires"
         await self.store.delete(record_id)
         self.log.info(f"record {record_id} deleted")
         self._emit("deleted", record)
+        return kept
 
     def media_url(self, key: str) -> str:
         return self._run(self.store.media_url(key))

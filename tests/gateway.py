@@ -101,9 +101,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     folder = tmp_path_factory.mktemp("gateway")
     emulator_port, proxy_port = free_port(), free_port()
     emulator_log, proxy_log = folder / "emulator.log", folder / "litellm.log"
-    emulator_env = {**os.environ, "SORANB_EMULATOR_SPEED": "200", "SORANB_EMULATOR_STATE_DIR": str(folder / "emu")}
+    emulator_env = {**os.environ, "SORANB_EMULATOR_STATE_DIR": str(folder / "emu")}
     emulator_cmd = [sys.executable, "-m", "soranb.cli", "emulator", "--host", "127.0.0.1", "--port", str(emulator_port)]
-    emulator_cmd += ["--api-key", UPSTREAM_KEY]
+    emulator_cmd += ["--api-key", UPSTREAM_KEY, "--speed", "200"]
     with emulator_log.open("wb") as out:
         emulator = subprocess.Popen(emulator_cmd, stdout=out, stderr=subprocess.STDOUT, env=emulator_env)
     proxy = None

@@ -38,7 +38,10 @@ def _finish(service: VideoService, limit_s: float = 120) -> None:
         time.sleep(0.2)
 
 
-def test_a_video_made_through_the_gateway_is_kept_whole_with_real_stills(through_gateway: VideoService) -> None:
+def test_a_video_made_through_the_gateway_is_kept_whole_with_real_stills(
+    through_gateway: VideoService,
+    gateway: Gateway,  # noqa: F811
+) -> None:
     service = through_gateway
     record = service.generate(GenerationRequest("a fox at the gateway", "sora-2", "1280x720", 4))
     assert record.status == Status.PROCESSING and len(record.openai_job_id or "") > 128  # the gateway's own id
@@ -54,8 +57,14 @@ def test_a_video_made_through_the_gateway_is_kept_whole_with_real_stills(through
     _finish(service)
     assert service.get(remix.id).status == Status.COMPLETED
 
-    service.delete(done.id)  # the gateway answers 405: the record goes, the provider keeps its copy
+    kept = service.delete(done.id)  # the gateway answers 405: the record goes, the provider keeps its copy
+    assert kept is not None and "keeps its copy until it expires" in kept
     assert [r.id for r in service.list_records()] == [remix.id]
+
+    check = service.run_check("provider")  # `soranb doctor` through a gateway without a list
+    assert check.status == "ok", check.summary
+    assert "no job list" in check.summary and "delete no" in check.summary
+    assert "stills made from the video" in check.summary and gateway.key not in check.summary + check.detail
 
 
 def test_the_cli_waits_for_a_job_through_the_gateway(gateway: Gateway, tmp_path: Path, monkeypatch, capsys):  # noqa: F811

@@ -68,7 +68,7 @@ def test_one_list_request_refreshes_many_open_jobs(service):
 def test_jobs_missing_from_list_fall_back_to_retrieve(make_service):
     service = make_service()
     record = service.generate(FOX)
-    service.runner.list_supported = False  # a gateway without GET /v1/videos
+    service.provider.capabilities["list"] = False  # a gateway without GET /v1/videos
     report = service.poll_once()
     assert report.status_requests == 1  # one retrieve for the one open job
     drive(service)
@@ -86,7 +86,7 @@ def test_a_provider_without_list_is_detected_and_polled_per_job(make_service):
     record = service.generate(FOX)
     drive(service)
     assert service.get(record.id).status == Status.COMPLETED
-    assert service.runner.list_supported is False
+    assert service.provider.capabilities["list"] is False
     assert any("cannot list jobs" in e.message for e in service.log.entries())
 
 

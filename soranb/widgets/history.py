@@ -371,11 +371,11 @@ class HistoryGrid(StaticReprMixin, widgets.VBox):
     def _delete(self, record_id: str) -> None:
         """A card's Confirm: delete in the service, then refill the page."""
         try:
-            self.service.delete(record_id)
+            kept = self.service.delete(record_id)
         except RecordNotFound:
             self.toasts.info("That video was already deleted elsewhere.")
         else:
-            self.toasts.success("Deleted the video and its files")
+            self.toasts.success("Deleted the video and its files" + (f" here; {kept}" if kept else ""))
         with self._lock:
             if self._remove_card(record_id):
                 self.total = max(0, self.total - 1)
