@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from .errors import BudgetExceeded
+from .errors import BudgetExceeded, SoranbError
 from .records import GenerationRecord, Status
 from .store.base import Admission, Store
 
@@ -127,7 +127,13 @@ class BudgetGuard:
         """The budget now; without a daily limit the store is read only when `count_always`."""
         spent = Decimal(0)
         if self.limit is not None or count_always:
-            spent = spent_today(await self.store.created_since(day_start()), await self._ours())
+            try:
+                ours = await self._ours()
+            except SoranbError:  # the ledger is out of order: a limit cannot be kept, a display can do without
+                if self.limit is not None:
+                    raise
+                ours = {}
+            spent = spent_today(await self.store.created_since(day_start()), ours)
         return self._budget(spent)
 
     @property

@@ -6,13 +6,14 @@ Judged by the row alone, that is a job never sent, and sending it bills the owne
 decision to send is taken from this ledger, a SQLite file in the data folder (`sends.db`), never
 from the row:
 
-- `stored`: the service writes an entry before it stores a record (with a fingerprint of what
-  decides the job, keyed by the installation secret), so only records this installation made
-  are sent, and a record changed since is not;
+- `stored`: the service writes an entry as it stores a record (with a fingerprint of what decides
+  the job, keyed by the installation secret, and its price for the budget), so only records this
+  installation made are sent, a record changed since is not, and a deleted one still counts;
 - `begin` turns `stored` into `attempted` in one transaction, before the create call: a second
   process gets `retry` (look the job up first, never create blindly), never a second `first`;
-- `created` / `ended` close the entry for good: a row that comes back pending is a row changed
-  outside soranb, shown as an error and never sent again.
+- `created` / `ended` close the entry for good: a row that comes back pending was changed outside
+  soranb (or soranb stopped before noting its job): it follows the job it had, or ends with an
+  error, and is never sent again.
 
 A row with no entry was not stored through this ledger. It is sent only where the store vouches
 for its rows (the local store, or a per-user project under row-level security); on a single-user
