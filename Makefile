@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint $(GATEWAY)
-	$(BIN)/pytest tests --nbval-lax --nbval-current-env notebooks
+	$(BIN)/pytest tests --nbval-lax --nbval-current-env notebooks --durations=15
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
