@@ -22,11 +22,13 @@ function render({ model, el }) {
     if (!root || !target || target.closest(`.${scopeClass}`) !== root) return;
     const button = (model.get("buttons") || []).find((name) => {
       const hit = target.closest(`button.${name}`);
-      return hit && root.contains(hit) && !hit.disabled;
+      return hit && root.contains(hit);
     });
     if (!button) return;
-    event.stopImmediatePropagation(); // this message is the click: the Button's own would overtake nothing
+    event.stopImmediatePropagation(); // this message is the click: the Button's own would carry old text
     event.preventDefault();
+    // A click on the icon inside a disabled button still reaches the Button's listener: a disabled one does nothing.
+    if (target.closest(`button.${button}`).disabled) return;
     model.send({
       event: "click",
       button,
