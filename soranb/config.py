@@ -474,15 +474,19 @@ def _user_models(read: _Reader, root: Path) -> tuple[ModelSpec, ...]:
         path, keys = root / "pyproject.toml", ("tool", "soranb", "models")
         if not path.is_file():
             return ()
-    problem = env_file_problem(path)
-    if problem is not None:
-        raise ConfigError(f"soranb does not read the models in {path}: {problem}")
     try:
         table: Any = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        if keys[0] == "tool":  # a project's own pyproject.toml that is not TOML: not soranb's business
+            return ()
         raise ConfigError(f"cannot read the models in {path} ({exc}); fix the file or set SORANB_MODELS_FILE") from None
     for key in keys:
         table = table.get(key, {}) if isinstance(table, dict) else {}
+    if not table:
+        return ()
+    problem = env_file_problem(path)  # only a file that gives models (and so prices) must be trusted
+    if problem is not None:
+        raise ConfigError(f"soranb does not read the models in {path}: {problem}")
     try:
         return tuple(models_from_table(table, str(path)))
     except ValueError as exc:

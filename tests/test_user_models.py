@@ -82,3 +82,12 @@ def test_a_models_file_others_can_change_is_not_read(tmp_path: Path) -> None:
     os.chmod(planted, 0o666)
     with pytest.raises(ConfigError, match="chmod 600"):
         _settings(tmp_path)
+
+
+def test_a_projects_pyproject_others_can_write_is_no_trouble_when_it_names_no_models(tmp_path: Path) -> None:
+    """A checkout made with umask 002 leaves pyproject.toml group-writable: without a models table it is
+    not soranb's business, and settings read as before."""
+    project = tmp_path / "pyproject.toml"
+    project.write_text('[project]\nname = "soranb"\n')
+    os.chmod(project, 0o664)
+    assert _settings(tmp_path).models == ()
