@@ -85,7 +85,12 @@ async def test_doctor_and_the_panel_never_show_the_credentials(tmp_path: Any) ->
     service: Any = SimpleNamespace(
         settings=settings,
         log=DebugLog(settings.secrets()),
-        provider=SimpleNamespace(label="openai (gateway.example)", base_url=BASE_URL, list_page=list_page),
+        provider=SimpleNamespace(
+            label="openai (gateway.example)",
+            base_url=BASE_URL,
+            list_page=list_page,
+            describe_capabilities=lambda: "list yes",
+        ),
     )
     result = await run_check(service, "provider")
     assert result.status == "ok" and "gateway.example" in result.summary

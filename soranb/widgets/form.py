@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import threading
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from PIL import Image
@@ -27,9 +27,11 @@ from ..report import esc, format_cost, key_value_html
 from ..request import GenerationRequest, ImageInput
 from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .characters import CharacterPicker
-from .onscreen import OnScreenClick, ScreenClick
 from .style import stylesheet
 from .toasts import Toasts, guarded, short_prompt
+
+if TYPE_CHECKING:
+    from .onscreen import ScreenClick
 
 __all__ = ["GenerationForm"]
 
@@ -152,6 +154,8 @@ class GenerationForm(StaticReprMixin, widgets.VBox):
         self.repeat_box = widgets.HBox([self.repeat_note, self.repeat_yes, self.repeat_no], layout={"display": "none"})
         self.repeat_box.add_class("soranb-repeat")
         # A click in the page brings the prompt and price on screen with it (see `onscreen`).
+        from .onscreen import OnScreenClick  # anywidget: loaded with the first view that clicks, not with the package
+
         self.screen = OnScreenClick(
             "soranb-form",
             ["soranb-generate", "soranb-repeat-yes"],

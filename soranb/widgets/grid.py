@@ -32,12 +32,12 @@ from ._base import RepeatGuard, StaticReprMixin, close_tree, hold
 from .cards import CardParts, RecordCard
 from .delivery import Delivery
 from .media_urls import MediaUrls, shared_media_urls
-from .onscreen import OnScreenClick, ScreenClick
 from .style import stylesheet
 from .toasts import Toasts, describe_exception, guarded
 
 if TYPE_CHECKING:
     from ..protocols import ServiceLike
+    from .onscreen import ScreenClick
 
 __all__ = ["VariationGrid", "grid_shape"]
 
@@ -222,6 +222,8 @@ class VariationGrid(StaticReprMixin, widgets.VBox):
         self.compare_note = widgets.HTML()
         self.compare_box = widgets.VBox()
         # A click in the page brings the boxes and the price on screen with it (see `onscreen`).
+        from .onscreen import OnScreenClick  # anywidget: loaded with the first view that clicks, not with the package
+
         self.screen = OnScreenClick(
             "soranb-variation-grid",
             ["soranb-vary-start"],
