@@ -58,3 +58,14 @@ def small_disk(tmp_path):
         pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()}); CI runs as root")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def catalog_as_built():
+    """A test that adds a user's models to the one catalog leaves it as it was built."""
+    from soranb import catalog
+
+    before = dict(catalog.MODELS)
+    yield catalog
+    catalog.MODELS.clear()
+    catalog.MODELS.update(before)

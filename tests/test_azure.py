@@ -25,11 +25,8 @@ ENDPOINT = "https://my-resource.openai.azure.com"
 
 
 @pytest.fixture(autouse=True)
-def _catalog_as_built():
-    before = dict(catalog.MODELS)
-    yield
-    catalog.MODELS.clear()
-    catalog.MODELS.update(before)
+def _catalog_as_built(catalog_as_built):  # see conftest.py
+    return catalog_as_built
 
 
 def _azure(tmp_path: Path, seen: list[httpx2.Request]) -> VideoService:

@@ -86,12 +86,11 @@ def test_the_cli_waits_for_a_job_through_the_gateway(gateway: Gateway, tmp_path:
 def test_a_name_that_exists_only_at_the_gateway_is_made_and_priced_from_the_users_table(
     gateway: Gateway,  # noqa: F811
     tmp_path: Path,
+    catalog_as_built,
 ) -> None:
     from decimal import Decimal
 
-    from soranb import catalog
-
-    before = dict(catalog.MODELS)
+    catalog = catalog_as_built
     table = {"studio-cam": {"like": "sora-2", "price_per_second": 0.25}}
     settings = Settings.from_env(gateway.env(tmp_path / "data"), dotenv=False)
     settings = settings.with_overrides(models=tuple(catalog.models_from_table(table, "test")))
@@ -104,5 +103,3 @@ def test_a_name_that_exists_only_at_the_gateway_is_made_and_priced_from_the_user
         assert done.cost == Decimal("1.00") and service.budget().spent == Decimal("1.00")
     finally:
         service.close()
-        catalog.MODELS.clear()
-        catalog.MODELS.update(before)

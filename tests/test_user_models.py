@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from soranb import catalog
 from soranb.cli import main
 from soranb.config import Settings
 from soranb.errors import ConfigError
@@ -23,11 +22,8 @@ price_per_second = 0.25
 
 
 @pytest.fixture(autouse=True)
-def _catalog_as_built():
-    before = dict(catalog.MODELS)
-    yield
-    catalog.MODELS.clear()
-    catalog.MODELS.update(before)
+def _catalog_as_built(catalog_as_built):  # see conftest.py
+    return catalog_as_built
 
 
 def _settings(root: Path) -> Settings:
